@@ -1,0 +1,151 @@
+"""The auditor contract and the plugin registry.
+
+An auditor is a class with a ``name``, the inputs it ``requires`` and a ``_run(ctx)`` that
+returns an :class:`~audit.results.AuditorResult`. The public :meth:`Auditor.run` wraps it: it
+skips when requirements are missing, seeds, times, and turns an exception into a failed
+section so one broken auditor never sinks the audit (the ``compute``/``_compute`` split of
+Hugging Face evaluate).
+
+Auditors are found through the ``rai_audit.auditors`` entry-point group, lazily. Unlike
+pluggy, a plugin that fails to load becomes a reported error rather than stopping everything.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from audit.errors import OPTION_UNKNOWN, AuditInputError, did_you_mean
+from audit.results import AuditorResult
+
+if TYPE_CHECKING:
+    from audit.context import AuditContext
+
+ENTRY_POINT_GROUP = "rai_audit.auditors"
+
+# What an auditor may require, and the sentence shown when it is missing.
+REQUIREMENTS: dict[str, str] = {
+    "labels": "the eval data has no label column",
+    "sensitive": "no sensitive column was given (--sensitive)",
+    "train": "no training data was given (--train-data), so there are no members to test",
+    "model": "no model is loaded",
+}
+
+
+class Auditor(abc.ABC):
+    """Base class of every auditor. Subclasses set the class variables and implement _run."""
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset()
+    template: ClassVar[str] = ""  # partial under reports/templates/, e.g. "sections/performance.html.j2"
+    defaults: ClassVar[Mapping[str, Any]] = {}  # every option with its default value
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise AuditInputError(
+                OPTION_UNKNOWN.format(
+                    where=f"auditor {self.name!r}",
+                    option=unknown[0],
+                    hint=did_you_mean(unknown[0], self.defaults),
+                    known=", ".join(sorted(self.defaults)) or "(none)",
+                )
+            )
+        self.options: dict[str, Any] = {**self.defaults, **options}
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check ``self.options``; raise AuditInputError naming the option. Override as needed."""
+
+    def run(self, ctx: AuditContext) -> AuditorResult:
+        """Run the auditor: skip, fail or succeed, but never raise for the auditor's own bugs."""
+        missing = [r for r in sorted(self.requires) if not ctx.has(r)]
+        if missing:
+            return AuditorResult(
+                auditor=self.name,
+                status="skipped",
+                reason="; ".join(REQUIREMENTS.get(r, f"needs {r}") for r in missing),
+            )
+        ctx.seed_everything()
+        start = time.perf_counter()
+        try:
+            result = self._run(ctx)
+        except AuditInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an auditor's bug becomes a failed section
+            return AuditorResult(
+                auditor=self.name,
+                status="failed",
+                reason=f"{type(exc).__name__}: {exc}",
+                timings={"total": time.perf_counter() - start},
+                extra={"traceback": traceback.format_exc(limit=8)},
+            )
+        timings = {**result.timings, "total": time.perf_counter() - start}
+        return result.replace(auditor=self.name, timings=timings)
+
+    @abc.abstractmethod
+    def _run(self, ctx: AuditContext) -> AuditorResult:
+        """Compute the result from ``ctx`` (shared predictions, target, data)."""
+
+
+@dataclass(frozen=True)
+class AuditorInfo:
+    """What the registry knows about one entry point, loaded or not."""
+
+    name: str
+    target: str  # "module:Class"
+    distribution: str
+    cls: type[Auditor] | None = None
+    error: str = ""
+
+
+def discover(*, load: bool = True) -> dict[str, AuditorInfo]:
+    """All auditors registered under the entry-point group, in name order.
+
+    With ``load`` the classes are imported; a plugin that fails to import, is not an Auditor
+    subclass, or repeats a name, is returned with ``error`` set instead of raising.
+    """
+    found: dict[str, AuditorInfo] = {}
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        if ep.name in found:
+            if found[ep.name].target == ep.value:
+                continue  # the same plugin seen twice (e.g. editable + installed metadata)
+            found[ep.name] = AuditorInfo(
+                ep.name,
+                ep.value,
+                dist,
+                error=f"name {ep.name!r} is registered twice ({found[ep.name].target} and {ep.value})",
+            )
+            continue
+        info = AuditorInfo(ep.name, ep.value, dist)
+        if load:
+            info = _load(info, ep)
+        found[ep.name] = info
+    return found
+
+
+def _load(info: AuditorInfo, ep: metadata.EntryPoint) -> AuditorInfo:
+    try:
+        cls = ep.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
+        return AuditorInfo(info.name, info.target, info.distribution, error=f"failed to load: {exc}")
+    if not (isinstance(cls, type) and issubclass(cls, Auditor)):
+        return AuditorInfo(
+            info.name, info.target, info.distribution, error="is not a subclass of audit.Auditor"
+        )
+    if getattr(cls, "name", None) != info.name:
+        return AuditorInfo(
+            info.name,
+            info.target,
+            info.distribution,
+            error=f"class name attribute {getattr(cls, 'name', None)!r} differs from entry point",
+        )
+    return AuditorInfo(info.name, info.target, info.distribution, cls=cls)

@@ -1,0 +1,119 @@
+"""AuditContext: what every auditor reads. Predictions on the eval set are computed once, here,
+and cached; auditors that need new forward passes go through ``ctx.predict`` (the shared target,
+batched and cached) instead of building their own pipeline."""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from audit.config import AuditConfig
+    from audit.data import EvalSet
+    from audit.target import Target
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Model outputs for a list of texts: logits, probabilities and predicted labels.
+
+    ``probs`` is a softmax over classes, or element-wise sigmoid when ``multi_label``; ``preds``
+    is the argmax (single-label, shape (n,)) or the 0/1 indicator matrix at 0.5 (multi-label).
+    """
+
+    logits: np.ndarray
+    multi_label: bool = False
+
+    @cached_property
+    def probs(self) -> np.ndarray:
+        z = self.logits.astype(np.float64)
+        if self.multi_label:
+            return 1.0 / (1.0 + np.exp(-z))
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @cached_property
+    def preds(self) -> np.ndarray:
+        if self.multi_label:
+            return (self.probs >= 0.5).astype(int)
+        return self.logits.argmax(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+
+@dataclass
+class AuditContext:
+    """Shared state of one audit run."""
+
+    config: AuditConfig
+    target: Target | None
+    data: EvalSet
+    train: EvalSet | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # auditors leave hints for later ones
+    progress_enabled: bool = True
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def sensitive(self) -> list[str]:
+        return list(self.config.sensitive)
+
+    def has(self, requirement: str) -> bool:
+        if requirement == "labels":
+            return self.data.labels is not None
+        if requirement == "sensitive":
+            return bool(self.config.sensitive)
+        if requirement == "train":
+            return self.train is not None and len(self.train) > 0
+        if requirement == "model":
+            return self.target is not None
+        return False
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        """Predictions on the eval set: one batched pass, computed on first use, then cached."""
+        return self.predict(self.data.texts, self.data.pairs, desc="predict eval set")
+
+    def predict(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, desc: str = "predict"
+    ) -> Predictions:
+        """Score any texts through the shared target (batched, length-sorted, cached)."""
+        if self.target is None:
+            raise RuntimeError("no model is loaded")
+        logits = self.target.predict_logits(texts, pairs, progress=self.progress_enabled, desc=desc)
+        return Predictions(logits=logits, multi_label=self.target.multi_label)
+
+    def rng(self, salt: str = "") -> np.random.Generator:
+        """A generator seeded from the run's seed and a salt, so each use is independent and
+        reproducible whatever ran before it."""
+        return np.random.default_rng([self.seed, zlib.crc32(salt.encode())])
+
+    def seed_everything(self) -> None:
+        random.seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            return
+        torch.manual_seed(self.seed)
+
+    def progress(self, items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
+        """A progress bar on stderr (tqdm), silent when progress is disabled."""
+        if not self.progress_enabled:
+            yield from items
+            return
+        from tqdm.auto import tqdm
+
+        yield from tqdm(items, total=total, desc=desc, leave=False, dynamic_ncols=True)

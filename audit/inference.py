@@ -1,0 +1,171 @@
+"""The one batched prediction pass.
+
+Rows are tokenised once (fast tokenizer, batched), sorted by length, and cut into batches by a
+token budget (rows x padded length), so short texts travel in large batches and long ones in
+small; each batch is padded only to its own longest row. Forward passes run under
+``torch.inference_mode`` (and autocast when a reduced dtype is asked for). Out-of-memory halves
+the batch and retries instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Encoded:
+    """Token ids per row, unpadded, plus which rows lost tokens to truncation."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    truncated: np.ndarray  # bool per row
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
+
+@dataclass
+class PassStats:
+    """Counters of the engine, reported in the audit's timings."""
+
+    rows: int = 0
+    batches: int = 0
+    padded_tokens: int = 0
+    real_tokens: int = 0
+    oom_backoffs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *, max_length: int) -> Encoded:
+    """Tokenise all rows in one batched call; count rows that were truncated."""
+    kwargs: dict[str, Any] = {"truncation": True, "max_length": max_length, "padding": False}
+    enc = tokenizer(list(texts), list(pairs), **kwargs) if pairs is not None else tokenizer(list(texts), **kwargs)
+    ids = enc["input_ids"]
+    truncated = np.zeros(len(ids), dtype=bool)
+    # Only rows that reached max_length can have been cut: re-encode those without truncation.
+    full = [i for i, row in enumerate(ids) if len(row) >= max_length]
+    if full:
+        sub_t = [texts[i] for i in full]
+        sub_p = [pairs[i] for i in full] if pairs is not None else None
+        raw = tokenizer(sub_t, sub_p, truncation=False) if sub_p is not None else tokenizer(sub_t, truncation=False)
+        for j, i in enumerate(full):
+            truncated[i] = len(raw["input_ids"][j]) > max_length
+    return Encoded(input_ids=ids, token_type_ids=enc.get("token_type_ids"), truncated=truncated)
+
+
+def plan_batches(lengths: np.ndarray, *, max_tokens: int, max_batch: int) -> list[np.ndarray]:
+    """Row indices per batch: longest rows first, each batch within ``max_tokens`` padded tokens
+    (rows x its longest row) and ``max_batch`` rows; a single over-long row forms its own batch."""
+    order = np.argsort(-lengths, kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    n = len(order)
+    while start < n:
+        longest = max(int(lengths[order[start]]), 1)
+        size = max(1, min(max_batch, max_tokens // longest, n - start))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _collate(enc: Encoded, rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
+    width = max(len(enc.input_ids[i]) for i in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    tt = np.zeros((len(rows), width), dtype=np.int64) if enc.token_type_ids is not None else None
+    for r, i in enumerate(rows):
+        seq = enc.input_ids[i]
+        ids[r, : len(seq)] = seq
+        mask[r, : len(seq)] = 1
+        if tt is not None:
+            tt[r, : len(seq)] = enc.token_type_ids[i]  # type: ignore[index]
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if tt is not None:
+        batch["token_type_ids"] = tt
+    return batch
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
+
+
+def predict_logits(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    max_length: int,
+    max_tokens: int = 8192,
+    max_batch: int = 64,
+    device: str = "cpu",
+    dtype: str = "float32",
+    progress: bool = False,
+    desc: str = "predict",
+    stats: PassStats | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (float32, input order) and the truncated-row mask for ``texts`` (and ``pairs``)."""
+    import torch
+
+    stats = stats if stats is not None else PassStats()
+    n = len(texts)
+    num_labels = model.config.num_labels
+    if n == 0:
+        return np.zeros((0, num_labels), dtype=np.float32), np.zeros(0, dtype=bool)
+    enc = encode(tokenizer, texts, pairs, max_length=max_length)
+    lengths = enc.lengths
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = np.empty((n, num_labels), dtype=np.float32)
+    accepts_tt = "token_type_ids" in _forward_params(model)
+    autocast_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
+    device_type = torch.device(device).type
+
+    pending = plan_batches(lengths, max_tokens=max_tokens, max_batch=max_batch)
+    bar = None
+    if progress and n > 256:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=desc, leave=False, dynamic_ncols=True)
+    with torch.inference_mode():
+        while pending:
+            rows = pending.pop(0)
+            batch = _collate(enc, rows, pad_id)
+            if not accepts_tt:
+                batch.pop("token_type_ids", None)
+            tensors = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+            try:
+                if autocast_dtype is not None:
+                    with torch.autocast(device_type=device_type, dtype=autocast_dtype):
+                        logits = model(**tensors).logits
+                else:
+                    logits = model(**tensors).logits
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_oom(exc) or len(rows) == 1:
+                    raise
+                stats.oom_backoffs += 1
+                if device_type == "cuda":
+                    torch.cuda.empty_cache()
+                half = len(rows) // 2
+                pending[:0] = [rows[:half], rows[half:]]
+                continue
+            out[rows] = logits.float().cpu().numpy()
+            stats.batches += 1
+            stats.padded_tokens += int(batch["input_ids"].size)
+            stats.real_tokens += int(batch["attention_mask"].sum())
+            if bar is not None:
+                bar.update(len(rows))
+    if bar is not None:
+        bar.close()
+    stats.rows += n
+    return out, enc.truncated
+
+
+def _forward_params(model: Any) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(model.forward).parameters)

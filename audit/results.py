@@ -1,0 +1,233 @@
+"""Result data: what auditors return and what the report is made of.
+
+Results are plain data (STYLE: "results are data"); rendering lives in :mod:`audit.report`.
+Everything here turns into JSON through ``to_dict`` and back through ``from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = "1.0"
+
+Status = Literal["ok", "skipped", "failed"]
+Severity = Literal["info", "warn", "fail"]
+SEVERITIES = ("info", "warn", "fail")
+
+
+def _num(value: Any) -> float | None:
+    """A JSON-safe float: NaN and infinities become None."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number, with an optional confidence interval and the slice it was measured on."""
+
+    name: str
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    higher_is_better: bool | None = None
+    slice: str | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": _num(self.value),
+            "ci_low": _num(self.ci_low),
+            "ci_high": _num(self.ci_high),
+            "higher_is_better": self.higher_is_better,
+            "slice": self.slice,
+            "description": self.description,
+        }
+
+    @property
+    def key(self) -> str:
+        """The name used by policies: ``name`` or ``name[slice]``."""
+        return self.name if self.slice is None else f"{self.name}[{self.slice}]"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a reviewer should read: a severity, a one-line title and the evidence."""
+
+    severity: Severity
+    title: str
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "title": self.title,
+            "detail": self.detail,
+            "evidence": _jsonable(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table; ``columns`` and ``rows`` hold plain values (built from a DataFrame)."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+    title: str = ""
+
+    @classmethod
+    def from_frame(cls, name: str, frame: Any, *, title: str = "", index: bool = False) -> Table:
+        if index:
+            frame = frame.reset_index()
+        columns = [str(c) for c in frame.columns]
+        rows = [[_jsonable(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+        return cls(name=name, columns=columns, rows=rows, title=title)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "columns": self.columns, "rows": self.rows}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An inline SVG figure with a caption."""
+
+    name: str
+    svg: str
+    caption: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "caption": self.caption, "svg": self.svg}
+
+
+@dataclass(frozen=True)
+class AuditorResult:
+    """What one auditor produced. Same shape whatever the input, so reports are uniform."""
+
+    auditor: str
+    status: Status = "ok"
+    reason: str = ""
+    metrics: tuple[Metric, ...] = ()
+    tables: tuple[Table, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metric(self, name: str, slice: str | None = None) -> Metric:
+        for m in self.metrics:
+            if m.name == name and m.slice == slice:
+                return m
+        raise KeyError(f"{self.auditor} has no metric {name!r} (slice {slice!r})")
+
+    def table(self, name: str) -> Table:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(f"{self.auditor} has no table {name!r}")
+
+    def replace(self, **changes: Any) -> AuditorResult:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "auditor": self.auditor,
+            "status": self.status,
+            "reason": self.reason,
+            "metrics": [m.to_dict() for m in self.metrics],
+            "tables": [t.to_dict() for t in self.tables],
+            "figures": [f.to_dict() for f in self.figures],
+            "findings": [f.to_dict() for f in self.findings],
+            "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
+            "extra": _jsonable(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditorResult:
+        return cls(
+            auditor=data["auditor"],
+            status=data["status"],
+            reason=data.get("reason", ""),
+            metrics=tuple(Metric(**m) for m in data.get("metrics", [])),
+            tables=tuple(Table(**t) for t in data.get("tables", [])),
+            figures=tuple(Figure(**f) for f in data.get("figures", [])),
+            findings=tuple(Finding(**f) for f in data.get("findings", [])),
+            timings=dict(data.get("timings", {})),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+@dataclass
+class AuditReport:
+    """The whole audit: metadata, one result per auditor, and the policy verdict."""
+
+    metadata: dict[str, Any]
+    results: list[AuditorResult]
+    policy: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not any(p["outcome"] == "fail" for p in self.policy)
+
+    def result(self, auditor: str) -> AuditorResult:
+        for r in self.results:
+            if r.auditor == auditor:
+                return r
+        raise KeyError(f"no result for auditor {auditor!r}")
+
+    def findings(self) -> list[tuple[str, Finding]]:
+        """All findings, worst first."""
+        rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+        pairs = [(r.auditor, f) for r in self.results for f in r.findings]
+        return sorted(pairs, key=lambda p: rank[p[1].severity])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "metadata": _jsonable(self.metadata),
+            "passed": self.passed,
+            "policy": _jsonable(self.policy),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
+        return cls(
+            metadata=data["metadata"],
+            results=[AuditorResult.from_dict(r) for r in data["results"]],
+            policy=list(data.get("policy", [])),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy scalars/arrays, tuples and paths into plain JSON values."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _jsonable(value.tolist())
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    return str(value)

@@ -1,0 +1,210 @@
+"""Target: the model under audit, its tokenizer and device, loaded safely.
+
+Loading never runs code from the model folder unless ``trust_remote_code`` is given; pickle
+checkpoints (``pytorch_model.bin``) are read only with ``torch.load(weights_only=True)``;
+safetensors is preferred. All forward passes of the audit go through :meth:`predict_logits`,
+which batches (see :mod:`audit.inference`) and caches by exact input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.errors import (
+    MODEL_LOAD_FAILED,
+    MODEL_NO_TOKENIZER,
+    MODEL_REMOTE_CODE,
+    OPTION_INVALID,
+    PATH_MISSING,
+    AuditInputError,
+)
+from audit.inference import PassStats, predict_logits
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model",
+                   "vocab.json", "sentencepiece.bpe.model", "tokenizer.model")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass
+class Target:
+    """A loaded classifier. Use :meth:`load`; the constructor takes already-built objects."""
+
+    model: Any
+    tokenizer: Any
+    device: str = "cpu"
+    dtype: str = "float32"
+    name: str = ""
+    max_length: int = 512
+    max_tokens: int = 8192
+    max_batch: int = 64
+    fingerprint: str = ""
+    stats: PassStats = field(default_factory=PassStats)
+    _cache: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict, repr=False)
+    cache_hits: int = 0
+    truncated_rows: int = 0
+
+    @property
+    def multi_label(self) -> bool:
+        return getattr(self.model.config, "problem_type", None) == "multi_label_classification"
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [str(id2label[i]) for i in range(self.model.config.num_labels)]
+
+    @property
+    def problem_type(self) -> str:
+        if self.multi_label:
+            return "multi-label"
+        return "binary" if self.model.config.num_labels == 2 else "multi-class"
+
+    @classmethod
+    def load(
+        cls,
+        source: str,
+        *,
+        revision: str | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        trust_remote_code: bool = False,
+        max_length: int | None = None,
+        max_tokens: int = 8192,
+        max_batch: int = 64,
+    ) -> Target:
+        """Load a sequence classifier and its tokenizer from a local folder or a hub id."""
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        device = _resolve_device(device, torch)
+        if dtype == "float16" and device == "cpu":
+            raise AuditInputError(OPTION_INVALID.format(option="dtype", problem="float16 needs a GPU; use bfloat16 or float32 on CPU"))
+        path = Path(source)
+        local = path.exists()
+        if not local and (source.startswith((".", "/", "~")) or not _HUB_ID.match(source)):
+            raise AuditInputError(PATH_MISSING.format(what="model folder", path=source))
+        if local:
+            _check_local_folder(path, trust_remote_code=trust_remote_code)
+        common = {"revision": revision, "trust_remote_code": trust_remote_code}
+        try:
+            config = AutoConfig.from_pretrained(source, **common)
+            tokenizer = AutoTokenizer.from_pretrained(source, **common)
+            kwargs: dict[str, Any] = {"config": config, **common}
+            if local and not any((path / f).exists() for f in WEIGHT_FILES[:2]) and (path / "pytorch_model.bin").exists():
+                # A pickle checkpoint: read it ourselves, tensors only, so no pickled code runs.
+                kwargs["state_dict"] = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+            elif local and any((path / f).exists() for f in WEIGHT_FILES[:2]):
+                kwargs["use_safetensors"] = True
+            model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+        except AuditInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - transformers raises many types
+            raise AuditInputError(MODEL_LOAD_FAILED.format(path=source, error=_first_line(exc))) from None
+        model.eval()
+        model.to(device)
+        limit = _max_length(tokenizer, model.config)
+        if max_length is not None:
+            limit = min(limit, max_length)
+        return cls(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source,
+                   max_length=limit, max_tokens=max_tokens, max_batch=max_batch,
+                   fingerprint=_fingerprint(path, model) if local else _fingerprint(None, model))
+
+    def predict_logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                       progress: bool = False, desc: str = "predict") -> np.ndarray:
+        """Logits for each text, from the cache where this exact input was scored before."""
+        keys = [(t, pairs[i] if pairs is not None else None) for i, t in enumerate(texts)]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        self.cache_hits += len(keys) - sum(1 for k in keys if k not in self._cache)
+        if todo:
+            t_texts = [k[0] for k in todo]
+            t_pairs = [k[1] or "" for k in todo] if pairs is not None else None
+            logits, truncated = predict_logits(
+                self.model, self.tokenizer, t_texts, t_pairs, max_length=self.max_length,
+                max_tokens=self.max_tokens, max_batch=self.max_batch, device=self.device,
+                dtype=self.dtype, progress=progress, desc=desc, stats=self.stats)
+            self.truncated_rows += int(truncated.sum())
+            for k, row in zip(todo, logits, strict=True):
+                self._cache[k] = row
+        num_labels = self.model.config.num_labels
+        if not keys:
+            return np.zeros((0, num_labels), dtype=np.float32)
+        return np.stack([self._cache[k] for k in keys])
+
+    def count_truncated(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> int:
+        from audit.inference import encode
+
+        return int(encode(self.tokenizer, texts, pairs, max_length=self.max_length).truncated.sum())
+
+
+def _resolve_device(device: str, torch: Any) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AuditInputError(OPTION_INVALID.format(option="device", problem="cuda was asked for but no CUDA GPU is available"))
+    return device
+
+
+def _check_local_folder(path: Path, *, trust_remote_code: bool) -> None:
+    if not path.is_dir():
+        raise AuditInputError(f"{path}: expected a model folder (with config.json), got a file")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise AuditInputError(f"{path}: the model folder has no config.json")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AuditInputError(f"{config_file}: not valid JSON: {_first_line(exc)}") from None
+    if "auto_map" in config and not trust_remote_code:
+        raise AuditInputError(MODEL_REMOTE_CODE.format(path=path))
+    if not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise AuditInputError(MODEL_NO_TOKENIZER.format(path=path))
+    if not any((path / f).exists() for f in WEIGHT_FILES):
+        raise AuditInputError(f"{path}: the model folder has no weights (model.safetensors or pytorch_model.bin)")
+
+
+def _max_length(tokenizer: Any, config: Any) -> int:
+    candidates = [512]
+    tml = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tml, int) and 0 < tml < 1_000_000:
+        candidates = [tml]
+    mpe = getattr(config, "max_position_embeddings", None)
+    if isinstance(mpe, int) and mpe > 0:
+        # RoBERTa-style models offset positions by padding_idx + 1.
+        offset = 2 if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
+        candidates.append(mpe - offset)
+    return min(candidates)
+
+
+def _fingerprint(path: Path | None, model: Any) -> str:
+    """sha256 over config + weight files (local folder), else over the state dict's tensors."""
+    h = hashlib.sha256()
+    if path is not None:
+        for name in ("config.json", *WEIGHT_FILES):
+            f = path / name
+            if f.is_file():
+                h.update(name.encode())
+                with f.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+        for f in sorted(path.glob("model-*.safetensors")) + sorted(path.glob("pytorch_model-*.bin")):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        return h.hexdigest()
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
