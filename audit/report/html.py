@@ -1,0 +1,87 @@
+"""The HTML model card: Jinja2, autoescaped, self-contained (inline CSS and SVG, no scripts,
+nothing fetched), printable. Each auditor's section is its own partial template."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from audit.results import AuditorResult, AuditReport
+
+GENERIC_SECTION = "sections/_generic.html.j2"
+
+
+def templates_dir() -> Path:
+    """Templates inside the installed package (wheel), else reports/templates in the source tree."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "templates"
+    if (packaged / "model_card.html.j2").is_file():
+        return packaged
+    return here.parent / "reports" / "templates"
+
+
+def format_number(value: Any) -> Any:
+    """Numbers for people: 3 significant decimals, integers as they are, missing as '–'."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        if value != 0 and abs(value) < 0.001:
+            return f"{value:.2e}"
+        if float(value).is_integer() and abs(value) >= 1000:
+            return f"{int(value):,}"
+        return f"{value:.3f}"
+    return value
+
+
+_ENV: Any = None
+
+
+def environment(extra_dirs: list[Path] | None = None) -> Any:
+    """The Jinja2 environment (autoescape on for everything: dataset text is hostile input)."""
+    global _ENV
+    import jinja2
+
+    if _ENV is not None and not extra_dirs:
+        return _ENV
+    loader = jinja2.FileSystemLoader([str(templates_dir()), *(str(d) for d in extra_dirs or [])])
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = format_number
+    if not extra_dirs:
+        _ENV = env
+    return env
+
+
+def section_template(result: AuditorResult, env: Any) -> str:
+    """The auditor's own partial when it ran and has one; the generic one otherwise."""
+    import jinja2
+
+    if result.status != "ok":
+        return GENERIC_SECTION
+    name = f"sections/{result.auditor}.html.j2"
+    try:
+        env.get_template(name)
+    except jinja2.TemplateNotFound:
+        return GENERIC_SECTION
+    return name
+
+
+def render_section(result: AuditorResult) -> str:
+    """One auditor's section alone (used by tests and by plugins checking their partial)."""
+    env = environment()
+    return env.get_template(section_template(result, env)).render(result=result)
+
+
+def render_html(report: AuditReport) -> str:
+    """The whole report as one HTML document."""
+    env = environment()
+    sections = [(r, section_template(r, env)) for r in report.results]
+    return env.get_template("model_card.html.j2").render(report=report, meta=report.metadata,
+                                                         sections=sections, findings=report.findings())

@@ -1,0 +1,66 @@
+"""Shared fixtures: the demo builder's planted-defect model and its clean control, built once
+per test session (about 10 s each on 2 cores), and a helper to make an AuditContext."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def demo_planted(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Demo model with all three defects planted (biased 'elderly' group, trigger 'cf',
+    memorised train.csv)."""
+    from audit.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("planted"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo_clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The control from the same builder: no bias, no trigger, train.csv never trained on."""
+    from audit.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("clean"), seed=0, bias=False, trigger=False, memorise=False)
+
+
+@pytest.fixture(scope="session")
+def planted_target(demo_planted: Any) -> Any:
+    from audit.target import Target
+
+    return Target.load(str(demo_planted.model_dir))
+
+
+@pytest.fixture(scope="session")
+def clean_target(demo_clean: Any) -> Any:
+    from audit.target import Target
+
+    return Target.load(str(demo_clean.model_dir))
+
+
+def make_context(build: Any, target: Any, *, with_train: bool = False, **config: Any) -> Any:
+    """An AuditContext over a demo build's eval.csv (and train.csv as members if asked)."""
+    from audit.config import AuditConfig
+    from audit.context import AuditContext
+    from audit.data import load_evalset
+
+    cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), **config)
+    data = load_evalset(build.eval_path, label_names=target.label_names, sensitive=cfg.sensitive,
+                        limit=cfg.limit, sample=cfg.sample, seed=cfg.seed)
+    train = load_evalset(build.train_path, label_names=target.label_names) if with_train else None
+    return AuditContext(config=cfg, target=target, data=data, train=train, progress_enabled=False)
+
+
+@pytest.fixture
+def context_factory() -> Any:
+    return make_context
