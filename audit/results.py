@@ -182,7 +182,7 @@ class AuditReport:
 
     @property
     def passed(self) -> bool:
-        return not any(p["outcome"] == "fail" for p in self.policy)
+        return not any(p["outcome"] in ("fail", "missing") for p in self.policy)
 
     def result(self, auditor: str) -> AuditorResult:
         for r in self.results:

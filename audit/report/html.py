@@ -51,7 +51,7 @@ def environment(extra_dirs: list[Path] | None = None) -> Any:
     if _ENV is not None and not extra_dirs:
         return _ENV
     loader = jinja2.FileSystemLoader([str(templates_dir()), *(str(d) for d in extra_dirs or [])])
-    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=loader, autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     if not extra_dirs:

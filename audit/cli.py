@@ -1,0 +1,241 @@
+"""`rai-audit` command line: thin, it parses and calls the API.
+
+Exit codes: 0 passed, 1 a policy threshold failed, 2 bad usage or input (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from audit.errors import AuditInputError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other input error
+        print(f"rai-audit: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="output folder (default: rai-audit-report, or rai-audit-demo for demo)")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing report in --out")
+    p.add_argument("--seed", type=int, help="seed for every random choice (default 0)")
+    p.add_argument("--auditors", help="comma-separated auditors to run (default: all installed)")
+    p.add_argument("--option", action="append", default=[], metavar="AUDITOR.KEY=VALUE",
+                   help="an auditor option, value read as YAML (repeatable), e.g. fairness.min_group_size=50")
+    p.add_argument("--threshold", action="append", default=[], metavar="RULE",
+                   help="policy rule, e.g. 'performance.accuracy >= 0.8' (repeatable); a failed rule exits 1")
+    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rai-audit", description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
+    parser.add_argument("--version", action="version", version=f"rai-audit {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="audit a model on eval data")
+    run.add_argument("model", nargs="?", help="model folder or hub id (or set 'model' in --config)")
+    run.add_argument("--data", help="eval data: CSV, TSV, JSONL, Parquet, a datasets folder, or name[:config]:split")
+    run.add_argument("--config", help="YAML config; command-line options override it")
+    run.add_argument("--train-data", help="training data (members), for the privacy auditor")
+    run.add_argument("--text-col")
+    run.add_argument("--pair-col", help="second text column for pair tasks")
+    run.add_argument("--label-col")
+    run.add_argument("--sensitive", help="comma-separated sensitive columns (e.g. gender,age_band)")
+    run.add_argument("--limit", type=int, help="use the first N rows")
+    run.add_argument("--sample", type=int, help="use N rows sampled with --seed")
+    run.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    run.add_argument("--dtype", help="float32 (default), bfloat16, float16 (GPU)")
+    run.add_argument("--trust-remote-code", action="store_true", default=None,
+                     help="allow custom code from the model folder (only for models you trust)")
+    run.add_argument("--batch-size", type=int, help="most rows per batch (default 64)")
+    run.add_argument("--max-tokens", type=int, help="token budget per batch (default 8192)")
+    run.add_argument("--max-length", type=int, help="truncate inputs to this many tokens")
+    _common_run_options(run)
+
+    demo = sub.add_parser("demo", help="build the embedded demo model (planted defects) and audit it")
+    _common_run_options(demo)
+
+    lst = sub.add_parser("list", help="list installed auditors (and attack recipes)")
+    lst.add_argument("--recipes", action="store_true", help="also list TextAttack recipes and whether they can run here")
+    return parser
+
+
+def _version() -> str:
+    from audit import __version__
+
+    return __version__
+
+
+def _parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        auditor, dot, name = key.partition(".")
+        if not sep or not dot or not auditor or not name:
+            raise AuditInputError(f"option --option {item!r}: expected AUDITOR.KEY=VALUE")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        options.setdefault(auditor, {})[name] = value
+    return options
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    from audit.config import AuditConfig
+
+    overrides: dict[str, Any] = {
+        "model": getattr(args, "model", None), "data": getattr(args, "data", None), "out": args.out,
+        "train_data": getattr(args, "train_data", None), "text_col": getattr(args, "text_col", None),
+        "pair_col": getattr(args, "pair_col", None), "label_col": getattr(args, "label_col", None),
+        "sensitive": getattr(args, "sensitive", None), "auditors": args.auditors, "seed": args.seed,
+        "limit": getattr(args, "limit", None), "sample": getattr(args, "sample", None),
+        "revision": getattr(args, "revision", None), "device": args.device, "dtype": getattr(args, "dtype", None),
+        "trust_remote_code": getattr(args, "trust_remote_code", None), "batch_size": getattr(args, "batch_size", None),
+        "max_tokens": getattr(args, "max_tokens", None), "max_length": getattr(args, "max_length", None),
+        "overwrite": args.overwrite,
+    }
+    config_file = getattr(args, "config", None)
+    if config_file:
+        config = AuditConfig.from_yaml(config_file, **overrides)
+    else:
+        config = AuditConfig.from_dict({}, where="command line", **overrides)
+    for auditor, opts in _parse_options(args.option).items():
+        config.options.setdefault(auditor, {}).update(opts)
+    config.thresholds = [*config.thresholds, *args.threshold]
+    config.validate()
+    return config
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import logging
+    import warnings
+
+    logging.getLogger().setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def _print_summary(report: Any, out: Path, elapsed: float) -> None:
+    print(f"rai-audit: audited {report.metadata['model']['name']} on {report.metadata['data']['rows']:,} rows "
+          f"in {elapsed:.1f} s")
+    for r in report.results:
+        counts = {s: sum(1 for f in r.findings if f.severity == s) for s in ("fail", "warn")}
+        tail = f" — {r.reason}" if r.reason else ""
+        print(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} fail, {counts['warn']} warn{tail}")
+    for p in report.policy:
+        print(f"  policy: {p['rule']}: {p['outcome']}" + (f" ({p['value']:.4g})" if isinstance(p["value"], float) else "")
+              + (f" — {p['reason']}" if p.get("reason") else ""))
+    if report.policy:
+        print(f"  verdict: {'PASSED' if report.passed else 'FAILED'}")
+    print(f"  wrote {out / 'report.html'}, {out / 'results.json'}, {out / 'README.md'}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from audit.policy import exit_code
+    from audit.runner import _stderr, run_audit
+
+    config = _config_from_args(args)
+    _quiet_libraries()
+    start = time.perf_counter()
+    report = run_audit(config, progress=not args.quiet, log=None if args.quiet else _stderr)
+    _print_summary(report, Path(config.out), time.perf_counter() - start)
+    return exit_code(report.policy)
+
+
+DEMO_THRESHOLDS = ["performance.accuracy >= 0.6"]
+DEMO_OPTIONS: dict[str, dict[str, Any]] = {
+    "explainability": {"explain_examples": 16},
+    "robustness": {"attack_examples": 16},
+}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from audit.demo import build_demo
+    from audit.policy import exit_code
+    from audit.runner import _stderr, check_out_dir, run_audit, select_auditors
+
+    args.out = args.out or "rai-audit-demo"
+    out = Path(args.out)
+    seed = args.seed if args.seed is not None else 0
+    _quiet_libraries()
+    check_out_dir(out, overwrite=bool(args.overwrite))
+    start = time.perf_counter()
+    if not args.quiet:
+        _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', memorised train.csv)")
+    build = build_demo(out / "demo-build", seed=seed)
+    args.model, args.data, args.train_data = str(build.model_dir), str(build.eval_path), str(build.train_path)
+    args.sensitive = getattr(args, "sensitive", None) or "age_group"
+    config = _config_from_args(args)
+    config.overwrite = True  # the folder was checked above; demo-build/ now lives in it
+    from audit.auditors.base import discover
+
+    registry = discover()
+    for name, opts in DEMO_OPTIONS.items():
+        if name in registry and registry[name].cls is not None:
+            allowed = {k: v for k, v in opts.items() if k in registry[name].cls.defaults}
+            config.options[name] = {**allowed, **config.options.get(name, {})}
+    config.thresholds = config.thresholds or list(DEMO_THRESHOLDS)
+    config.model_card = {"intended_use": "Demonstration only: a tiny sentiment classifier with planted defects, "
+                                         "built to show what each auditor finds.",
+                         "out_of_scope": "Any real decision."}
+    select_auditors(config, registry)
+    report = run_audit(config, progress=not args.quiet, log=None if args.quiet else _stderr)
+    _print_summary(report, out, time.perf_counter() - start)
+    return exit_code(report.policy)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from audit.auditors.base import discover
+
+    registry = discover()
+    if not registry:
+        print("no auditors installed")
+    for info in registry.values():
+        if info.cls is None:
+            print(f"{info.name:<16} BROKEN  {info.error} ({info.target}, from {info.distribution})")
+            continue
+        needs = ", ".join(sorted(info.cls.requires)) or "-"
+        print(f"{info.name:<16} {info.cls.description}  [needs: {needs}; from {info.distribution}]")
+    if args.recipes:
+        try:
+            from audit.auditors.robustness import recipe_availability
+        except Exception as exc:  # noqa: BLE001 - the robustness plugin may be absent or broken
+            print(f"recipes: unavailable ({exc})")
+            return 0
+        print("\nrecipes:")
+        for name, ok, why in recipe_availability():
+            print(f"  {name:<22} {'yes' if ok else 'no '}  {why}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        handler = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list}[args.command]
+        return handler(args)
+    except AuditInputError as exc:
+        print(f"rai-audit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rai-audit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""The Hugging Face model card (README.md): YAML front matter with ``model-index`` results, then
+the same evidence as the HTML report in Markdown. Text from the data is escaped for Markdown
+and HTML, since the Hub renders HTML inside Markdown."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from audit.report.html import format_number
+from audit.results import AuditReport, Table
+
+# Metrics that go into model-index, with the Hub's metric type ids.
+MODEL_INDEX_METRICS = {
+    ("performance", "accuracy"): ("accuracy", "Accuracy"),
+    ("performance", "macro_f1"): ("f1", "Macro F1"),
+    ("performance", "weighted_f1"): ("f1", "Weighted F1"),
+    ("performance", "macro_precision"): ("precision", "Macro precision"),
+    ("performance", "macro_recall"): ("recall", "Macro recall"),
+    ("performance", "roc_auc"): ("roc_auc", "ROC AUC"),
+}
+
+
+def md_escape(value: Any) -> str:
+    """Text safe in a Markdown table cell: HTML escaped, pipes and newlines neutralised."""
+    text = str(format_number(value))
+    text = html.escape(text, quote=False)
+    for ch in ("\\", "|", "*", "_", "`", "[", "]"):
+        text = text.replace(ch, "\\" + ch)
+    return " ".join(text.split())
+
+
+def md_table(table: Table, *, max_rows: int = 30) -> str:
+    lines = ["| " + " | ".join(md_escape(c) for c in table.columns) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    for row in table.rows[:max_rows]:
+        lines.append("| " + " | ".join(md_escape(v) for v in row) + " |")
+    if len(table.rows) > max_rows:
+        lines.append(f"\n_{len(table.rows) - max_rows} more rows in results.json._")
+    return "\n".join(lines)
+
+
+def front_matter(report: AuditReport) -> dict[str, Any]:
+    meta = report.metadata
+    metrics = []
+    for r in report.results:
+        if r.status != "ok":
+            continue
+        for m in r.metrics:
+            key = (r.auditor, m.name)
+            if key in MODEL_INDEX_METRICS and m.slice is None and m.value is not None:
+                mtype, label = MODEL_INDEX_METRICS[key]
+                metrics.append({"type": mtype, "value": round(float(m.value), 4), "name": label})
+    card: dict[str, Any] = {
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["rai-audit", "text-classification", "model-card"],
+    }
+    if metrics:
+        card["model-index"] = [{
+            "name": str(meta["model"]["name"]),
+            "results": [{
+                "task": {"type": "text-classification", "name": "Text Classification"},
+                "dataset": {"name": str(meta["data"]["source"]), "type": "custom", "split": "eval"},
+                "metrics": metrics,
+            }],
+        }]
+    return card
+
+
+def render_markdown(report: AuditReport) -> str:
+    import yaml
+
+    meta = report.metadata
+    out = ["---", yaml.safe_dump(front_matter(report), sort_keys=False, allow_unicode=True).strip(), "---", ""]
+    out.append(f"# Model card: {md_escape(meta['model']['name'])}")
+    out.append("")
+    out.append(f"Audited by rai-audit {meta['tool_version']} on {md_escape(meta['data']['rows'])} rows of "
+               f"`{md_escape(meta['data']['source'])}` (seed {meta['seed']}). "
+               "`results.json` holds every number; `report.html` shows the figures.")
+    out.append("")
+    out.append("## Summary of findings")
+    out.append("")
+    if report.policy:
+        out.append(f"Policy: **{'PASSED' if report.passed else 'FAILED'}**")
+        out.append("")
+        out.append("| threshold | measured | outcome |\n|---|---|---|")
+        for p in report.policy:
+            out.append(f"| `{md_escape(p['rule'])}` | {md_escape(p['value'])} | {md_escape(p['outcome'])} |")
+        out.append("")
+    serious = [(a, f) for a, f in report.findings() if f.severity in ("fail", "warn")]
+    if serious:
+        for auditor, f in serious:
+            out.append(f"- **{f.severity.upper()}** ({auditor}) {md_escape(f.title)}")
+    else:
+        out.append("No warnings or failures.")
+    out.append("")
+    out.append("## Model details")
+    out.append("")
+    model = meta["model"]
+    out.append(f"- Architecture: {md_escape(model['architecture'])} ({md_escape(model['parameters'])} parameters)")
+    out.append(f"- Task: {md_escape(model['problem_type'])} text classification; labels: "
+               f"{', '.join(md_escape(x) for x in model['labels'])}")
+    out.append(f"- Fingerprint: `{model['fingerprint'][:16]}`")
+    card = meta.get("model_card") or {}
+    out.append("")
+    out.append("## Intended use")
+    out.append("")
+    out.append(md_escape(card.get("intended_use") or "Not stated."))
+    for r in report.results:
+        out.append("")
+        out.append(f"## {md_escape(meta.get('auditor_titles', {}).get(r.auditor, r.auditor))}")
+        out.append("")
+        if r.status != "ok":
+            out.append(f"_{r.status}: {md_escape(r.reason)}_")
+            continue
+        for f in r.findings:
+            out.append(f"- {f.severity.upper()}: {md_escape(f.title)}")
+        if r.findings:
+            out.append("")
+        if r.auditor == "performance":
+            try:
+                out.append(md_table(r.table("classification_report")))
+                out.append("")
+            except KeyError:
+                pass
+        out.append("| metric | slice | value | 95% CI |\n|---|---|---|---|")
+        for m in r.metrics[:40]:
+            ci = f"{format_number(m.ci_low)} – {format_number(m.ci_high)}" if m.ci_low is not None else ""
+            out.append(f"| {md_escape(m.name)} | {md_escape(m.slice or '')} | {md_escape(m.value)} | {ci} |")
+        if len(r.metrics) > 40:
+            out.append(f"\n_{len(r.metrics) - 40} more metrics in results.json._")
+    out.append("")
+    out.append("## Limitations")
+    out.append("")
+    out.append("Figures hold for the evaluation data named above; confidence intervals are seeded bootstraps over "
+               "its rows. This card is evidence for a review, not a certification.")
+    out.append("")
+    return "\n".join(out)

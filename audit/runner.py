@@ -1,0 +1,222 @@
+"""run_audit: config -> target + data -> one prediction pass -> auditors -> report files -> policy."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata as _md
+from pathlib import Path
+from typing import Any
+
+from audit import __version__
+from audit.auditors.base import Auditor, AuditorInfo, discover
+from audit.config import AuditConfig
+from audit.errors import AUDITOR_UNKNOWN, OPTION_UNKNOWN, OUT_EXISTS, AuditInputError, did_you_mean
+from audit.results import AuditorResult, AuditReport
+
+OUTPUT_FILES = ("report.html", "results.json", "README.md")
+VERSIONED_PACKAGES = ("torch", "transformers", "scikit-learn", "fairlearn", "aif360", "captum", "textattack",
+                      "numpy", "pandas")
+
+
+def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None = None
+                    ) -> tuple[list[Auditor], list[AuditorResult]]:
+    """Instantiate the selected auditors with their options. Plugins that failed to load become
+    failed results; unknown names and unknown options are the user's mistake (AuditInputError)."""
+    registry = discover() if registry is None else registry
+    names = list(config.auditors) if config.auditors else list(registry)
+    for name in [*names, *config.options]:
+        if name not in registry:
+            raise AuditInputError(AUDITOR_UNKNOWN.format(name=name, hint=did_you_mean(name, registry),
+                                                         known=", ".join(registry) or "(none installed)"))
+    auditors: list[Auditor] = []
+    broken: list[AuditorResult] = []
+    for name in names:
+        info = registry[name]
+        if info.cls is None:
+            broken.append(AuditorResult(auditor=name, status="failed", reason=f"plugin {info.target}: {info.error}"))
+            continue
+        auditors.append(info.cls(**config.options.get(name, {})))
+    return auditors, broken
+
+
+def check_out_dir(out: Path, *, overwrite: bool) -> None:
+    """Refuse to replace an existing report unless asked to."""
+    if out.exists() and not out.is_dir():
+        raise AuditInputError(f"{out}: --out must be a folder, and this is a file")
+    if not overwrite:
+        for name in OUTPUT_FILES:
+            if (out / name).exists():
+                raise AuditInputError(OUT_EXISTS.format(path=out / name))
+
+
+def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
+              log: Callable[[str], None] | None = None) -> AuditReport:
+    """Run a whole audit as configured and (with ``write``) write report.html, results.json and
+    README.md into ``config.out``. Bad input raises AuditInputError; an auditor's own error
+    becomes a failed section."""
+    from audit.context import AuditContext
+    from audit.data import load_evalset
+    from audit.policy import Rule, evaluate_policy
+    from audit.target import Target
+
+    say = log or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    if not config.model:
+        raise AuditInputError("no model given: pass MODEL (a folder or a hub id)")
+    if not config.data:
+        raise AuditInputError("no eval data given: pass --data FILE")
+    for rule in config.thresholds:
+        Rule.parse(rule)
+    out = Path(config.out)
+    if write:
+        check_out_dir(out, overwrite=config.overwrite)
+    auditors, broken = select_auditors(config)
+
+    start = time.perf_counter()
+    say(f"loading model {config.model}")
+    target = Target.load(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
+                         trust_remote_code=config.trust_remote_code, max_length=config.max_length,
+                         max_tokens=config.max_tokens, max_batch=config.batch_size)
+    timings["load_model"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    data = load_evalset(config.data, label_names=target.label_names, multi_label=target.multi_label,
+                        text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
+                        limit=config.limit, sample=config.sample, seed=config.seed, sensitive=config.sensitive)
+    train = None
+    if config.train_data:
+        train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
+                             text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col)
+    timings["load_data"] = time.perf_counter() - start
+
+    ctx = AuditContext(config=config, target=target, data=data, train=train, progress_enabled=progress)
+    say(f"predicting {len(data):,} rows")
+    start = time.perf_counter()
+    _ = ctx.predictions
+    timings["predict"] = time.perf_counter() - start
+    ctx.notes["truncated_rows"] = target.truncated_rows
+
+    results: list[AuditorResult] = list(broken)
+    for auditor in auditors:
+        say(f"running {auditor.name}")
+        result = auditor.run(ctx)
+        results.append(result)
+        timings[auditor.name] = result.timings.get("total", 0.0)
+        say(f"  {auditor.name}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+    order = {a.name: i for i, a in enumerate(auditors)}
+    results.sort(key=lambda r: order.get(r.auditor, -1))
+
+    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"])
+    report = AuditReport(metadata=meta, results=results)
+    report.policy = evaluate_policy(config.thresholds, results)
+    if write:
+        start = time.perf_counter()
+        write_report(report, out)
+        meta["timings"]["render"] = time.perf_counter() - start
+    return report
+
+
+def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, auditors: list[Auditor],
+                   timings: dict[str, float], *, truncated: int) -> dict[str, Any]:
+    model = target.model
+    packages = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            packages[name] = _md.version(name)
+        except _md.PackageNotFoundError:
+            packages[name] = "not installed"
+    return {
+        "tool_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "seed": config.seed,
+        "model": {
+            "name": config.model,
+            "revision": config.revision,
+            "architecture": (getattr(model.config, "architectures", None) or [type(model).__name__])[0],
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "problem_type": target.problem_type,
+            "num_labels": int(model.config.num_labels),
+            "labels": target.label_names,
+            "max_length": target.max_length,
+            "fingerprint": target.fingerprint,
+        },
+        "data": {
+            "source": data.source,
+            "rows": len(data),
+            "rows_in_file": data.rows_in_file,
+            "dropped_empty": data.dropped_empty,
+            "text_col": data.text_col,
+            "pair_col": data.pair_col,
+            "label_col": data.label_col,
+            "sensitive": list(config.sensitive),
+            "truncated_rows": truncated,
+            "fingerprint": data.fingerprint,
+        },
+        "train": None if train is None else {"source": train.source, "rows": len(train),
+                                             "fingerprint": train.fingerprint},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(terse=True),
+            "device": target.device,
+            "dtype": target.dtype,
+            "packages": packages,
+        },
+        "engine": {
+            "batches": target.stats.batches,
+            "rows_scored": target.stats.rows,
+            "padded_tokens": target.stats.padded_tokens,
+            "real_tokens": target.stats.real_tokens,
+            "cache_hits": target.cache_hits,
+            "oom_backoffs": target.stats.oom_backoffs,
+        },
+        "auditor_titles": {a.name: a.title or a.name for a in auditors},
+        "model_card": dict(config.model_card),
+        "config": config.to_dict(),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def schema_path() -> Path:
+    return Path(__file__).resolve().parent / "data_files" / "results.schema.json"
+
+
+def validate_results(data: dict[str, Any]) -> None:
+    """Validate a results.json document against the schema kept in the package."""
+    import jsonschema
+
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    jsonschema.validate(data, schema)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(report: AuditReport, out: Path) -> None:
+    """Write results.json (validated), report.html and README.md into ``out``."""
+    from audit.report.html import render_html
+    from audit.report.markdown import render_markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    validate_results(data)
+    # Render everything before writing anything, so a rendering error leaves no half report.
+    texts = {
+        "results.json": json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n",
+        "report.html": render_html(report),
+        "README.md": render_markdown(report),
+    }
+    for name, text in texts.items():
+        _atomic_write(out / name, text)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
