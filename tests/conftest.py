@@ -55,7 +55,8 @@ def make_context(build: Any, target: Any, *, with_train: bool = False, **config:
     from audit.data import load_evalset
 
     cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), **config)
-    data = load_evalset(build.eval_path, label_names=target.label_names, sensitive=cfg.sensitive,
+    data = load_evalset(build.eval_path, label_names=target.label_names, multi_label=target.multi_label,
+                        sensitive=cfg.sensitive,
                         limit=cfg.limit, sample=cfg.sample, seed=cfg.seed)
     train = load_evalset(build.train_path, label_names=target.label_names) if with_train else None
     return AuditContext(config=cfg, target=target, data=data, train=train, progress_enabled=False)

@@ -1,0 +1,41 @@
+"""Tiny untrained Hugging Face classifiers for tests that need a model but not a good one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CORPUS = [
+    "the food was great", "the film was awful", "a lovely quiet evening", "service was slow and rude",
+    "i would come back again", "never again thank you", "the hotel room was clean", "the staff ignored us",
+]
+
+
+def save_tiny_model(path: Path, *, num_labels: int = 2, labels: list[str] | None = None,
+                    multi_label: bool = False, seed: int = 0, max_length: int = 32) -> Path:
+    """A 2-layer BERT with hidden size 16 and its own WordPiece tokenizer, saved to ``path``."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from audit.demo import build_tokenizer
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer(CORPUS * 3, max_length=max_length)
+    labels = labels or [f"class_{i}" for i in range(num_labels)]
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=max_length, num_labels=num_labels,
+                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+                        problem_type="multi_label_classification" if multi_label else None)
+    model = BertForSequenceClassification(config)
+    model.eval()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
