@@ -2,7 +2,7 @@
 
 Loading never runs code from the model folder unless ``trust_remote_code`` is given; pickle
 checkpoints (``pytorch_model.bin``) are read only with ``torch.load(weights_only=True)``;
-safetensors is preferred. All forward passes of the audit go through :meth:`predict_logits`,
+safetensors is preferred (transformers' own loader does this when told ``weights_only``). All forward passes of the audit go through :meth:`predict_logits`,
 which batches (see :mod:`audit.inference`) and caches by exact input.
 """
 
@@ -99,10 +99,10 @@ class Target:
             config = AutoConfig.from_pretrained(source, **common)
             tokenizer = AutoTokenizer.from_pretrained(source, **common)
             kwargs: dict[str, Any] = {"config": config, **common}
-            if local and not any((path / f).exists() for f in WEIGHT_FILES[:2]) and (path / "pytorch_model.bin").exists():
-                # A pickle checkpoint: read it ourselves, tensors only, so no pickled code runs.
-                kwargs["state_dict"] = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-            elif local and any((path / f).exists() for f in WEIGHT_FILES[:2]):
+            # Pickle checkpoints are read tensors-only (torch.load(weights_only=True)), so no pickled
+            # code runs; safetensors is preferred when both are present.
+            kwargs["weights_only"] = True
+            if local and any((path / f).exists() for f in WEIGHT_FILES[:2]):
                 kwargs["use_safetensors"] = True
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
         except AuditInputError:

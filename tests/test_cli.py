@@ -1,0 +1,137 @@
+"""End to end through the command line: files written, schema valid, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from audit.cli import main
+from audit.runner import validate_results
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def small_eval(demo_planted, tmp_path):
+    """200 rows of the demo's eval data, to keep end-to-end runs quick."""
+    path = tmp_path / "eval.csv"
+    pd.read_csv(demo_planted.eval_path).iloc[:200].to_csv(path, index=False)
+    return path
+
+
+def test_run_writes_all_three_files_and_valid_json(demo_planted, small_eval, tmp_path, capsys):
+    out = tmp_path / "report"
+    code, stdout, _ = run_cli(capsys, "run", str(demo_planted.model_dir), "--data", str(small_eval), "--out", str(out),
+                              "--auditors", "performance", "--threshold", "performance.accuracy >= 0.5", "--quiet")
+    assert code == 0, stdout
+    assert {p.name for p in out.iterdir()} >= {"report.html", "results.json", "README.md"}
+    data = json.loads((out / "results.json").read_text())
+    validate_results(data)
+    assert data["passed"] is True and data["metadata"]["data"]["rows"] == 200
+    assert data["results"][0]["auditor"] == "performance"
+    html = (out / "report.html").read_text()
+    assert "Content-Security-Policy" in html and "<script" not in html and "Classification report" in html
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "model-index:" in card and "type: accuracy" in card
+
+
+def test_failed_threshold_exits_1_and_existing_report_is_kept(demo_planted, small_eval, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["run", str(demo_planted.model_dir), "--data", str(small_eval), "--out", str(out), "--auditors",
+            "performance", "--quiet"]
+    code, stdout, _ = run_cli(capsys, *args, "--threshold", "performance.accuracy >= 0.99")
+    assert code == 1 and "FAILED" in stdout
+    before = (out / "results.json").read_text()
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "pass --overwrite" in err
+    assert (out / "results.json").read_text() == before
+    code, _, _ = run_cli(capsys, *args, "--overwrite", "--threshold", "performance.nonexistent >= 0.1")
+    assert code == 1  # a rule on a metric that does not exist is not a pass
+    assert json.loads((out / "results.json").read_text())["policy"][0]["outcome"] == "missing"
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("missing_path", "data file not found"),
+    ("missing_column", "no column 'txt' (text) (did you mean 'text'?)"),
+    ("unknown_labels", "labels 'meh' in column 'label' are not among the model's labels"),
+    ("empty_file", "the file is empty"),
+    ("no_tokenizer", "has no tokenizer files"),
+    ("bad_threshold", "cannot read rule"),
+    ("unknown_auditor", "unknown auditor 'fairnes' (did you mean 'fairness'?)"),
+    ("unknown_option", "unknown option 'n_boot'"),
+    ("missing_model", "model folder not found"),
+])
+def test_bad_input_exits_2_with_one_line(case, message, demo_planted, small_eval, tmp_path, capsys):
+    import shutil
+
+    model, data, extra = str(demo_planted.model_dir), str(small_eval), []
+    if case == "missing_path":
+        data = str(tmp_path / "nope.csv")
+    elif case == "missing_column":
+        extra = ["--text-col", "txt"]
+    elif case == "unknown_labels":
+        frame = pd.read_csv(small_eval)
+        frame.loc[3, "label"] = "meh"
+        frame.to_csv(data := str(tmp_path / "bad.csv"), index=False)
+    elif case == "empty_file":
+        (tmp_path / "empty.csv").write_text("")
+        data = str(tmp_path / "empty.csv")
+    elif case == "no_tokenizer":
+        shutil.copytree(demo_planted.model_dir, tmp_path / "m")
+        for f in (tmp_path / "m").glob("*token*"):
+            f.unlink()
+        (tmp_path / "m" / "vocab.txt").unlink(missing_ok=True)
+        model = str(tmp_path / "m")
+    elif case == "bad_threshold":
+        extra = ["--threshold", "accuracy is high"]
+    elif case == "unknown_auditor":
+        extra = ["--auditors", "fairnes"]
+    elif case == "unknown_option":
+        extra = ["--option", "performance.n_boot=10"]
+    elif case == "missing_model":
+        model = "./no/such/model"
+    code, _, err = run_cli(capsys, "run", model, "--data", data, "--out", str(tmp_path / "o"), "--quiet", *extra)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rai-audit: error: "), err
+    assert message in lines[0]
+    assert "Traceback" not in err
+
+
+def test_unknown_yaml_key_is_named_with_a_suggestion(tmp_path, capsys):
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text("model: m\ndata: d.csv\nsensitve: [gender]\n")
+    code, _, err = run_cli(capsys, "run", "--config", str(cfg))
+    assert code == 2 and "unknown option 'sensitve' (did you mean 'sensitive'?)" in err
+
+
+def test_config_file_with_cli_overrides(demo_planted, small_eval, tmp_path, capsys):
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text(f"model: {demo_planted.model_dir}\ndata: {small_eval}\nauditors: [performance]\nseed: 3\n"
+                   "options:\n  performance:\n    n_bootstrap: 50\nthresholds:\n  - performance.accuracy >= 0.1\n")
+    code, _, _ = run_cli(capsys, "run", "--config", str(cfg), "--seed", "5", "--out", str(tmp_path / "o"), "--quiet")
+    assert code == 0
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert data["metadata"]["seed"] == 5 and data["metadata"]["config"]["options"]["performance"]["n_bootstrap"] == 50
+
+
+def test_list_is_instant_and_imports_no_torch():
+    code = ("import sys; from audit.cli import main; rc = main(['list']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert 'transformers' not in sys.modules; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "performance" in proc.stdout and "classification report" in proc.stdout
+
+
+def test_help_exits_0():
+    proc = subprocess.run([sys.executable, "-m", "audit.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "run" in proc.stdout and "demo" in proc.stdout
