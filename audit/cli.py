@@ -34,6 +34,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", action="append", default=[], metavar="RULE",
                    help="policy rule, e.g. 'performance.accuracy >= 0.8' (repeatable); a failed rule exits 1")
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="reuse the sections an interrupted run in --out already finished")
+    p.add_argument("--timeout", type=float, help="seconds per auditor; past it the section is marked failed")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -105,7 +108,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "revision": getattr(args, "revision", None), "device": args.device, "dtype": getattr(args, "dtype", None),
         "trust_remote_code": getattr(args, "trust_remote_code", None), "batch_size": getattr(args, "batch_size", None),
         "max_tokens": getattr(args, "max_tokens", None), "max_length": getattr(args, "max_length", None),
-        "overwrite": args.overwrite,
+        "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout,
     }
     config_file = getattr(args, "config", None)
     if config_file:

@@ -45,6 +45,8 @@ class AuditConfig:
     max_tokens: int = 8192
     max_length: int | None = None
     overwrite: bool = False
+    resume: bool = False  # reuse sections finished by an interrupted run with the same inputs
+    timeout: float | None = None  # seconds per auditor; past it the section is failed
     model_card: dict[str, Any] = field(default_factory=dict)  # intended use, owner, limitations
 
     def __post_init__(self) -> None:
@@ -71,6 +73,8 @@ class AuditConfig:
                 raise AuditInputError(
                     OPTION_INVALID.format(option=name, problem=f"expected a positive integer, got {value!r}")
                 )
+        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
+            raise AuditInputError(OPTION_INVALID.format(option="timeout", problem=f"expected a positive number of seconds, got {self.timeout!r}"))
         for name in ("batch_size", "max_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

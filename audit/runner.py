@@ -20,6 +20,7 @@ from audit.errors import AUDITOR_UNKNOWN, OPTION_UNKNOWN, OUT_EXISTS, AuditInput
 from audit.results import AuditorResult, AuditReport
 
 OUTPUT_FILES = ("report.html", "results.json", "README.md")
+PARTIAL_DIR = ".rai-audit-partial"  # finished sections of a run in progress, for --resume
 VERSIONED_PACKAGES = ("torch", "transformers", "scikit-learn", "fairlearn", "aif360", "captum", "textattack",
                       "numpy", "pandas")
 
@@ -103,9 +104,17 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     ctx.notes["truncated_rows"] = target.truncated_rows
 
     results: list[AuditorResult] = list(broken)
+    partial = _Partial(out / PARTIAL_DIR, key=_run_key(config, target, data, train)) if write else None
+    done = partial.load() if (partial is not None and config.resume) else {}
     for auditor in auditors:
-        say(f"running {auditor.name}")
-        result = auditor.run(ctx)
+        if auditor.name in done:
+            say(f"reusing {auditor.name} from the interrupted run")
+            result = done[auditor.name]
+        else:
+            say(f"running {auditor.name}")
+            result = _run_with_timeout(auditor, ctx, config.timeout)
+            if partial is not None:
+                partial.save(result)
         results.append(result)
         timings[auditor.name] = result.timings.get("total", 0.0)
         say(f"  {auditor.name}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
@@ -119,7 +128,73 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
         start = time.perf_counter()
         write_report(report, out)
         meta["timings"]["render"] = time.perf_counter() - start
+        if partial is not None:
+            partial.clear()
     return report
+
+
+class _AuditorTimeout(Exception):
+    pass
+
+
+def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> AuditorResult:
+    """Run one auditor; past ``timeout`` seconds it becomes a failed section. Uses SIGALRM, so it
+    applies in the main thread on Unix; elsewhere the auditor runs without a limit."""
+    import signal
+    import threading
+
+    usable = timeout is not None and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        return auditor.run(ctx)
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise _AuditorTimeout(f"exceeded its timeout of {timeout:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(timeout))
+    try:
+        return auditor.run(ctx)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_key(config: AuditConfig, target: Any, data: Any, train: Any) -> str:
+    """What a finished section depends on: model, rows, training rows, seed and options."""
+    import hashlib
+
+    parts = [target.fingerprint, data.fingerprint, train.fingerprint if train is not None else "-",
+             str(config.seed), json.dumps(config.options, sort_keys=True, default=str),
+             ",".join(config.sensitive)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+class _Partial:
+    """Each finished section is written as it completes, so an interrupted run loses nothing."""
+
+    def __init__(self, folder: Path, *, key: str) -> None:
+        self.folder, self.key = folder, key
+
+    def save(self, result: AuditorResult) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.folder / f"{result.auditor}.json",
+                      json.dumps({"key": self.key, "result": result.to_dict()}, allow_nan=False))
+
+    def load(self) -> dict[str, AuditorResult]:
+        found: dict[str, AuditorResult] = {}
+        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if data.get("key") == self.key and data["result"].get("status") == "ok":
+                found[data["result"]["auditor"]] = AuditorResult.from_dict(data["result"])
+        return found
+
+    def clear(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, auditors: list[Auditor],

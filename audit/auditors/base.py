@@ -61,7 +61,7 @@ class Auditor(abc.ABC):
         self.options: dict[str, Any] = {**self.defaults, **options}
         self._validate()
 
-    def _validate(self) -> None:
+    def _validate(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Check ``self.options``; raise AuditInputError naming the option. Override as needed."""
 
     def run(self, ctx: AuditContext) -> AuditorResult:
@@ -79,7 +79,7 @@ class Auditor(abc.ABC):
             result = self._run(ctx)
         except AuditInputError:
             raise
-        except Exception as exc:  # noqa: BLE001 - an auditor's bug becomes a failed section
+        except Exception as exc:  # noqa: BLE001 - an auditor's bug or timeout becomes a failed section
             return AuditorResult(
                 auditor=self.name,
                 status="failed",
