@@ -174,7 +174,7 @@ class PrivacyAuditor(Auditor):
         scores = attack_scores(logits, labels)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
         ref_info = self._reference(ctx, texts=texts, pairs=pairs, logits=logits, labels=labels, scores=scores)
-        return _Scores(y=y, scores=scores, n=n, overlap=overlap, labelled=labels is not None, reference=ref_info,
+        return _Scores(y=y, scores=scores, n=n, members=mem, nonmembers=non, overlap=overlap, labelled=labels is not None, reference=ref_info,
                        members_available=len(mem_pool), nonmembers_available=len(non_pool))
 
     def _reference(self, ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, logits: np.ndarray,
@@ -365,9 +365,11 @@ class _Scores:
     """Attack sample: membership labels ``y`` (members first) and each attack's scores."""
 
     def __init__(self, *, skip: str = "", y: Any = None, scores: dict[str, np.ndarray] | None = None, n: int = 0,
+                 members: Any = None, nonmembers: Any = None,
                  overlap: dict[str, int] | None = None, labelled: bool = False, reference: dict[str, Any] | None = None,
                  members_available: int = 0, nonmembers_available: int = 0) -> None:
         self.skip, self.y, self.scores, self.n = skip, y, scores or {}, n
+        self.members, self.nonmembers = members, nonmembers  # row indices into ctx.train / ctx.data
         self.overlap, self.labelled, self.reference = overlap or {}, labelled, reference or {}
         self.members_available, self.nonmembers_available = members_available, nonmembers_available
 
