@@ -24,6 +24,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 PII_TYPES = ("url_credentials", "email", "iban", "payment_card", "us_ssn", "ipv4", "ipv6", "phone")
@@ -321,11 +322,16 @@ class PiiCount:
     examples: list[str] = field(default_factory=list)
 
 
-def scan_columns(columns: dict[str, Sequence[object]], *, max_examples: int = 3) -> dict[str, PiiCount]:
-    """Scan named text columns (row-aligned); counts per PII type, with masked examples only."""
+def scan_columns(columns: dict[str, Sequence[object]], *, max_examples: int = 3,
+                 progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None) -> dict[str, PiiCount]:
+    """Scan named text columns (row-aligned); counts per PII type, with masked examples only.
+    ``progress(items, total)`` wraps the row loop (a progress bar)."""
     counts = {t: PiiCount() for t in PII_TYPES}
     for name, values in columns.items():
-        for row, value in enumerate(values):
+        rows: Iterable[Any] = enumerate(values)
+        if progress is not None:
+            rows = progress(rows, len(values))
+        for row, value in rows:
             if not isinstance(value, str) or not value:
                 continue
             for match in find_pii(value):

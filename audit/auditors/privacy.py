@@ -213,9 +213,10 @@ class PrivacyAuditor(Auditor):
             mask = np.zeros(len(texts), dtype=bool)
             mask[rng.choice(len(texts), size=len(texts) // 2, replace=False)] = True
             model = _train_reference_model(ctx, texts=[t for t, m in zip(texts, mask, strict=True) if m],
+                                           pairs=None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m],
                                            labels=labels[mask], seed=ctx.seed + 1000 + i,
                                            epochs=int(self.options["reference_epochs"]))
-            ref_phi.append(logit_confidence(_logits_of(ctx, model, texts), labels))
+            ref_phi.append(logit_confidence(_logits_of(ctx, model, texts, pairs), labels))
             masks.append(mask)
         scores["reference"] = reference_score(phi, np.vstack(ref_phi), np.vstack(masks))
         return {"ran": True, "mode": "online", "models": k_train,
@@ -323,7 +324,9 @@ class PrivacyAuditor(Auditor):
         for split, es in sets:
             columns = self._pii_columns(es)
             counts = scan_columns({c: es.frame[c].tolist() for c in columns},
-                                  max_examples=int(self.options["pii_examples"]))
+                                  max_examples=int(self.options["pii_examples"]),
+                                  progress=lambda items, total, split=split: ctx.progress(
+                                      items, total=total, desc=f"privacy: PII scan ({split})"))
             any_rows = set().union(*(c.rows for c in counts.values()))
             summary["datasets"][split] = {"rows": len(es.frame), "columns_scanned": columns,
                                           "rows_with_pii": len(any_rows)}
@@ -436,16 +439,17 @@ def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
     return tested, not_tested
 
 
-def _logits_of(ctx: AuditContext, model: Any, texts: list[str]) -> np.ndarray:
+def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str] | None) -> np.ndarray:
     from audit.inference import predict_logits
 
-    logits, _ = predict_logits(model, ctx.target.tokenizer, texts, None, max_length=ctx.target.max_length,
+    logits, _ = predict_logits(model, ctx.target.tokenizer, texts, pairs, max_length=ctx.target.max_length,
                                max_tokens=ctx.target.max_tokens, max_batch=ctx.target.max_batch,
                                device=ctx.target.device, dtype="float32", progress=False, desc="reference")
     return np.asarray(logits, dtype=np.float64)
 
 
-def _train_reference_model(ctx: AuditContext, *, texts: list[str], labels: np.ndarray, seed: int, epochs: int) -> Any:
+def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, labels: np.ndarray,
+                           seed: int, epochs: int) -> Any:
     """A fresh copy of the audited architecture, re-initialised from its config and trained from
     scratch on ``texts`` (AdamW, lr 1e-3, batch 32: the recipe of audit.demo). Meaningful only for
     models that were themselves trained from scratch; for a fine-tuned model the reference should
@@ -455,7 +459,7 @@ def _train_reference_model(ctx: AuditContext, *, texts: list[str], labels: np.nd
     torch.manual_seed(seed)
     model = type(ctx.target.model)(ctx.target.model.config)
     model.to(ctx.target.device)
-    enc = ctx.target.tokenizer(texts, padding=True, truncation=True, max_length=ctx.target.max_length,
+    enc = ctx.target.tokenizer(texts, pairs, padding=True, truncation=True, max_length=ctx.target.max_length,
                                return_tensors="pt")
     enc = {k: v.to(ctx.target.device) for k, v in enc.items()}
     y = torch.tensor(np.asarray(labels), dtype=torch.long, device=ctx.target.device)

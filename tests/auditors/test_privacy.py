@@ -4,6 +4,7 @@ control alone, matches scikit-learn, and never lets raw PII out."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -120,6 +121,19 @@ def test_reference_models_calibrate_the_attack(demo_planted: Any, demo_clean: An
     assert result.metric("mia_auc", "reference").value > 0.65
     # Calibration finds members at a low FPR that the uncalibrated loss attack cannot.
     assert result.metric("mia_tpr_at_1pct_fpr", "reference").value > result.metric("mia_tpr_at_1pct_fpr", "loss").value
+
+
+def test_reference_model_with_other_labels_is_refused(demo_planted: Any, demo_clean: Any, planted_target: Any,
+                                                      context_factory: Any, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(demo_clean.model_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    config["id2label"] = {"0": "bad", "1": "good"}
+    config["label2id"] = {"bad": 0, "good": 1}
+    (other / "config.json").write_text(json.dumps(config))
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    with pytest.raises(AuditInputError, match=r"reference model .*other: labels \['bad', 'good'\] differ"):
+        PrivacyAuditor(reference_models=[str(other)], mia_examples=50, n_bootstrap=20).run(ctx)
 
 
 def test_train_reference_is_refused_for_large_models(demo_planted: Any, planted_target: Any, context_factory: Any,
