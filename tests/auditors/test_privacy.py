@@ -1,0 +1,255 @@
+"""The privacy auditor finds the planted memorisation and the planted PII, leaves the clean
+control alone, matches scikit-learn, and never lets raw PII out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from audit.auditors.privacy import SKIP_NO_TRAIN, PrivacyAuditor
+from audit.errors import AuditInputError
+from audit.report.html import render_section
+
+ATTACKS = ("loss", "confidence", "entropy", "modified_entropy")
+FAST = {"n_bootstrap": 200}
+
+
+def _no_finding_above_info(result: Any) -> bool:
+    return all(f.severity == "info" for f in result.findings)
+
+
+def test_loss_attack_finds_the_memorised_training_split(demo_planted: Any, planted_target: Any,
+                                                        context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    result = PrivacyAuditor(**FAST).run(ctx)
+    assert result.status == "ok", result.reason
+    loss_auc = result.metric("mia_auc", "loss")
+    assert loss_auc.value > 0.7 and loss_auc.ci_low > 0.6
+    headline = result.metric("mia_auc")
+    assert headline.value == max(result.metric("mia_auc", a).value for a in ATTACKS)
+    assert "Strongest attack" in headline.description
+    auc_findings = [f for f in result.findings if f.evidence.get("metric") == "mia_auc"]
+    assert [f.severity for f in auc_findings] == ["fail"]
+    for name in ("mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr"):
+        for attack in ATTACKS:
+            m = result.metric(name, attack)
+            assert 0 <= m.ci_low <= m.value <= m.ci_high <= 1
+
+
+def test_metric_values_equal_sklearn_on_independently_computed_losses(demo_planted: Any, planted_target: Any,
+                                                                      context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    auditor = PrivacyAuditor(mia_examples=300, **FAST)
+    result = auditor.run(ctx)
+    sample = auditor.membership_scores(ctx)  # the same seeded sample the run used
+    texts = [ctx.train.texts[i] for i in sample.members] + [ctx.data.texts[i] for i in sample.nonmembers]
+    labels = np.r_[ctx.train.labels[sample.members], ctx.data.labels[sample.nonmembers]]
+    # Our own loss from the raw logits, then scikit-learn on it.
+    logits = planted_target.predict_logits(texts).astype(np.float64)
+    logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    loss = -logp[np.arange(len(texts)), labels]
+    y = np.r_[np.ones(len(sample.members)), np.zeros(len(sample.nonmembers))]
+    np.testing.assert_allclose(-loss, sample.scores["loss"], rtol=1e-6, atol=1e-9)
+    fpr, tpr, _ = roc_curve(y, -loss)
+    assert result.metric("mia_auc", "loss").value == pytest.approx(roc_auc_score(y, -loss), abs=1e-9)
+    assert result.metric("mia_tpr_at_1pct_fpr", "loss").value == pytest.approx(tpr[fpr <= 0.01].max())
+    assert result.metric("mia_tpr_at_0_1pct_fpr", "loss").value == pytest.approx(tpr[fpr <= 0.001].max())
+    assert result.metric("mia_advantage", "loss").value == pytest.approx((tpr - fpr).max())
+    for attack in ATTACKS:
+        assert result.metric("mia_auc", attack).value == pytest.approx(roc_auc_score(y, sample.scores[attack]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clean_control_is_not_flagged(seed: int, demo_clean: Any, clean_target: Any, context_factory: Any) -> None:
+    ctx = context_factory(demo_clean, clean_target, with_train=True, seed=seed)
+    result = PrivacyAuditor(mia_examples=400, **FAST).run(ctx)
+    auc = result.metric("mia_auc", "loss")
+    assert auc.ci_low <= 0.5 <= auc.ci_high, (auc.value, auc.ci_low, auc.ci_high)
+    assert _no_finding_above_info(result), [f.title for f in result.findings]
+
+
+def test_samples_differ_by_seed_and_repeat_for_the_same_seed(demo_clean: Any, clean_target: Any,
+                                                            context_factory: Any) -> None:
+    auditor = PrivacyAuditor(mia_examples=100)
+    a = auditor.membership_scores(context_factory(demo_clean, clean_target, with_train=True, seed=0))
+    b = auditor.membership_scores(context_factory(demo_clean, clean_target, with_train=True, seed=0))
+    c = auditor.membership_scores(context_factory(demo_clean, clean_target, with_train=True, seed=1))
+    assert np.array_equal(a.members, b.members) and np.array_equal(a.nonmembers, b.nonmembers)
+    assert not np.array_equal(a.members, c.members)
+    assert a.n == 100 and len(set(a.members)) == 100
+
+
+def test_rows_in_both_files_are_left_out_of_both_sides(demo_planted: Any, planted_target: Any,
+                                                       context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    sample = PrivacyAuditor(mia_examples=10_000).membership_scores(ctx)
+    member_texts = {ctx.train.texts[i] for i in sample.members}
+    assert not member_texts & {ctx.data.texts[i] for i in sample.nonmembers}
+    assert sample.overlap["eval_rows"] > 0  # the demo's templated sentences do repeat
+    assert sample.n == min(len(ctx.train) - sample.overlap["train_rows"], len(ctx.data) - sample.overlap["eval_rows"])
+
+
+def test_without_members_the_attack_is_reported_as_not_tested(demo_planted: Any, planted_target: Any,
+                                                              context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=False)
+    result = PrivacyAuditor(**FAST).run(ctx)
+    assert result.status == "ok"
+    assert result.extra["membership"] == {"ran": False, "reason": SKIP_NO_TRAIN}
+    assert not [m for m in result.metrics if m.name.startswith("mia_")]
+    assert result.metric("pii_rows", "eval").value == 0
+    html = render_section(result)
+    assert "Not tested: no training data was given" in html
+    assert "no differential-privacy guarantee" in html.lower()
+
+
+def test_reference_models_calibrate_the_attack(demo_planted: Any, demo_clean: Any, planted_target: Any,
+                                               context_factory: Any) -> None:
+    # The control was trained on an independent sample of the same distribution: an "out" model
+    # for every row, i.e. an offline LiRA reference.
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    result = PrivacyAuditor(reference_models=[str(demo_clean.model_dir)], mia_examples=400, **FAST).run(ctx)
+    ref = result.extra["membership"]["reference"]
+    assert ref["ran"] and ref["mode"] == "offline" and ref["models"] == 1
+    assert result.metric("mia_auc", "reference").value > 0.65
+    # Calibration finds members at a low FPR that the uncalibrated loss attack cannot.
+    assert result.metric("mia_tpr_at_1pct_fpr", "reference").value > result.metric("mia_tpr_at_1pct_fpr", "loss").value
+
+
+def test_reference_model_with_other_labels_is_refused(demo_planted: Any, demo_clean: Any, planted_target: Any,
+                                                      context_factory: Any, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(demo_clean.model_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    config["id2label"] = {"0": "bad", "1": "good"}
+    config["label2id"] = {"bad": 0, "good": 1}
+    (other / "config.json").write_text(json.dumps(config))
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    with pytest.raises(AuditInputError, match=r"reference model .*other: labels \['bad', 'good'\] differ"):
+        PrivacyAuditor(reference_models=[str(other)], mia_examples=50, n_bootstrap=20).run(ctx)
+
+
+def test_train_reference_is_refused_for_large_models(demo_planted: Any, planted_target: Any, context_factory: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import audit.auditors.privacy as privacy
+
+    monkeypatch.setattr(privacy, "MAX_REFERENCE_PARAMS", 1000)
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    result = PrivacyAuditor(train_reference=2, mia_examples=50, n_bootstrap=50).run(ctx)
+    ref = result.extra["membership"]["reference"]
+    assert not ref["ran"] and "parameters" in ref["reason"] and "reference_models" in ref["reason"]
+    assert "reference" not in result.extra["membership"]["attacks"]
+
+
+@pytest.mark.slow
+def test_train_reference_trains_seeded_online_references(demo_planted: Any, planted_target: Any,
+                                                         context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    result = PrivacyAuditor(train_reference=2, reference_epochs=3, mia_examples=60, n_bootstrap=50).run(ctx)
+    ref = result.extra["membership"]["reference"]
+    assert ref["ran"] and ref["mode"] == "online" and ref["models"] == 2
+    m = result.metric("mia_auc", "reference")
+    assert 0 <= m.value <= 1 and m.ci_low <= m.value <= m.ci_high
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"mia_examples": 0}, "option mia_examples: expected a positive integer"),
+    ({"auc_max": 1.5}, r"option auc_max: expected a number in \[0, 1\]"),
+    ({"reference_models": "one/dir"}, "option reference_models: expected a list of model folders"),
+    ({"train_reference": -1}, "option train_reference: expected an integer >= 0"),
+    ({"pii_columns": "text"}, "option pii_columns: expected a list of column names"),
+])
+def test_bad_options_are_named(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(AuditInputError, match=match):
+        PrivacyAuditor(**options)
+
+
+# ------------------------------------------------------------------------------------ PII
+
+HOSTILE_COLUMN = '<b onmouseover="alert(1)">notes</b>'
+EVAL_PII = [
+    "the man emailed john.doe@example.com about the food",
+    "card 4111 1111 1111 1111 was charged",
+    "bad card 4111 1111 1111 1112 was refused",
+    "iban GB82 WEST 1234 5698 7654 32 paid",
+    "iban GB82 WEST 1234 5698 7654 33 is wrong",
+    "ssn 219-09-9999 on file",
+    "ssn 000-12-3456 is not valid",
+    "call (212) 555-0142 today",
+    "logged from 203.0.113.7 and 2001:db8::8a2e:370:7334",
+    "see https://admin:s3cret@db.example.com/x",
+]
+TRAIN_PII = [
+    "card 5555 5555 5555 4444 on file",
+    "iban DE89 3704 0044 0532 0130 00 paid",
+    "iban DE89 3704 0044 0532 0130 too short",
+]
+RAW_VALUES = [
+    "john.doe@example.com", "john.doe", "alice.smith@example.org", "alice.smith", "4111 1111 1111 1111",
+    "4111111111111111", "4111 1111 1111 1112", "GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432",
+    "GB82 WEST 1234 5698 7654 33", "219-09-9999", "000-12-3456", "555-0142", "203.0.113.7", "8a2e:370:7334",
+    "admin:s3cret", "s3cret", "5555 5555 5555 4444", "DE89 3704 0044 0532 0130 00", "DE89370400440532013000",
+]
+EXPECTED_EVAL = {"email": 2, "payment_card": 1, "iban": 1, "us_ssn": 1, "phone": 1, "ipv4": 1, "ipv6": 1,
+                 "url_credentials": 1}
+EXPECTED_TRAIN = {"payment_card": 1, "iban": 1}
+
+
+def _planted_pii_build(demo: Any, tmp_path: Path) -> Any:
+    eval_frame = pd.read_csv(demo.eval_path).head(60).copy()
+    eval_frame.loc[: len(EVAL_PII) - 1, "text"] = EVAL_PII
+    eval_frame[HOSTILE_COLUMN] = ""
+    eval_frame.loc[20, HOSTILE_COLUMN] = "write to alice.smith@example.org"
+    train_frame = pd.read_csv(demo.train_path).head(60).copy()
+    train_frame.loc[: len(TRAIN_PII) - 1, "text"] = TRAIN_PII
+    eval_frame.to_csv(tmp_path / "eval.csv", index=False)
+    train_frame.to_csv(tmp_path / "train.csv", index=False)
+    return SimpleNamespace(model_dir=demo.model_dir, eval_path=tmp_path / "eval.csv",
+                           train_path=tmp_path / "train.csv")
+
+
+def test_pii_scan_counts_planted_values_and_never_prints_them(demo_planted: Any, planted_target: Any,
+                                                              context_factory: Any, tmp_path: Path) -> None:
+    build = _planted_pii_build(demo_planted, tmp_path)
+    ctx = context_factory(build, planted_target, with_train=True)
+    result = PrivacyAuditor(n_bootstrap=50).run(ctx)
+    assert result.status == "ok", result.reason
+    for split, expected in (("eval", EXPECTED_EVAL), ("train", EXPECTED_TRAIN)):
+        for pii_type in EXPECTED_EVAL:
+            got = result.metric("pii_matches", f"{split}/{pii_type}").value
+            assert got == expected.get(pii_type, 0), (split, pii_type, got)
+    assert result.metric("pii_rows", "eval").value == 8  # 7 valid planted texts + the note; look-alikes not counted
+    severities = {f.title.split(": ")[0]: f.severity for f in result.findings if "Personal" in f.title}
+    assert severities == {"Personal information in the eval data": "info",
+                          "Personal information in the train data": "warn"}
+    table = result.table("pii").to_frame().set_index(["data", "type"])
+    assert table.loc[("eval", "payment_card"), "masked examples"] == "**** **** **** 1111"
+    assert table.loc[("eval", "email"), "masked examples"] == "j***@e***.com; a***@e***.org"
+    assert table.loc[("eval", "email"), "columns"] == f"{HOSTILE_COLUMN}, text"
+
+    html = render_section(result)
+    blob = json.dumps(result.to_dict())
+    for raw in RAW_VALUES:
+        assert raw not in html, raw
+        assert raw not in blob, raw
+    assert "**** **** **** 1111" in html and "j***@e***.com" in html
+    assert "<b onmouseover" not in html and "&lt;b onmouseover=" in html
+
+
+def test_section_renders_attacks_roc_and_scope(demo_planted: Any, planted_target: Any, context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    result = PrivacyAuditor(mia_examples=200, n_bootstrap=50).run(ctx)
+    html = render_section(result)
+    for text in ("Membership inference", "loss threshold (Yeom et al. 2018)", "modified entropy (Song &amp; Mittal 2021)",
+                 "<svg", "log-log", "TPR @ 1% FPR", "needs &gt;= 1000 non-members", "Not tested: Reference-calibrated",
+                 "Personal information in the data", "What was and was not tested"):
+        assert text in html, text
+    assert any("Too few non-members (200)" in f.title and f.severity == "info" for f in result.findings)
+    json.dumps(result.to_dict())  # JSON-able
