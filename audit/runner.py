@@ -16,7 +16,7 @@ from typing import Any
 from audit import __version__
 from audit.auditors.base import Auditor, AuditorInfo, discover
 from audit.config import AuditConfig
-from audit.errors import AUDITOR_UNKNOWN, OPTION_UNKNOWN, OUT_EXISTS, AuditInputError, did_you_mean
+from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, AuditInputError, did_you_mean
 from audit.results import AuditorResult, AuditReport
 
 OUTPUT_FILES = ("report.html", "results.json", "README.md")
