@@ -23,6 +23,7 @@ import numpy as np
 
 RECIPE_UNKNOWN = "unknown recipe {name!r}; known recipes are {known}"
 RECIPE_UNAVAILABLE = "{name}: skipped, {why}"
+OMW_WARNING = "The multilingual functions are not available"
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,11 @@ def import_textattack(*, need_wordnet: bool = False) -> tuple[Any, Any]:
     if not status.has_stopwords:
         raise RuntimeError(status.problems[0])
     tokenizers_parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
-    with no_nltk_downloads():
+    import warnings
+
+    with no_nltk_downloads(), warnings.catch_warnings():
+        # Third-party import noise (deprecations, invalid escapes in its source) is not ours to fix.
+        warnings.simplefilter("ignore")
         import textattack
     # TextAttack sets TOKENIZERS_PARALLELISM=True at import; keep the caller's choice.
     if tokenizers_parallelism is not None:
@@ -201,7 +206,11 @@ def build_attack(ta: Any, recipe: Recipe, wrapper: Any, *, query_budget: int | N
     """The TextAttack recipe built on our wrapper (with nltk downloads disabled)."""
     module_name, cls_name = recipe.cls_path.split(":")
     module = importlib.import_module(f"textattack.attack_recipes.{module_name}")
-    with no_nltk_downloads():
+    import warnings
+
+    with no_nltk_downloads(), warnings.catch_warnings():
+        # WordNet without the Open Multilingual Wordnet (omw-1.4) warns once on load; PWWS is English-only.
+        warnings.filterwarnings("ignore", message=OMW_WARNING)
         attack = getattr(module, cls_name).build(wrapper)
     if query_budget:
         attack.goal_function.query_budget = int(query_budget)
