@@ -97,10 +97,10 @@ def _ta_cache_dir() -> Path:
 def _need_met(need: Need) -> bool:
     """Whether a resource is on this machine, without importing TextAttack or downloading."""
     if need.kind == "wordnet":
-        from audit.resources import DEBIAN_WORDNET, WORDNET_FILES, _find_in_dir, _find_on_nltk_path, default_data_dir
+        from audit.resources import DEBIAN_WORDNET, WORDNET_FILES
 
-        return bool(_find_in_dir(default_data_dir(), "wordnet") or _find_on_nltk_path("wordnet")
-                    or all((DEBIAN_WORDNET / f).is_file() for f in WORDNET_FILES))
+        return (all((DEBIAN_WORDNET / f).is_file() for f in WORDNET_FILES)
+                or _nltk_find("corpora/wordnet"))
     if need.kind == "module":
         return importlib.util.find_spec(need.what) is not None
     if need.kind == "ta_cache":
@@ -116,14 +116,25 @@ def _need_met(need: Need) -> bool:
     return False
 
 
-def _nltk_find(resource: str) -> bool:
-    import nltk
+def _nltk_dirs() -> list[Path]:
+    """NLTK's default data path (nltk.data.path at import) plus our cache folder, without
+    importing nltk (its import pulls in scipy: ~2 s, too slow for `rai-audit list`)."""
+    import sys
 
-    try:
-        nltk.data.find(resource)
-    except LookupError:
-        return False
-    return True
+    from audit.resources import default_data_dir
+
+    dirs = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    dirs.append(Path.home() / "nltk_data")
+    dirs += [Path(sys.prefix) / sub for sub in ("nltk_data", "share/nltk_data", "lib/nltk_data")]
+    dirs += [Path(p) for p in ("/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data",
+                               "/usr/local/lib/nltk_data")]
+    dirs.append(default_data_dir())
+    return dirs
+
+
+def _nltk_find(resource: str) -> bool:
+    """Whether ``resource`` (e.g. 'corpora/wordnet') is in an NLTK data folder, unzipped or zipped."""
+    return any((d / resource).exists() or (d / f"{resource}.zip").is_file() for d in _nltk_dirs())
 
 
 def recipe_availability() -> list[tuple[str, bool, str]]:

@@ -37,6 +37,18 @@ def _context(build: Any, target: Any) -> Any:
     return AuditContext(config=cfg, target=target, data=data, progress_enabled=False)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Any:
+    """Attacks make hundreds of tiny forward passes; on a busy 2-core runner torch's two intra-op
+    threads contend and run ~10x slower than one (bench/attack.py --threads). Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def planted_ctx(demo_planted: Any, planted_target: Any) -> Any:
     return _context(demo_planted, planted_target)
@@ -194,6 +206,16 @@ def test_recipe_availability_lists_the_offline_recipes() -> None:
         assert table["pwws"] == (True, "")
     assert table["hotflip"][0] is False and "gradients" in table["hotflip"][1]
     assert table["bae"][0] is False or table["bae"][1] == ""
+
+
+def test_time_budget_stops_the_attack_and_says_so(planted_ctx: Any) -> None:
+    r = RobustnessAuditor(recipes=["deepwordbug"], attack_examples=6, time_budget_s=1e-9,
+                          invariance_examples=0).run(planted_ctx)
+    assert r.status == "ok", r.reason
+    row = dict(zip(r.table("attacks").columns, r.table("attacks").rows[0], strict=True))
+    assert row["examples"] + row["not_attacked"] == 6 and row["not_attacked"] >= 5
+    assert any(f.title == "deepwordbug: time budget reached" for f in r.findings)
+    assert [f for f in r.findings if f.severity != "info"] == []
 
 
 @pytest.mark.parametrize(("option", "value", "match"), [
