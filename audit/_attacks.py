@@ -24,6 +24,7 @@ import numpy as np
 RECIPE_UNKNOWN = "unknown recipe {name!r}; known recipes are {known}"
 RECIPE_UNAVAILABLE = "{name}: skipped, {why}"
 OMW_WARNING = "The multilingual functions are not available"
+TA_POST_INSTALL_MARKER = "post_install_check_3"  # textattack/shared/utils/install.py (0.3.x)
 
 
 @dataclass(frozen=True)
@@ -170,13 +171,25 @@ def import_textattack(*, need_wordnet: bool = False) -> tuple[Any, Any]:
     status = ensure_nltk_resources(need_wordnet=need_wordnet)
     if not status.has_stopwords:
         raise RuntimeError(status.problems[0])
-    tokenizers_parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+    import sys
     import warnings
 
+    tokenizers_parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+    if "textattack" not in sys.modules:
+        # TextAttack's first import runs a "post-install" step that nltk.downloads six packages;
+        # the resources it needs are resolved above, so mark that step done (as it would itself).
+        with contextlib.suppress(OSError):
+            _ta_cache_dir().mkdir(parents=True, exist_ok=True)
+            (_ta_cache_dir() / TA_POST_INSTALL_MARKER).touch(exist_ok=True)
+    # Its import calls logging.config.dictConfig, which disables every logger that exists by then.
+    disabled = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
+                if isinstance(lg, logging.Logger)}
     with no_nltk_downloads(), warnings.catch_warnings():
         # Third-party import noise (deprecations, invalid escapes in its source) is not ours to fix.
         warnings.simplefilter("ignore")
         import textattack
+    for name, was_disabled in disabled.items():
+        logging.getLogger(name).disabled = was_disabled
     # TextAttack sets TOKENIZERS_PARALLELISM=True at import; keep the caller's choice.
     if tokenizers_parallelism is not None:
         os.environ["TOKENIZERS_PARALLELISM"] = tokenizers_parallelism
