@@ -5,6 +5,7 @@ find the demo's typo sensitivity; the section renders escaped."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import numpy as np
@@ -273,3 +274,4 @@ def test_section_renders_highlights_and_escapes_hostile_text(planted_result: Any
     assert "<del>bad</del> <ins>bda</ins>" in html
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "deepwordbug" in html and "pwws" in html and "typo" in html
+    json.dumps(planted_result.to_dict(), allow_nan=False)  # results.json-ready: no NaN, plain types
