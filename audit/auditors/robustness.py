@@ -1,0 +1,325 @@
+"""Adversarial robustness: TextAttack recipes through the shared target, every success verified,
+plus cheap CheckList invariance tests.
+
+* Attacks (Morris et al. 2020, "TextAttack: A Framework for Adversarial Attacks, Data
+  Augmentation, and Adversarial Training in NLP"): per recipe, TextAttack's summary numbers on a
+  seeded, class-stratified sample of the eval set. Rows the model already gets wrong are
+  *skipped* and do not count toward the success rate, as in TextAttack. Every successful
+  adversarial text is re-scored by the model alone (no cache, no TextAttack); a success that does
+  not change the prediction is a bug and fails the section.
+* Invariance (Ribeiro et al. 2020, "Beyond Accuracy: Behavioral Testing of NLP Models with
+  CheckList"): typos, case, punctuation, whitespace, contractions, person names and numbers
+  should not change the prediction; the flip rate per perturbation with a Wilson interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from audit.auditors.base import Auditor
+from audit.errors import OPTION_INVALID, AuditInputError
+from audit.results import AuditorResult, Finding, Metric, Table
+
+if TYPE_CHECKING:
+    from audit.context import AuditContext
+
+ATTACK_METRICS = {
+    # name: (higher_is_better, description)
+    "original_accuracy": (True, "accuracy on the attacked sample before any attack (TextAttack)"),
+    "accuracy_under_attack": (True, "share of the sample still classified correctly after the attack"),
+    "attack_success_rate": (False, "successful / (successful + failed): correctly classified rows the attack flipped"),
+    "successful_attacks": (False, "attacks that changed the prediction"),
+    "failed_attacks": (True, "attacks that found no prediction-changing perturbation within the budget"),
+    "skipped_attacks": (None, "rows the model got wrong before the attack (not attacked)"),
+    "avg_perturbed_word_pct": (True, "mean % of words changed in successful attacks"),
+    "avg_num_queries": (True, "mean model queries per attacked row"),
+    "avg_original_words": (None, "mean words per input"),
+    "avg_perturbed_words": (None, "mean words per adversarial text (successful attacks)"),
+    "verified_successes": (None, "successes whose adversarial text, re-scored by the model alone, changes the prediction"),
+}
+UNVERIFIED = ("{n} successful {recipe} attack(s) did not change the prediction when re-scored by the model "
+              "alone: the attack numbers cannot be trusted")
+
+
+class RobustnessAuditor(Auditor):
+    """TextAttack recipes with verified successes, and CheckList invariance flip rates."""
+
+    name: ClassVar[str] = "robustness"
+    title: ClassVar[str] = "Robustness"
+    description: ClassVar[str] = ("Adversarial attacks (TextAttack: DeepWordBug, PWWS, ...) with every success "
+                                  "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers)")
+    requires: ClassVar[frozenset[str]] = frozenset({"labels", "model"})
+    template: ClassVar[str] = "sections/robustness.html.j2"
+    defaults: ClassVar[dict[str, Any]] = {
+        "recipes": ("deepwordbug", "pwws"),
+        "attack_examples": 100,
+        "query_budget": None,
+        "time_budget_s": 300.0,
+        "max_attack_success_rate": 0.5,
+        "invariance_examples": 500,
+        "max_invariance_flip_rate": 0.05,
+        "examples_shown": 5,
+    }
+
+    def _validate(self) -> None:
+        from audit._attacks import RECIPES
+
+        o = self.options
+        recipes = o["recipes"]
+        if isinstance(recipes, str):
+            recipes = [r.strip() for r in recipes.split(",") if r.strip()]
+        if not isinstance(recipes, (list, tuple)) or not all(isinstance(r, str) for r in recipes):
+            raise AuditInputError(OPTION_INVALID.format(option="recipes", problem=f"expected a list of recipe names, got {recipes!r}"))
+        unknown = [r for r in recipes if r.lower() not in RECIPES]
+        if unknown:
+            raise AuditInputError(OPTION_INVALID.format(
+                option="recipes", problem=f"unknown recipe {unknown[0]!r}; known recipes are {', '.join(RECIPES)}"))
+        o["recipes"] = tuple(dict.fromkeys(r.lower() for r in recipes))
+        for key in ("attack_examples", "invariance_examples", "examples_shown"):
+            if not _is_int(o[key]) or o[key] < 0:
+                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected an integer >= 0, got {o[key]!r}"))
+        if o["query_budget"] is not None and (not _is_int(o["query_budget"]) or o["query_budget"] < 1):
+            raise AuditInputError(OPTION_INVALID.format(
+                option="query_budget", problem=f"expected a positive integer or null, got {o['query_budget']!r}"))
+        if o["time_budget_s"] is not None and (not isinstance(o["time_budget_s"], (int, float)) or o["time_budget_s"] <= 0):
+            raise AuditInputError(OPTION_INVALID.format(
+                option="time_budget_s", problem=f"expected a positive number of seconds or null, got {o['time_budget_s']!r}"))
+        for key in ("max_attack_success_rate", "max_invariance_flip_rate"):
+            v = o[key]
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
+                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a number in [0, 1], got {v!r}"))
+
+    def _run(self, ctx: AuditContext) -> AuditorResult:
+        metrics: list[Metric] = []
+        tables: list[Table] = []
+        findings: list[Finding] = []
+        timings: dict[str, float] = {}
+        extra: dict[str, Any] = {}
+
+        start = time.perf_counter()
+        inv_metrics, inv_tables, inv_findings = self._invariance(ctx)
+        metrics += inv_metrics
+        tables += inv_tables
+        findings += inv_findings
+        timings["invariance"] = time.perf_counter() - start
+
+        status, reason = "ok", ""
+        if self.options["attack_examples"] and self.options["recipes"]:
+            if ctx.target.multi_label:
+                findings.append(Finding("info", "Adversarial attacks skipped: TextAttack's classification goal "
+                                                "functions do not cover multi-label models"))
+            else:
+                att = self._attacks(ctx, timings)
+                metrics += att["metrics"]
+                tables += att["tables"]
+                findings += att["findings"]
+                extra.update(att["extra"])
+                if att["unverified"]:
+                    status, reason = "failed", "; ".join(att["unverified"])
+        return AuditorResult(auditor=self.name, status=status, reason=reason, metrics=tuple(metrics),
+                             tables=tuple(tables), findings=tuple(findings), timings=timings, extra=extra)
+
+    # -- invariance -----------------------------------------------------------------------
+    def _invariance(self, ctx: AuditContext) -> tuple[list[Metric], list[Table], list[Finding]]:
+        import pandas as pd
+
+        from audit._invariance import PERTURBATIONS, apply_all, wilson_interval
+
+        n_rows = len(ctx.data)
+        cap = self.options["invariance_examples"]
+        rng = ctx.rng("robustness.invariance")
+        rows = np.sort(rng.choice(n_rows, size=cap, replace=False)) if cap < n_rows else np.arange(n_rows)
+        if len(rows) == 0:
+            return [], [], []
+        texts = [ctx.data.texts[i] for i in rows]
+        perturbed = apply_all(texts, rng=rng)
+        base = ctx.predictions
+        pairs = [ctx.data.pairs[rows[i]] for _, i, _ in perturbed] if ctx.data.pairs is not None else None
+        new = ctx.predict([t for _, _, t in perturbed], pairs, desc="invariance")
+        old_preds = base.preds[rows[[i for _, i, _ in perturbed]]] if perturbed else base.preds[:0]
+        flipped = np.asarray(new.preds != old_preds)
+        if flipped.ndim == 2:
+            flipped = flipped.any(axis=1)
+        top = np.asarray(old_preds if old_preds.ndim == 1 else old_preds.argmax(axis=1))
+        old_probs = base.probs[rows[[i for _, i, _ in perturbed]]] if perturbed else base.probs[:0]
+        drop = old_probs[np.arange(len(top)), top] - new.probs[np.arange(len(top)), top] if perturbed else np.zeros(0)
+
+        metrics, summary, findings = [], [], []
+        kinds = np.array([k for k, _, _ in perturbed])
+        threshold = self.options["max_invariance_flip_rate"]
+        for kind in PERTURBATIONS:
+            mask = kinds == kind
+            n, k = int(mask.sum()), int(flipped[mask].sum())
+            if n == 0:
+                summary.append([kind, 0, 0, None, None, None])
+                continue
+            lo, hi = wilson_interval(k, n)
+            rate = k / n
+            metrics.append(Metric("invariance_flip_rate", rate, lo, hi, higher_is_better=False, slice=kind,
+                                  description="share of perturbed rows whose prediction changed (CheckList INV)"))
+            summary.append([kind, n, k, rate, lo, hi])
+            if rate > threshold:
+                findings.append(Finding(
+                    "warn", f"{kind} perturbations change {rate:.0%} of predictions",
+                    detail=(f"{k} of {n} rows changed their predicted label under a {kind.replace('_', ' ')} "
+                            f"perturbation that should not matter (threshold {threshold:.0%}; 95% CI {lo:.0%}-{hi:.0%})."),
+                    evidence={"perturbation": kind, "flips": k, "rows": n, "flip_rate": rate}))
+        inv_table = Table.from_frame("invariance", pd.DataFrame(
+            summary, columns=["perturbation", "rows", "flips", "flip_rate", "ci_low", "ci_high"]),
+            title="Invariance tests (CheckList): predictions that changed under label-preserving edits")
+        label_names = list(ctx.data.label_names)
+        worst = [j for j in np.argsort(-drop, kind="stable") if flipped[j]][:10]
+        ex_rows = [[perturbed[j][0], texts[perturbed[j][1]], perturbed[j][2], _name(label_names, old_preds[j]),
+                    _name(label_names, new.preds[j]), float(drop[j])] for j in worst]
+        ex_table = Table.from_frame("invariance_examples", pd.DataFrame(
+            ex_rows, columns=["perturbation", "original", "perturbed", "prediction", "after", "prob_drop"]),
+            title="Worst invariance failures (largest drop in the original class's probability)")
+        return metrics, [inv_table, ex_table], findings
+
+    # -- attacks --------------------------------------------------------------------------
+    def _attacks(self, ctx: AuditContext, timings: dict[str, float]) -> dict[str, Any]:
+        import pandas as pd
+
+        from audit import _attacks as A
+        from audit.inference import predict_logits
+
+        out: dict[str, Any] = {"metrics": [], "tables": [], "findings": [], "extra": {}, "unverified": []}
+        available = {name: (ok, why) for name, ok, why in A.recipe_availability()}
+        chosen = []
+        for name in self.options["recipes"]:
+            ok, why = available[name]
+            if ok:
+                chosen.append(A.RECIPES[name])
+            else:
+                out["findings"].append(Finding("info", A.RECIPE_UNAVAILABLE.format(name=name, why=why)))
+        out["extra"]["skipped_recipes"] = {n: available[n][1] for n in self.options["recipes"] if not available[n][0]}
+        if not chosen:
+            return out
+        need_wordnet = any(n.kind == "wordnet" for r in chosen for n in r.needs)
+        start = time.perf_counter()
+        ta, resources = A.import_textattack(need_wordnet=need_wordnet)
+        timings["import_textattack"] = time.perf_counter() - start
+        out["extra"]["resources"] = resources.to_dict()
+        for sub in resources.substitutions:
+            out["findings"].append(Finding("info", "Resource substitution", detail=sub))
+        if need_wordnet and not resources.has_wordnet:
+            for r in [r for r in chosen if any(n.kind == "wordnet" for n in r.needs)]:
+                chosen.remove(r)
+                msg = next(p for p in resources.problems if "WordNet" in p)
+                out["findings"].append(Finding("info", A.RECIPE_UNAVAILABLE.format(name=r.name, why=msg)))
+                out["extra"]["skipped_recipes"][r.name] = msg
+
+        target = ctx.target
+        rows = stratified_sample(np.asarray(ctx.data.labels), self.options["attack_examples"],
+                                 rng=ctx.rng("robustness.attack"))
+        examples = [(_example(ctx, i), int(ctx.data.labels[i])) for i in rows]
+        wrapper = A.make_wrapper(lambda texts, pairs: ctx.predict(texts, pairs, desc="attack").probs,
+                                 target.model, target.tokenizer)
+
+        def fresh(inputs: list[Any]) -> np.ndarray:
+            texts = [x[0] if isinstance(x, tuple) else x for x in inputs]
+            pairs = [x[1] for x in inputs] if inputs and isinstance(inputs[0], tuple) else None
+            return predict_logits(target.model, target.tokenizer, texts, pairs, max_length=target.max_length,
+                                  max_tokens=target.max_tokens, max_batch=target.max_batch, device=target.device,
+                                  dtype=target.dtype)[0]
+
+        summary_rows, shown = [], []
+        threshold = self.options["max_attack_success_rate"]
+        for recipe in chosen:
+            attack = A.build_attack(ta, recipe, wrapper, query_budget=self.options["query_budget"],
+                                    batch_size=target.max_batch)
+            hits0, rows0 = target.cache_hits, wrapper.rows
+            run = A.run_attack(ta, attack, examples, recipe=recipe.name, seed=ctx.seed,
+                               time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
+            run.cache_hits, run.wrapper_rows = target.cache_hits - hits0, wrapper.rows - rows0
+            timings[f"attack_{recipe.name}"] = run.seconds
+            stats = A.summarize(run.results)
+            checked = A.verify(run, fresh_predict=fresh, maximizes=recipe.maximizes)
+            n_verified = sum(e.verified for e in checked)
+            stats["verified_successes"] = float(n_verified)
+            for key, value in stats.items():
+                hib, desc = ATTACK_METRICS[key]
+                out["metrics"].append(Metric(key, value, higher_is_better=hib, slice=recipe.name, description=desc))
+            if n_verified < len(checked):
+                out["unverified"].append(UNVERIFIED.format(n=len(checked) - n_verified, recipe=recipe.name))
+                out["findings"].append(Finding("fail", f"{recipe.name}: unverified adversarial successes",
+                                               detail=out["unverified"][-1]))
+            attacked = int(stats["successful_attacks"] + stats["failed_attacks"])
+            rate = stats["attack_success_rate"]
+            if not recipe.maximizes and attacked and rate > threshold:
+                out["findings"].append(Finding(
+                    "warn", f"{recipe.name} flips {rate:.0%} of correctly classified examples",
+                    detail=(f"{int(stats['successful_attacks'])} of {attacked} attacked rows changed label "
+                            f"({recipe.paper}); accuracy under attack {stats['accuracy_under_attack']:.0%} "
+                            f"against {stats['original_accuracy']:.0%} before (threshold {threshold:.0%})."),
+                    evidence={"recipe": recipe.name, **{k: stats[k] for k in ("attack_success_rate",
+                                                                              "successful_attacks", "failed_attacks")}}))
+            elif not recipe.maximizes and not attacked:
+                out["findings"].append(Finding("info", f"{recipe.name}: no row was attacked",
+                                                detail="the model got every sampled row wrong, or the time budget ran out"))
+            if run.not_attacked:
+                out["findings"].append(Finding("info", f"{recipe.name}: time budget reached",
+                                               detail=f"{run.not_attacked} of {len(examples)} rows were not attacked "
+                                                      f"within time_budget_s={self.options['time_budget_s']}"))
+            per_s = len(run.results) / run.seconds if run.seconds > 0 else float("nan")
+            summary_rows.append([recipe.name, len(run.results), int(stats["successful_attacks"]),
+                                 int(stats["failed_attacks"]), int(stats["skipped_attacks"]), stats["original_accuracy"],
+                                 stats["accuracy_under_attack"], stats["attack_success_rate"],
+                                 stats["avg_perturbed_word_pct"], stats["avg_num_queries"], n_verified,
+                                 run.not_attacked, run.wrapper_rows, run.cache_hits, per_s])
+            label_names = list(ctx.data.label_names)
+            for e in checked[: self.options["examples_shown"]]:
+                shown.append({"recipe": e.recipe, "label": _name(label_names, e.label),
+                              "before": _name(label_names, e.original_pred), "after": _name(label_names, e.perturbed_pred),
+                              "verified": e.verified, "words_changed": e.words_changed,
+                              "original": e.original, "perturbed": e.perturbed,
+                              "diff": [list(p) for p in A.word_diff(e.original, e.perturbed)]})
+        out["tables"].append(Table.from_frame("attacks", pd.DataFrame(summary_rows, columns=[
+            "recipe", "examples", "successful", "failed", "skipped", "original_accuracy", "accuracy_under_attack",
+            "attack_success_rate", "avg_perturbed_word_pct", "avg_num_queries", "verified_successes",
+            "not_attacked", "model_queries", "cache_hits", "examples_per_s"]),
+            title="Adversarial attacks (TextAttack), one row per recipe"))
+        out["tables"].append(Table.from_frame("adversarial_examples", pd.DataFrame(
+            [[s["recipe"], s["original"], s["perturbed"], s["before"], s["after"], s["verified"]] for s in shown],
+            columns=["recipe", "original", "adversarial", "prediction", "after", "verified"]),
+            title="Adversarial examples"))
+        out["extra"]["adversarial_examples"] = shown
+        out["extra"]["recipes"] = {r.name: r.paper for r in chosen}
+        return out
+
+
+def stratified_sample(labels: np.ndarray, n: int, *, rng: np.random.Generator) -> np.ndarray:
+    """``n`` row indices drawn without replacement, classes in proportion to their counts
+    (largest-remainder rounding), in a seeded random order."""
+    total = len(labels)
+    if n >= total:
+        return rng.permutation(total)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n / total
+    quota = np.floor(exact).astype(int)
+    for j in np.argsort(-(exact - quota), kind="stable")[: n - quota.sum()]:
+        quota[j] += 1
+    picked = [rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quota, strict=True)]
+    return rng.permutation(np.concatenate(picked))
+
+
+def _example(ctx: AuditContext, i: int) -> Any:
+    if ctx.data.pairs is None:
+        return ctx.data.texts[i]
+    return OrderedDict([("text", ctx.data.texts[i]), ("pair", ctx.data.pairs[i])])
+
+
+def _name(label_names: list[str], value: Any) -> str:
+    v = np.asarray(value)
+    if v.ndim:  # multi-label indicator row
+        return ",".join(label_names[j] for j in np.flatnonzero(v)) or "(none)"
+    i = int(v)
+    return label_names[i] if 0 <= i < len(label_names) else str(i)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

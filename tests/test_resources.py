@@ -1,0 +1,117 @@
+"""Offline NLTK resources: WordNet from Debian's database, stopwords with a recorded substitution,
+clear messages when something is missing, resolution once and never at import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit import resources
+
+DEBIAN = resources.DEBIAN_WORDNET
+
+
+@pytest.fixture
+def isolated_nltk_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the folders a test appends to nltk.data.path out of the rest of the session."""
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", list(nltk.data.path))
+
+
+def test_lexnames_lists_the_45_lexicographer_files() -> None:
+    lines = resources.lexnames_text().splitlines()
+    assert len(lines) == 45
+    assert lines[0] == "00\tadj.all\t3"
+    assert lines[3] == "03\tnoun.Tops\t1"
+    assert lines[29] == "29\tverb.body\t2"
+    assert lines[44] == "44\tadj.ppl\t3"
+    numbers = [int(line.split("\t")[0]) for line in lines]
+    assert numbers == list(range(45))
+    assert {line.split("\t")[2] for line in lines} == {"1", "2", "3", "4"}
+
+
+@pytest.mark.filterwarnings("ignore:The multilingual functions are not available:UserWarning")
+@pytest.mark.skipif(not (DEBIAN / "data.noun").is_file(),
+                    reason="Debian's wordnet-base is not installed (/usr/share/wordnet absent)")
+def test_wordnet_loads_offline_from_the_cache_built_from_debian(tmp_path: Path, isolated_nltk_path: None) -> None:
+    import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    status = resources.resolve_nltk_resources(need_wordnet=True, data_dir=tmp_path, search_nltk_path=False,
+                                              download=False)
+    assert status.has_wordnet and "Debian" in status.wordnet
+    corpus = tmp_path / "corpora" / "wordnet"
+    assert not any(p.is_symlink() for p in corpus.iterdir())  # NLTK rejects symlinks out of its folder
+    root = nltk.data.find("corpora/wordnet", paths=[str(tmp_path)])
+    wn = WordNetCorpusReader(root, None)
+    dog = wn.synsets("dog")[0]
+    assert dog.name() == "dog.n.01"
+    assert dog.lexname() == "noun.animal"  # read through the generated lexnames file
+    assert "good" in {lemma.name() for s in wn.synsets("good") for lemma in s.lemmas()}
+    assert str(tmp_path) in nltk.data.path
+
+    again = resources.resolve_nltk_resources(need_wordnet=True, data_dir=tmp_path, search_nltk_path=False,
+                                             download=False)
+    assert again.wordnet == str(corpus)  # reused, not copied again
+
+
+def test_stopwords_fall_back_to_scikit_learn_and_record_the_substitution(tmp_path: Path,
+                                                                        isolated_nltk_path: None) -> None:
+    from nltk.corpus.reader import WordListCorpusReader
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    status = resources.resolve_nltk_resources(need_wordnet=False, data_dir=tmp_path, search_nltk_path=False,
+                                              download=False)
+    assert status.has_stopwords and "scikit-learn" in status.stopwords
+    assert status.substitutions == (resources.STOPWORDS_SUBSTITUTED,)
+    words = WordListCorpusReader(str(tmp_path / "corpora" / "stopwords"), ["english"]).words("english")
+    assert set(words) == set(ENGLISH_STOP_WORDS)
+
+
+def test_missing_wordnet_names_the_recipe_and_how_to_provide_it(tmp_path: Path, isolated_nltk_path: None) -> None:
+    status = resources.resolve_nltk_resources(need_wordnet=True, data_dir=tmp_path / "cache",
+                                              wordnet_source=tmp_path / "no-wordnet", search_nltk_path=False,
+                                              download=False)
+    assert not status.has_wordnet
+    (problem,) = status.problems
+    assert problem.startswith("PWWS cannot run")
+    assert "apt-get install wordnet-base wordnet-sense-index" in problem
+    assert resources.ENV_DATA_DIR in problem
+
+
+def test_cache_folder_follows_the_override_then_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(resources.ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resources.default_data_dir() == tmp_path / "xdg" / "rai-audit" / "nltk_data"
+    monkeypatch.setenv(resources.ENV_DATA_DIR, str(tmp_path / "mine"))
+    assert resources.default_data_dir() == tmp_path / "mine"
+
+
+def test_resolution_happens_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[bool] = []
+
+    def fake(*, need_wordnet: bool) -> resources.ResourceStatus:
+        calls.append(need_wordnet)
+        return resources.ResourceStatus(data_dir=tmp_path, stopwords="x", wordnet="y" if need_wordnet else "",
+                                        checked_wordnet=need_wordnet)
+
+    monkeypatch.setattr(resources, "_RESOLVED", None)
+    monkeypatch.setattr(resources, "resolve_nltk_resources", fake)
+    resources.ensure_nltk_resources(need_wordnet=False)
+    resources.ensure_nltk_resources(need_wordnet=False)
+    resources.ensure_nltk_resources(need_wordnet=True)  # WordNet was not checked the first time
+    resources.ensure_nltk_resources(need_wordnet=True)
+    resources.ensure_nltk_resources(need_wordnet=False)
+    assert calls == [False, True]
+
+
+def test_importing_our_modules_does_no_work() -> None:
+    code = ("import sys; import audit.resources, audit._attacks, audit._invariance, audit.auditors.robustness; "
+            "print(sorted(m for m in ('nltk', 'textattack', 'torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
