@@ -216,7 +216,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{info.name:<16} {info.cls.description}  [needs: {needs}; from {info.distribution}]")
     if args.recipes:
         try:
-            from audit.auditors.robustness import recipe_availability
+            from audit._attacks import recipe_availability
         except Exception as exc:  # noqa: BLE001 - the robustness plugin may be absent or broken
             print(f"recipes: unavailable ({exc})")
             return 0
