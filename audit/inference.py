@@ -108,9 +108,23 @@ def predict_logits(
     progress: bool = False,
     desc: str = "predict",
     stats: PassStats | None = None,
+    num_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (float32, input order) and the truncated-row mask for ``texts`` (and ``pairs``)."""
+    """Logits (float32, input order) and the truncated-row mask for ``texts`` (and ``pairs``).
+
+    ``num_threads`` caps torch's intra-op threads for the pass (restored after); None keeps them.
+    """
     import torch
+
+    if num_threads is not None and num_threads != torch.get_num_threads():
+        previous = torch.get_num_threads()
+        torch.set_num_threads(num_threads)
+        try:
+            return predict_logits(model, tokenizer, texts, pairs, max_length=max_length, max_tokens=max_tokens,
+                                  max_batch=max_batch, device=device, dtype=dtype, progress=progress, desc=desc,
+                                  stats=stats, num_threads=None)
+        finally:
+            torch.set_num_threads(previous)
 
     stats = stats if stats is not None else PassStats()
     n = len(texts)

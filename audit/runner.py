@@ -214,7 +214,7 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
             "name": config.model,
             "revision": config.revision,
             "architecture": (getattr(model.config, "architectures", None) or [type(model).__name__])[0],
-            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "parameters": target.n_parameters,
             "problem_type": target.problem_type,
             "num_labels": int(model.config.num_labels),
             "labels": target.label_names,
