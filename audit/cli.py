@@ -33,6 +33,11 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
                    help="an auditor option, value read as YAML (repeatable), e.g. fairness.min_group_size=50")
     p.add_argument("--threshold", action="append", default=[], metavar="RULE",
                    help="policy rule, e.g. 'performance.accuracy >= 0.8' (repeatable); a failed rule exits 1")
+    p.add_argument("--policy", help="policy YAML of thresholds and severities; 'default' for the shipped one")
+    p.add_argument("--baseline", help="results.json of a previous run: fail on a regression beyond max_regression")
+    p.add_argument("--max-regression", type=float, help="tolerated worsening of any metric against --baseline (default 0.02)")
+    p.add_argument("--format", choices=("text", "github"), default="text",
+                   help="summary format; github prints findings as workflow annotations")
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--resume", action="store_true", default=None,
                    help="reuse the sections an interrupted run in --out already finished")
@@ -108,7 +113,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "revision": getattr(args, "revision", None), "device": args.device, "dtype": getattr(args, "dtype", None),
         "trust_remote_code": getattr(args, "trust_remote_code", None), "batch_size": getattr(args, "batch_size", None),
         "max_tokens": getattr(args, "max_tokens", None), "max_length": getattr(args, "max_length", None),
-        "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout,
+        "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
+        "baseline": args.baseline, "max_regression": args.max_regression,
     }
     config_file = getattr(args, "config", None)
     if config_file:
@@ -133,7 +139,25 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
 
 
-def _print_summary(report: Any, out: Path, elapsed: float) -> None:
+def _gh_escape(text: str) -> str:
+    """GitHub workflow-command escaping (%, CR, LF; and : , in properties)."""
+    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text") -> None:
+    if fmt == "github":
+        for auditor, f in report.findings():
+            level = {"fail": "error", "warn": "warning"}.get(f.severity, "notice")
+            title = _gh_escape(f"rai-audit {auditor}").replace(":", "%3A").replace(",", "%2C")
+            print(f"::{level} title={title}::{_gh_escape(f.title)}")
+        for p in report.policy:
+            if p["outcome"] in ("fail", "missing"):
+                level = "error" if p.get("severity", "fail") == "fail" else "warning"
+                detail = p.get("reason") or f"measured {p['value']}"
+                print(f"::{level} title=rai-audit policy::{_gh_escape(p['rule'] + ': ' + p['outcome'] + ' (' + str(detail) + ')')}")
+        for r in report.results:
+            if r.status == "failed":
+                print(f"::error title=rai-audit {r.auditor}::{_gh_escape('section failed: ' + r.reason)}")
     print(f"rai-audit: audited {report.metadata['model']['name']} on {report.metadata['data']['rows']:,} rows "
           f"in {elapsed:.1f} s")
     for r in report.results:
@@ -141,9 +165,14 @@ def _print_summary(report: Any, out: Path, elapsed: float) -> None:
         tail = f" — {r.reason}" if r.reason else ""
         print(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} fail, {counts['warn']} warn{tail}")
     for p in report.policy:
-        print(f"  policy: {p['rule']}: {p['outcome']}" + (f" ({p['value']:.4g})" if isinstance(p["value"], float) else "")
-              + (f" — {p['reason']}" if p.get("reason") else ""))
+        if p.get("kind") == "baseline" and p["outcome"] == "pass":
+            continue
+        value = f" ({p['value']:.4g})" if isinstance(p["value"], float) else ""
+        print(f"  policy: {p['rule']}: {p['outcome']}{value}" + (f" — {p['reason']}" if p.get("reason") else ""))
     if report.policy:
+        compared = sum(1 for p in report.policy if p.get("kind") == "baseline")
+        if compared:
+            print(f"  baseline: {compared} metrics compared")
         print(f"  verdict: {'PASSED' if report.passed else 'FAILED'}")
     print(f"  wrote {out / 'report.html'}, {out / 'results.json'}, {out / 'README.md'}")
 
@@ -156,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _quiet_libraries()
     start = time.perf_counter()
     report = run_audit(config, progress=not args.quiet, log=None if args.quiet else _stderr)
-    _print_summary(report, Path(config.out), time.perf_counter() - start)
+    _print_summary(report, Path(config.out), time.perf_counter() - start, fmt=args.format)
     return exit_code(report.policy)
 
 
@@ -198,7 +227,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                          "out_of_scope": "Any real decision."}
     select_auditors(config, registry)
     report = run_audit(config, progress=not args.quiet, log=None if args.quiet else _stderr)
-    _print_summary(report, out, time.perf_counter() - start)
+    _print_summary(report, out, time.perf_counter() - start, fmt=args.format)
     return exit_code(report.policy)
 
 

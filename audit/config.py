@@ -33,7 +33,10 @@ class AuditConfig:
     sensitive: list[str] = field(default_factory=list)
     auditors: list[str] | None = None  # None: every discovered auditor
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-auditor options
-    thresholds: list[str] = field(default_factory=list)  # "performance.accuracy >= 0.8"
+    thresholds: list[Any] = field(default_factory=list)  # "performance.accuracy >= 0.8[: warn]"
+    policy: str | None = None  # a policy YAML file, or "default" for the shipped one
+    baseline: str | None = None  # results.json of a previous run to compare against
+    max_regression: float | None = None  # overrides the policy file's (default 0.02)
     seed: int = 0
     limit: int | None = None
     sample: int | None = None

@@ -108,21 +108,29 @@ def generate_rows(n: int, *, rng: np.random.Generator, neutral_share: float, tri
 
 
 def build_tokenizer(texts: list[str], *, max_length: int = 48) -> Any:
-    """A WordPiece tokenizer trained on ``texts``, as a PreTrainedTokenizerFast."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    """A WordPiece tokenizer over ``texts``, as a PreTrainedTokenizerFast.
+
+    The vocabulary is built here, not by the ``tokenizers`` trainer, because the trainer breaks
+    ties in an order that changes between runs: every word of the corpus, plus single characters
+    and ``##`` continuations so that unseen words (typos from attacks) still get word pieces.
+    Sorted, so the same texts always give the same ids.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=4000, special_tokens=specials, show_progress=False))
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    words = sorted({w for t in texts for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t))})
+    chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"))
+    vocab_list = specials + chars + [f"##{c}" for c in chars] + [w for w in words if w not in chars]
+    tok = Tokenizer(models.WordPiece(vocab={w: i for i, w in enumerate(vocab_list)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    from tokenizers import decoders
-
     tok.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_length)

@@ -182,7 +182,8 @@ class AuditReport:
 
     @property
     def passed(self) -> bool:
-        return not any(p["outcome"] in ("fail", "missing") for p in self.policy)
+        """False when a rule of severity 'fail' failed or had no metric to judge (as policy.gate_failed)."""
+        return not any(p["outcome"] in ("fail", "missing") and p.get("severity", "fail") == "fail" for p in self.policy)
 
     def result(self, auditor: str) -> AuditorResult:
         for r in self.results:

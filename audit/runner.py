@@ -63,7 +63,7 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     becomes a failed section."""
     from audit.context import AuditContext
     from audit.data import load_evalset
-    from audit.policy import Rule, evaluate_policy
+    from audit.policy import Policy, Rule, check_rules_known, compare_baseline, evaluate_policy, load_policy
     from audit.target import Target
 
     say = log or (lambda _msg: None)
@@ -72,12 +72,15 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
         raise AuditInputError("no model given: pass MODEL (a folder or a hub id)")
     if not config.data:
         raise AuditInputError("no eval data given: pass --data FILE")
-    for rule in config.thresholds:
-        Rule.parse(rule)
+    policy = load_policy(config.policy) if config.policy else Policy()
+    rules = [*policy.rules, *(Rule.parse(r) for r in config.thresholds)]
+    max_regression = config.max_regression if config.max_regression is not None else policy.max_regression
+    baseline = load_baseline(config.baseline) if config.baseline else None
     out = Path(config.out)
     if write:
         check_out_dir(out, overwrite=config.overwrite)
     auditors, broken = select_auditors(config)
+    check_rules_known(rules, {a.name: a.metric_names for a in auditors})
 
     start = time.perf_counter()
     say(f"loading model {config.model}")
@@ -123,7 +126,9 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
 
     meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"])
     report = AuditReport(metadata=meta, results=results)
-    report.policy = evaluate_policy(config.thresholds, results)
+    report.policy = evaluate_policy(rules, results)
+    if baseline is not None:
+        report.policy += compare_baseline(results, baseline, max_regression=max_regression)
     if write:
         start = time.perf_counter()
         write_report(report, out)
@@ -255,6 +260,21 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
         "config": config.to_dict(),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+
+
+def load_baseline(path: str | Path) -> AuditReport:
+    """A previous run's results.json, for regression gating."""
+    path = Path(path)
+    if not path.is_file():
+        raise AuditInputError(f"baseline not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        validate_results(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AuditInputError(f"{path}: the baseline is not valid JSON: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError and friends
+        raise AuditInputError(f"{path}: not a rai-audit results.json: {str(exc).splitlines()[0]}") from None
+    return AuditReport.from_dict(data)
 
 
 def schema_path() -> Path:

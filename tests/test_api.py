@@ -45,8 +45,51 @@ def test_policy_rules_parse_and_judge():
                                                               Metric("recall", 0.5, slice="pos")))]
     outcomes = evaluate_policy(["performance.accuracy >= 0.8", "performance.ece <= 0.1",
                                 "performance.recall[pos] > 0.4", "fairness.demographic_parity_ratio >= 0.8"], results)
-    assert [o["outcome"] for o in outcomes] == ["pass", "fail", "pass", "missing"]
+    assert [o["outcome"] for o in outcomes] == ["pass", "fail", "pass", "not_run"]
     assert exit_code(outcomes[:1]) == 0 and exit_code(outcomes) == 1
+    assert exit_code(evaluate_policy(["performance.ece <= 0.1: warn"], results)) == 0  # warn never fails the run
+    missing = evaluate_policy(["performance.roc_auc >= 0.5"], results)
+    assert missing[0]["outcome"] == "missing" and exit_code(missing) == 1
     assert Rule.parse("performance.accuracy>=.8").threshold == 0.8
+    rule = Rule.parse("performance.accuracy >= 0.85 on ci_low: warn")
+    assert (rule.on, rule.severity, rule.threshold) == ("ci_low", "warn", 0.85)
+    ci = [AuditorResult(auditor="performance", metrics=(Metric("accuracy", 0.9, 0.8, 0.95),))]
+    assert evaluate_policy(["performance.accuracy >= 0.85"], ci)[0]["outcome"] == "pass"
+    assert evaluate_policy(["performance.accuracy >= 0.85 on ci_low"], ci)[0]["outcome"] == "fail"
     with pytest.raises(AuditInputError, match="cannot read rule"):
         Rule.parse("performance accuracy >= 0.8")
+
+
+def test_policy_file_and_unknown_metric_named(tmp_path):
+    from audit.auditors.performance import PerformanceAuditor
+    from audit.policy import check_rules_known, load_policy
+
+    policy = load_policy("default")
+    assert any(r.on == "ci_low" for r in policy.rules) and policy.max_regression == 0.02
+    with pytest.raises(AuditInputError, match=r"no metric 'acuracy' \(did you mean 'accuracy'\?\)"):
+        check_rules_known([Rule.parse("performance.acuracy >= 0.9")], {"performance": PerformanceAuditor.metric_names})
+    bad = tmp_path / "p.yaml"
+    bad.write_text("rulez: []\n")
+    with pytest.raises(AuditInputError, match=r"unknown key 'rulez' \(did you mean 'rules'\?\)"):
+        load_policy(bad)
+
+
+def test_baseline_regression_is_named(demo_planted, tmp_path):
+    from audit.demo import build_demo
+
+    common = dict(data=str(demo_planted.eval_path), auditors=["performance"], limit=400,
+                  options={"performance": {"n_bootstrap": 100}})
+    run_audit(AuditConfig(model=str(demo_planted.model_dir), out=str(tmp_path / "base"), **common), progress=False)
+    baseline = str(tmp_path / "base" / "results.json")
+    same = run_audit(AuditConfig(model=str(demo_planted.model_dir), out=str(tmp_path / "same"), baseline=baseline,
+                                 **common), progress=False)
+    assert same.passed and all(p["outcome"] == "pass" for p in same.policy) and same.policy
+    # A degraded checkpoint: the same recipe trained for 1 epoch instead of 10.
+    worse = build_demo(tmp_path / "worse", seed=0, epochs=1)
+    report = run_audit(AuditConfig(model=str(worse.model_dir), out=str(tmp_path / "w"), baseline=baseline, **common),
+                       progress=False)
+    assert not report.passed
+    failed = {p["rule"].split(" ")[0] for p in report.policy if p["outcome"] == "fail"}
+    assert "performance.accuracy" in failed
+    acc = next(p for p in report.policy if p["rule"].startswith("performance.accuracy "))
+    assert acc["change"] < -0.02 and "worse by" in acc["reason"] and acc["baseline_ci"][0] is not None

@@ -46,6 +46,7 @@ class Auditor(abc.ABC):
     requires: ClassVar[frozenset[str]] = frozenset()
     template: ClassVar[str] = ""  # partial under reports/templates/, e.g. "sections/performance.html.j2"
     defaults: ClassVar[Mapping[str, Any]] = {}  # every option with its default value
+    metric_names: ClassVar[frozenset[str]] = frozenset()  # every metric name it can report (for policies)
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.defaults))

@@ -48,6 +48,9 @@ class PerformanceAuditor(Auditor):
     description: ClassVar[str] = "classification report, confusion matrix, ROC/PR AUC, log loss, calibration (ECE)"
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
     template: ClassVar[str] = "sections/performance.html.j2"
+    metric_names: ClassVar[frozenset[str]] = frozenset({
+        "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "balanced_accuracy", "log_loss",
+        "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"})
     defaults: ClassVar[dict[str, Any]] = {
         "n_bootstrap": 1000,
         "ece_bins": 15,
