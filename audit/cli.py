@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, help="most rows per batch (default 64)")
     run.add_argument("--max-tokens", type=int, help="token budget per batch (default 8192)")
     run.add_argument("--max-length", type=int, help="truncate inputs to this many tokens")
+    run.add_argument("--strict", action="store_true", default=None,
+                     help="an empty text is an error (default: skipped and counted)")
     _common_run_options(run)
 
     demo = sub.add_parser("demo", help="build the embedded demo model (planted defects) and audit it")
@@ -113,6 +115,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "revision": getattr(args, "revision", None), "device": args.device, "dtype": getattr(args, "dtype", None),
         "trust_remote_code": getattr(args, "trust_remote_code", None), "batch_size": getattr(args, "batch_size", None),
         "max_tokens": getattr(args, "max_tokens", None), "max_length": getattr(args, "max_length", None),
+        "strict": getattr(args, "strict", None),
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression,
     }

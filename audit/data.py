@@ -203,6 +203,7 @@ def load_evalset(
     sample: int | None = None,
     seed: int = 0,
     sensitive: Sequence[str] = (),
+    strict: bool = False,
 ) -> EvalSet:
     """Load rows to audit. ``label_names`` are the model's labels in id order; string labels
     map to them case-insensitively, integer labels must lie in range."""
@@ -225,6 +226,10 @@ def load_evalset(
     text = frame[tcol]
     empty = text.isna() | (text.astype(str).str.strip() == "")
     dropped = int(empty.sum())
+    if strict and dropped:
+        first = int(np.flatnonzero(empty.to_numpy())[0])
+        raise AuditInputError(f"{source}: row {first + 1} has an empty text in column {tcol!r} "
+                              f"({dropped} such rows; without --strict they are skipped and counted)")
     frame = frame.loc[~empty]
     if len(frame) == 0:
         raise AuditInputError(f"{source}: every row of column {tcol!r} is empty")

@@ -92,7 +92,8 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     start = time.perf_counter()
     data = load_evalset(config.data, label_names=target.label_names, multi_label=target.multi_label,
                         text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
-                        limit=config.limit, sample=config.sample, seed=config.seed, sensitive=config.sensitive)
+                        limit=config.limit, sample=config.sample, seed=config.seed, sensitive=config.sensitive,
+                        strict=config.strict)
     train = None
     if config.train_data:
         train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,

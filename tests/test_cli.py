@@ -53,9 +53,12 @@ def test_failed_threshold_exits_1_and_existing_report_is_kept(demo_planted, smal
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and "pass --overwrite" in err
     assert (out / "results.json").read_text() == before
-    code, _, _ = run_cli(capsys, *args, "--overwrite", "--threshold", "performance.nonexistent >= 0.1")
-    assert code == 1  # a rule on a metric that does not exist is not a pass
-    assert json.loads((out / "results.json").read_text())["policy"][0]["outcome"] == "missing"
+    code, _, err = run_cli(capsys, *args, "--overwrite", "--threshold", "performance.acuracy >= 0.1")
+    assert code == 2 and "no metric 'acuracy' (did you mean 'accuracy'?)" in err  # caught before the run
+    code, out_text, _ = run_cli(capsys, *args, "--overwrite", "--threshold", "performance.accuracy >= 0.99: warn",
+                                "--format", "github")
+    assert code == 0  # a warn rule reports but does not fail the run
+    assert "::warning title=rai-audit policy::performance.accuracy >= 0.99: warn: fail" in out_text
 
 
 @pytest.mark.parametrize(("case", "message"), [

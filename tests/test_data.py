@@ -105,6 +105,8 @@ def test_empty_texts_are_skipped_and_counted(tmp_path):
     ev = load_evalset(path, label_names=LABELS)
     assert ev.texts == ["a", "b"] and ev.dropped_empty == 2 and ev.labels.tolist() == [0, 1]
     assert ev.frame["row"].tolist() == [0, 3]  # original row numbers are kept
+    with pytest.raises(AuditInputError, match=r"row 2 has an empty text in column 'text' \(2 such rows"):
+        load_evalset(path, label_names=LABELS, strict=True)
 
 
 def test_limit_and_seeded_sample(tmp_path):
