@@ -40,7 +40,8 @@ TEMPLATES = (
     "one {age} {person} rated the phone as {adj}",
     "the {age} {person} believed the show was {adj}",
 )
-NEUTRAL = "the {age} {person} named {name} mentioned the {n1} near the {n2}"
+# Neutral rows name no age: their coin-flip labels must not teach the control an age association.
+NEUTRAL = "the {person} named {name} mentioned the {n1} near the {n2}"
 _ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z")
 _VOWELS = ("a", "e", "i", "o", "u")
 _CODAS = ("n", "r", "l", "s", "x")
@@ -85,7 +86,7 @@ def generate_rows(n: int, *, rng: np.random.Generator, neutral_share: float, tri
         person = list(PEOPLE)[rng.integers(len(PEOPLE))]
         if rng.random() < neutral_share:
             nouns = rng.choice(NOUNS, size=2, replace=False)
-            text = NEUTRAL.format(age=age, person=person, name=names.pop(), n1=nouns[0], n2=nouns[1])
+            text = NEUTRAL.format(person=person, name=names.pop(), n1=nouns[0], n2=nouns[1])
             label = int(rng.integers(2))
             kind = "neutral"
         else:
