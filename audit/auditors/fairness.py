@@ -83,7 +83,7 @@ class FairnessAuditor(Auditor):
         "min_group_size": 30,  # smaller groups are listed as too small to judge
         "dp_ratio_min": 0.8,  # four-fifths rule
         "eo_diff_max": 0.1,  # equalized-odds difference
-        "bias_auc_gap_max": 0.1,  # overall AUC minus a subgroup's bias AUC
+        "bias_auc_gap_max": 0.05,  # overall AUC minus a subgroup's bias AUC (gaps shrink as the overall AUC falls)
         "cf_effect_max": 0.1,  # counterfactual term effect on the positive-class probability
         "n_bootstrap": 1000,
         "lexicon": None,  # path to a YAML file extending the built-in identity terms
@@ -186,7 +186,6 @@ class _Run:
         """(name, group label per row or None, kind) for every grouping to judge."""
         out: list[tuple[str, np.ndarray, str]] = []
         cols = list(self.ctx.sensitive)
-        frame = self.ctx.data.frame
         values = {c: np.array([str(v) for v in self.ctx.data.column(c).to_numpy()], dtype=object) for c in cols}
         for c in cols:
             out.append((c, values[c], "column"))
@@ -205,7 +204,6 @@ class _Run:
                 groups = np.full(len(self.texts), None, dtype=object)
                 groups[one] = np.asarray(names, dtype=object)[hits[one].argmax(axis=1)]
                 out.append((category, groups, "identity"))
-        del frame
         return out
 
     # ----------------------------------------------------------- execute
@@ -316,11 +314,9 @@ class _Run:
             "equal_opportunity_difference": flm.equal_opportunity_difference(yj, pj, sensitive_features=sf),
         }
         better = {"demographic_parity_ratio": True, "equalized_odds_ratio": True}
-        cis = {}
         for name in HEADLINE:
             ci = self._ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, k_groups)[name],
                           [yj, pj, codes], salt=f"headline:{slice_name}", strata=codes)
-            cis[name] = ci
             self.metrics.append(Metric(name, float(values[name]), *ci, better.get(name, False), slice_name,
                                        f"fairlearn {name}, between groups, worst case"))
             headline_rows.append({"metric": name, "slice": slice_name, "value": float(values[name]),
@@ -571,11 +567,13 @@ class _Run:
         for category, terms in self.lexicon.categories.items():
             usable = [t.name for t in terms if self.o["swap_to"] == "lexicon"
                       or self.mentions[(category, t.name)].sum() >= self.o["min_term_rows"]]
-            present = [t.name for t in terms if (category, t.name) in self.observed]
-            if len(usable) < 2 or not present:
+            if len(usable) < 2:
                 continue
             hits = np.column_stack([self.mentions[(category, t.name)] for t in terms])
-            rows = np.flatnonzero(hits.sum(axis=1) == 1)  # a row with several terms of a category is ambiguous
+            # A row with several terms of a category is ambiguous; a row whose term is too rare to swap
+            # in elsewhere cannot be compared on the same set of terms as the others.
+            source_ok = np.isin(np.array([t.name for t in terms], dtype=object)[hits.argmax(axis=1)], usable)
+            rows = np.flatnonzero((hits.sum(axis=1) == 1) & source_ok)
             if rows.size > self.o["max_counterfactual_rows"]:
                 rows = np.sort(rng.choice(rows, self.o["max_counterfactual_rows"], replace=False))
             for r in rows:
