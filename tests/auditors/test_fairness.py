@@ -373,3 +373,28 @@ def test_multiclass_one_vs_rest_and_positive_label(tmp_path: Path) -> None:
     assert {m.slice for m in one.metrics if m.name == "demographic_parity_ratio"} == {"age_group"}
     cf = _flags(one, "counterfactual_term_effect", "elderly")
     assert cf and cf[0].evidence["direction"] == "less_positive"
+
+
+def test_result_is_json_data_and_reproducible_under_a_seed(tmp_path: Path) -> None:
+    import json
+
+    from audit.report.html import render_section
+    from audit.results import AuditorResult
+
+    rows = [{"text": f"the {a} {p} said it was {w}", "label": lab, "age_group": a, "gender": p}
+            for a in ("young", "elderly") for p in ("man", "woman") for w, lab in
+            (("great", "positive"), ("awful", "negative"), ("fine", "neutral")) for _ in range(12)]
+    path = tmp_path / "small.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+    def run() -> dict[str, Any]:
+        ctx = _context(path, _KeywordTarget(), sensitive=["age_group", "gender"], seed=7)
+        out = FairnessAuditor(n_bootstrap=60, min_group_size=20).run(ctx).to_dict()
+        out.pop("timings")
+        return out
+
+    first, second = run(), run()
+    assert first["status"] == "ok"
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    html = render_section(AuditorResult.from_dict(json.loads(json.dumps(first))))
+    assert "<mark>elderly</mark>" in html or "<mark>young</mark>" in html
