@@ -19,6 +19,7 @@ counterfactual token swaps, plus advisory post-processing evidence.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -212,6 +213,7 @@ class _Run:
         headline_rows: list[dict[str, Any]] = []
         group_rows: list[dict[str, Any]] = []
         aif_rows: list[dict[str, Any]] = []
+        start = time.perf_counter()
         slices = self._slices()
         for c in self.classes:
             for name, groups, kind in self.ctx.progress(slices, total=len(slices), desc="fairness: groups"):
@@ -232,17 +234,21 @@ class _Run:
 
             self.tables.append(Table.from_frame("aif360", pd.DataFrame(aif_rows),
                                                 title="AIF360 ClassificationMetric, each group against the rest"))
-        self._bias_aucs(slices)
-        if self.o["counterfactual"]:
-            self._counterfactuals()
-        if self.o["mitigation"]:
-            self._mitigation(slices)
+        timings = {"groups": time.perf_counter() - start}
+        for step, enabled, work in (("bias_auc", True, lambda: self._bias_aucs(slices)),
+                                    ("counterfactual", self.o["counterfactual"], self._counterfactuals),
+                                    ("mitigation", self.o["mitigation"], lambda: self._mitigation(slices))):
+            if enabled:
+                t0 = time.perf_counter()
+                work()
+                timings[step] = time.perf_counter() - t0
         if not slices:
             self.extra["note"] = "No sensitive column was given and the data mentions too few identity terms for groups."
         rank = {"fail": 0, "warn": 1, "info": 2}
         findings = sorted(self.findings, key=lambda f: rank[f.severity])
         return AuditorResult(auditor="fairness", metrics=tuple(self.metrics), tables=tuple(self.tables),
-                             figures=tuple(self.figures), findings=tuple(findings), extra=self.extra)
+                             figures=tuple(self.figures), findings=tuple(findings), timings=timings,
+                             extra=self.extra)
 
     # ----------------------------------------------------------- group fairness
 
