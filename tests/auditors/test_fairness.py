@@ -389,7 +389,7 @@ def test_result_is_json_data_and_reproducible_under_a_seed(tmp_path: Path) -> No
 
     def run() -> dict[str, Any]:
         ctx = _context(path, _KeywordTarget(), sensitive=["age_group", "gender"], seed=7)
-        out = FairnessAuditor(n_bootstrap=60, min_group_size=20).run(ctx).to_dict()
+        out = FairnessAuditor(positive_label="positive", n_bootstrap=60, min_group_size=20).run(ctx).to_dict()
         out.pop("timings")
         return out
 
