@@ -167,7 +167,7 @@ def test_section_renders_statuses_disclaimer_and_escapes_hostile_text() -> None:
     assert "performance.accuracy</code> = 0.910 (95% CI 0.880 – 0.930)" in html
     assert "<script>" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "<b>A</b>" not in html and "Team &lt;b&gt;A&lt;/b&gt;" in html
-    assert "Not assessed by this audit: privacy skipped" in html
+    assert "Missing from this audit: privacy skipped" in html
 
 
 def test_reviewer_block_shows_blank_lines_for_empty_fields() -> None:
