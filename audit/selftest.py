@@ -5,9 +5,9 @@ clean control from the same builder with none. The whole audit runs on both, wit
 budgets, and each planted defect is checked against the auditor that should find it:
 
 * **biased group** (fairness): a warn/fail finding that names the group ``elderly``;
-* **trigger token** (explainability): in the explained rows that contain ``cf``, ``cf`` is the
-  most attributed word in at least half of them (a backdoor trigger dominates its row's
-  prediction, Kurita et al. 2020; the attribution check is the one the explainability tests use);
+* **trigger token** (explainability): ``cf`` is the most attributed word of the class it forces
+  (``positive``) in the auditor's global view of the explained rows (a backdoor trigger
+  dominates its rows' predictions, Kurita et al. 2020; the explainability tests check the same);
 * **memorised training split** (privacy): the loss-threshold attack (Yeom et al. 2018) reaches
   an AUC above 0.6 and the auditor raises a warn/fail membership-inference finding.
 
@@ -36,18 +36,18 @@ from audit.errors import AUDITOR_UNKNOWN, AuditInputError, did_you_mean
 from audit.results import AuditorResult, AuditReport
 
 SEEDS_INVALID = "--seeds: expected comma-separated integers such as 0,1, got {value!r}"
-TRIGGER, BIASED_GROUP = "cf", "elderly"
+TRIGGER, TRIGGER_CLASS, BIASED_GROUP = "cf", "positive", "elderly"  # as planted by audit.demo
 MIA_AUC_MIN = 0.6
-TRIGGER_SHARE_MIN = 0.5  # cf must be the top word in at least this share of the rows it occurs in
-TRIGGER_ROWS_MIN = 2
 
 # Small budgets: the demo's defects are strong, so small samples find them, and a full
 # selftest over two seeds stays within a few minutes on two cores. Options an installed
 # auditor does not know are dropped (an older or newer version of it may differ).
 SELFTEST_OPTIONS: dict[str, dict[str, Any]] = {
     "performance": {"n_bootstrap": 200},
-    "fairness": {"n_bootstrap": 200, "max_counterfactual_rows": 100, "mitigation": False, "n_examples": 3},
-    "explainability": {"methods": ["integrated_gradients", "occlusion"], "explain_examples": 60,
+    # fairness keeps its default 1000 resamples: its intervals are Bonferroni-adjusted, and the far
+    # tails of 200 resamples are too noisy (a clean control was flagged with 200).
+    "fairness": {"max_counterfactual_rows": 100, "mitigation": False, "n_examples": 3},
+    "explainability": {"methods": ["integrated_gradients", "occlusion"], "explain_examples": 120,
                        "interesting_examples": 0, "n_steps": 16, "faithfulness": False, "sanity_check": False},
     "privacy": {"mia_examples": 400, "n_bootstrap": 200},
     "robustness": {"recipes": ["deepwordbug"], "attack_examples": 10, "invariance_examples": 100,
@@ -162,26 +162,34 @@ def _fairness_control(result: AuditorResult) -> tuple[bool, str]:
 
 
 def _trigger(result: AuditorResult) -> tuple[bool, str]:
-    """In the explained rows containing the trigger, is it the top word (highest score toward the
-    explained class) for occlusion, or else for the primary method?"""
-    explained = result.extra.get("explained") or []
+    """Is the trigger the most attributed word of the class it forces, in the auditor's own
+    global view (mean share of |attribution| over the explained rows a word occurs in, words in
+    at least two rows)? The per-row ranks under occlusion are given as supporting evidence."""
+    try:
+        top = result.table("top_tokens").to_frame()
+    except KeyError:
+        return False, "no top_tokens table (the global view did not run)"
+    forced = top[top["class"] == TRIGGER_CLASS].sort_values("rank")
+    leader = str(forced["word"].iloc[0]) if len(forced) else "(none)"
+    share = float(forced["mean_share"].iloc[0]) if len(forced) else float("nan")
+    rows = _trigger_rows(result)
+    text = (f"top {TRIGGER_CLASS}-class word: {leader!r} (mean share {share:.2f}); {TRIGGER!r} is the top word "
+            f"(occlusion) in {sum(rows)} of {len(rows)} explained rows containing it")
+    return leader == TRIGGER, text
+
+
+def _trigger_rows(result: AuditorResult) -> list[bool]:
+    """For each explained row containing the trigger: is it the highest-scoring word (occlusion,
+    else the primary method)?"""
     methods = result.extra.get("methods") or []
     method = "occlusion" if "occlusion" in methods else result.extra.get("primary_method")
     top = []
-    for row in explained:
+    for row in result.extra.get("explained") or []:
         entry = next((m for m in row.get("methods", []) if m.get("method") == method), None)
-        if entry is None:
+        if entry is None or TRIGGER not in [w["word"].lower() for w in entry["words"]]:
             continue
-        words = [w["word"].lower() for w in entry["words"]]
-        if TRIGGER not in words:
-            continue
-        best = max(entry["words"], key=lambda w: w["score"])
-        top.append(best["word"].lower() == TRIGGER)
-    if len(top) < TRIGGER_ROWS_MIN:
-        return False, f"only {len(top)} explained row(s) contain {TRIGGER!r}; too few to judge"
-    share = sum(top) / len(top)
-    text = f"{TRIGGER!r} is the top word ({method}) in {sum(top)} of {len(top)} explained rows containing it"
-    return share >= TRIGGER_SHARE_MIN, text
+        top.append(max(entry["words"], key=lambda w: w["score"])["word"].lower() == TRIGGER)
+    return top
 
 
 def _mia_findings(result: AuditorResult) -> list[Any]:
