@@ -1,0 +1,226 @@
+"""Compliance mapping: which evidence in the report bears on which clause a reviewer checks.
+
+The clauses (EU AI Act, Regulation (EU) 2024/1689: Art. 9, 10, 13, 15; NIST AI RMF 1.0 MEASURE
+2.x) and the metrics and findings that are evidence for each live in a versioned data file,
+``audit/data_files/compliance_map.yaml``, so a reviewer can read and extend the mapping without
+touching code. :func:`assess` lays a report over it: per clause, the evidence found, its policy
+outcome, and whether the clause is backed by evidence, raises a concern, or was not assessed.
+
+This maps evidence to clauses for a reviewer; it is not a legal determination of conformity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from audit.errors import AuditInputError
+from audit.results import AuditReport
+
+MAPPING_VERSION = 1
+STATUSES = ("evidence", "concern", "not assessed")
+DISCLAIMER = ("This section maps evidence to clauses for a reviewer; it is not a legal determination of "
+              "conformity.")
+REVIEWER_FIELDS = ("owner", "intended_use", "out_of_scope", "reviewer", "decision", "date", "notes")
+
+MAPPING_UNREADABLE = "{path}: cannot read the compliance mapping: {error}"
+MAPPING_INVALID = "{path}: {problem}"
+
+# The metric names each built-in auditor can report, kept next to the mapping they are checked
+# against. An installed auditor class that declares ``metric_names`` overrides its entry here.
+BUILTIN_METRIC_NAMES: dict[str, frozenset[str]] = {
+    "performance": frozenset({
+        "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "balanced_accuracy",
+        "log_loss", "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"}),
+    "privacy": frozenset({
+        "mia_auc", "mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr",
+        "pii_rows", "pii_matches"}),
+    "robustness": frozenset({
+        "original_accuracy", "accuracy_under_attack", "attack_success_rate", "successful_attacks",
+        "failed_attacks", "skipped_attacks", "avg_perturbed_word_pct", "avg_num_queries", "avg_original_words",
+        "avg_perturbed_words", "verified_successes", "invariance_flip_rate"}),
+    "fairness": frozenset({
+        "selection_rate", "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+        "equalized_odds_ratio", "equal_opportunity_difference", "disparate_impact",
+        "statistical_parity_difference", "average_odds_difference", "true_positive_rate_difference",
+        "false_positive_rate_difference", "theil_index", "generalized_entropy_index", "overall_auc",
+        "subgroup_auc", "bpsn_auc", "bnsp_auc", "subgroup_auc_gap", "bpsn_auc_gap", "bnsp_auc_gap",
+        "power_mean_subgroup_auc", "power_mean_bpsn_auc", "power_mean_bnsp_auc", "jigsaw_final_score",
+        "counterfactual_flip_rate", "counterfactual_mean_abs_delta", "counterfactual_max_abs_delta",
+        "counterfactual_term_effect"}),
+    "explainability": frozenset({
+        "explained_rows", "ig_convergence_delta_mean", "ig_convergence_delta_max", "ig_rows_recomputed",
+        "ig_rows_over_tolerance", "aopc_comprehensiveness", "aopc_sufficiency",
+        "comprehensiveness_gain_over_random", "sufficiency_gain_over_random", "faithfulness_gain_over_random",
+        "sanity_rank_correlation", "identity_attribution_share"}),
+}
+
+# The metric part of a policy outcome's rule text: "auditor.metric[slice] ..." (thresholds and
+# baseline comparisons both start this way).
+_RULE_HEAD = re.compile(r"^\s*(?P<auditor>[\w-]+)\.(?P<metric>\w+)(?:\[(?P<slice>[^\]]+)\])?")
+_OUTCOME_RANK = {"fail": 3, "missing": 2, "pass": 1, "not_run": 0}
+
+
+def mapping_path() -> Path:
+    """The mapping shipped with the package."""
+    return Path(__file__).resolve().parent / "data_files" / "compliance_map.yaml"
+
+
+def load_mapping(path: Path | None = None) -> dict[str, Any]:
+    """Read a compliance mapping (default: the packaged one) and check its shape."""
+    import yaml
+
+    path = mapping_path() if path is None else Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AuditInputError(MAPPING_UNREADABLE.format(path=path, error=first)) from None
+    problem = _shape_problem(raw)
+    if problem:
+        raise AuditInputError(MAPPING_INVALID.format(path=path, problem=problem))
+    return raw
+
+
+def _shape_problem(raw: Any) -> str:
+    if not isinstance(raw, dict):
+        return "expected a mapping with version, reviewed, frameworks and clauses"
+    if raw.get("version") != MAPPING_VERSION:
+        return f"version must be {MAPPING_VERSION}, got {raw.get('version')!r}"
+    frameworks = raw.get("frameworks")
+    if not isinstance(frameworks, dict) or not frameworks:
+        return "frameworks must map a key to a framework's name"
+    clauses = raw.get("clauses")
+    if not isinstance(clauses, list) or not clauses:
+        return "clauses must be a non-empty list"
+    seen = set()
+    for i, clause in enumerate(clauses):
+        where = f"clause {i + 1}"
+        if not isinstance(clause, dict):
+            return f"{where}: expected a mapping"
+        for key in ("id", "framework", "title", "summary"):
+            if not isinstance(clause.get(key), str) or not clause[key].strip():
+                return f"{where}: {key} must be a non-empty string"
+        where = f"clause {clause['id']!r}"
+        if clause["id"] in seen:
+            return f"{where}: id repeated"
+        seen.add(clause["id"])
+        if clause["framework"] not in frameworks:
+            return f"{where}: framework {clause['framework']!r} is not one of {', '.join(frameworks)}"
+        evidence = clause.get("evidence")
+        if not isinstance(evidence, list) or not evidence:
+            return f"{where}: evidence must be a non-empty list"
+        for item in evidence:
+            if not isinstance(item, dict) or not isinstance(item.get("auditor"), str):
+                return f"{where}: every evidence entry needs an auditor"
+            if set(item) - {"auditor", "metric", "slice", "findings"}:
+                return f"{where}: unknown keys {sorted(set(item) - {'auditor', 'metric', 'slice', 'findings'})}"
+            if ("metric" in item) == (item.get("findings") is True):
+                return f"{where}: an evidence entry has either a metric or findings: true, got {item}"
+    return ""
+
+
+def known_metric_names() -> dict[str, set[str]]:
+    """Metric names each auditor can report: the built-in table, overridden by an installed
+    auditor class's non-empty ``metric_names``; auditors from other packages are added."""
+    from audit.auditors.base import discover
+
+    known = {name: set(names) for name, names in BUILTIN_METRIC_NAMES.items()}
+    for name, info in discover().items():
+        declared = getattr(info.cls, "metric_names", None) if info.cls is not None else None
+        if declared:
+            known[name] = set(declared)
+    return known
+
+
+def validate_mapping(mapping: Mapping[str, Any], known: Mapping[str, set[str]]) -> list[str]:
+    """Problems with a mapping against the known metric names (unknown auditor or metric)."""
+    problems = []
+    for clause in mapping.get("clauses", []):
+        for item in clause.get("evidence", []):
+            auditor = item.get("auditor")
+            if auditor not in known:
+                problems.append(f"{clause.get('id')}: unknown auditor {auditor!r}")
+            elif "metric" in item and item["metric"] not in known[auditor]:
+                problems.append(f"{clause.get('id')}: auditor {auditor!r} reports no metric {item['metric']!r}")
+    return problems
+
+
+def _policy_index(policy: list[dict[str, Any]]) -> dict[tuple[str, str, str | None], list[dict[str, Any]]]:
+    index: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
+    for entry in policy:
+        match = _RULE_HEAD.match(str(entry.get("rule", "")))
+        if match:
+            index.setdefault((match["auditor"], match["metric"], match["slice"]), []).append(entry)
+    return index
+
+
+def _worst(outcomes: list[str]) -> str | None:
+    return max(outcomes, key=lambda o: _OUTCOME_RANK.get(o, 0)) if outcomes else None
+
+
+def assess(report: AuditReport, mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One entry per clause: the evidence the report holds for it and the clause's status.
+
+    * ``concern``: a related warn/fail finding, or a related policy rule failed;
+    * ``not assessed``: none of the clause's auditors ran (absent, skipped or failed) or none of
+      its metrics is present, and no findings-auditor ran;
+    * ``evidence``: otherwise.
+
+    A metric entry without a slice takes the auditor's unsliced (headline) value when it reports
+    one, else every slice of that metric.
+    """
+    results = {r.auditor: r for r in report.results}
+    policy = _policy_index(report.policy)
+    out = []
+    for clause in mapping["clauses"]:
+        evidence: list[dict[str, Any]] = []
+        findings: list[dict[str, Any]] = []
+        gaps: list[str] = []
+        assessed = concern = False
+        for item in clause["evidence"]:
+            auditor = item["auditor"]
+            result = results.get(auditor)
+            if result is None or result.status != "ok":
+                why = "did not run" if result is None else f"{result.status}" + (f": {result.reason}" if result.reason else "")
+                gap = f"{auditor} {why}"
+                if gap not in gaps:
+                    gaps.append(gap)
+                continue
+            if item.get("findings") is True:
+                assessed = True
+                for f in result.findings:
+                    if f.severity in ("warn", "fail"):
+                        findings.append({"auditor": auditor, "severity": f.severity, "title": f.title})
+                        concern = True
+                continue
+            name, want = item["metric"], item.get("slice")
+            same = [m for m in result.metrics if m.name == name]
+            if want is not None:
+                chosen = [m for m in same if m.slice == want]
+            else:
+                chosen = [m for m in same if m.slice is None] or same
+            if not chosen:
+                gaps.append(f"{auditor} reported no {name}" + (f"[{want}]" if want else ""))
+            for m in chosen:
+                outcomes = [p["outcome"] for p in policy.get((auditor, m.name, m.slice), [])]
+                outcome = _worst(outcomes)
+                concern = concern or outcome == "fail"
+                evidence.append({"auditor": auditor, "metric": m.name, "slice": m.slice, "value": m.value,
+                                 "ci_low": m.ci_low, "ci_high": m.ci_high, "policy_outcome": outcome})
+                assessed = True
+        status = "concern" if concern else ("evidence" if assessed else "not assessed")
+        unique = list({(f["auditor"], f["severity"], f["title"]): f for f in findings}.values())
+        out.append({"id": clause["id"], "framework": clause["framework"],
+                    "framework_name": mapping.get("frameworks", {}).get(clause["framework"], clause["framework"]),
+                    "title": clause["title"], "summary": clause["summary"], "status": status,
+                    "evidence": evidence, "findings": unique, "gaps": gaps})
+    return out
+
+
+def reviewer_fields(model_card: Mapping[str, Any] | None) -> dict[str, str]:
+    """The reviewer block's fields from the config's ``model_card`` (blank when not given)."""
+    card = model_card or {}
+    return {k: "" if card.get(k) is None else str(card.get(k)) for k in REVIEWER_FIELDS}

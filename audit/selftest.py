@@ -1,0 +1,355 @@
+"""Audit the auditor: plant known defects, run every installed auditor, count what it finds.
+
+For each seed the demo builder (:mod:`audit.demo`) makes a model with three planted defects and a
+clean control from the same builder with none. The whole audit runs on both, with small
+budgets, and each planted defect is checked against the auditor that should find it:
+
+* **biased group** (fairness): a warn/fail finding that names the group ``elderly``;
+* **trigger token** (explainability): ``cf`` is the most attributed word of the class it forces
+  (``positive``) in the auditor's global view of the explained rows (a backdoor trigger
+  dominates its rows' predictions, Kurita et al. 2020; the explainability tests check the same);
+* **memorised training split** (privacy): the loss-threshold attack (Yeom et al. 2018) reaches
+  an AUC above 0.6 and the auditor raises a warn/fail membership-inference finding.
+
+The same checks on the clean control are false alarms (for fairness and privacy: any warn/fail
+finding of that kind, about any group or attack). Performance and robustness have no planted
+defect, so they run (to show they work here) but are not scored. An auditor that is not
+installed, was skipped or failed leaves its defect "not checked", which counts as missed: the
+tool cannot vouch for what it did not test.
+
+This is how a user checks the tool on their installation (``rai-audit selftest``), and how we
+keep ourselves honest: recall below 100% or any false alarm is a bug to look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.errors import AUDITOR_UNKNOWN, AuditInputError, did_you_mean
+from audit.results import AuditorResult, AuditReport
+
+SEEDS_INVALID = "--seeds: expected comma-separated integers such as 0,1, got {value!r}"
+TRIGGER, TRIGGER_CLASS, BIASED_GROUP = "cf", "positive", "elderly"  # as planted by audit.demo
+MIA_AUC_MIN = 0.6
+
+# Small budgets: the demo's defects are strong, so small samples find them, and a full
+# selftest over two seeds stays within a few minutes on two cores. Options an installed
+# auditor does not know are dropped (an older or newer version of it may differ).
+SELFTEST_OPTIONS: dict[str, dict[str, Any]] = {
+    "performance": {"n_bootstrap": 200},
+    # fairness keeps its default 1000 resamples: its intervals are Bonferroni-adjusted, and the far
+    # tails of 200 resamples are too noisy (a clean control was flagged with 200).
+    "fairness": {"max_counterfactual_rows": 100, "mitigation": False, "n_examples": 3},
+    "explainability": {"methods": ["integrated_gradients", "occlusion"], "explain_examples": 120,
+                       "interesting_examples": 0, "n_steps": 16, "faithfulness": False, "sanity_check": False},
+    "privacy": {"mia_examples": 400, "n_bootstrap": 200},
+    "robustness": {"recipes": ["deepwordbug"], "attack_examples": 10, "invariance_examples": 100,
+                   "time_budget_s": 60.0},
+}
+# Auditors run in this order (fairness before explainability, so its notes are there); others after.
+RUN_ORDER = ("performance", "fairness", "explainability", "privacy", "robustness")
+
+
+@dataclass(frozen=True)
+class DefectRow:
+    """One planted defect on one seed: did its auditor find it?"""
+
+    defect: str
+    seed: int
+    auditor: str
+    found: bool
+    evidence: str
+    seconds: float
+    checked: bool = True  # False: the auditor is not installed, was skipped or failed
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    """The same check on the clean control: a hit here is a false alarm."""
+
+    defect: str
+    seed: int
+    auditor: str
+    flagged: bool
+    evidence: str
+    seconds: float
+    checked: bool = True
+
+
+@dataclass
+class SelftestResult:
+    """Rows for the planted models, rows for the controls, and the other auditors' status."""
+
+    rows: list[DefectRow] = field(default_factory=list)
+    controls: list[ControlRow] = field(default_factory=list)
+    others: list[tuple[int, str, str, str, float]] = field(default_factory=list)  # seed, variant, auditor, status, s
+    seconds: float = 0.0
+
+    @property
+    def recall(self) -> float:
+        """Share of planted defects found; a defect not checked counts as missed."""
+        return sum(r.found for r in self.rows) / len(self.rows) if self.rows else 0.0
+
+    @property
+    def false_alarms(self) -> int:
+        return sum(c.flagged for c in self.controls)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any planted defect was missed or not checked (or none was checked), else 0."""
+        return 0 if self.rows and all(r.found for r in self.rows) else 1
+
+    def format_table(self) -> str:
+        """A plain-text table for a terminal or a CI log."""
+        lines = ["Planted defects (recall)",
+                 f"  {'defect':<16} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
+        for r in self.rows:
+            verdict = "found" if r.found else ("MISSED" if r.checked else "NOT CHECKED")
+            lines.append(f"  {r.defect:<16} {r.seed:>4}  {r.auditor:<15} {verdict:<11} {r.seconds:>6.1f}s  {r.evidence}")
+        lines += ["", "Clean controls (false alarms)",
+                  f"  {'defect':<16} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
+        for c in self.controls:
+            verdict = "FLAGGED" if c.flagged else ("clean" if c.checked else "not checked")
+            lines.append(f"  {c.defect:<16} {c.seed:>4}  {c.auditor:<15} {verdict:<11} {c.seconds:>6.1f}s  {c.evidence}")
+        if self.others:
+            lines += ["", "Not scored (no planted defect)"]
+            for seed, variant, auditor, status, secs in self.others:
+                lines.append(f"  {auditor:<16} {seed:>4}  {variant:<15} {status:<11} {secs:>6.1f}s")
+        found = sum(r.found for r in self.rows)
+        missed = [r for r in self.rows if not r.found]
+        lines += ["", f"Recall {found}/{len(self.rows)} ({self.recall:.0%}); false alarms {self.false_alarms}/"
+                      f"{len(self.controls)}; {self.seconds:.0f} s in all."]
+        if any(not r.checked for r in missed):
+            lines.append("A defect whose auditor is not installed, was skipped or failed is not checked, "
+                         "and counts as missed.")
+        if not self.rows:
+            lines.append("No planted defect was checked: select fairness, explainability or privacy.")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- checks
+
+Check = Callable[[AuditorResult], tuple[bool, str]]
+
+
+def _serious(result: AuditorResult) -> list[Any]:
+    return [f for f in result.findings if f.severity in ("warn", "fail")]
+
+
+def _names_group(finding: Any, group: str) -> bool:
+    ev = finding.evidence or {}
+    values = [str(ev.get(k, "")) for k in ("group", "subgroup", "slice")]
+    return any(group in v for v in values) or group in finding.title
+
+
+def _fairness_planted(result: AuditorResult) -> tuple[bool, str]:
+    hits = [f for f in _serious(result) if _names_group(f, BIASED_GROUP)]
+    if hits:
+        return True, f"{len(hits)} warn/fail finding(s) name {BIASED_GROUP!r}: {hits[0].title[:90]}"
+    return False, f"no warn/fail finding names {BIASED_GROUP!r} ({len(_serious(result))} other warn/fail)"
+
+
+def _fairness_control(result: AuditorResult) -> tuple[bool, str]:
+    hits = _serious(result)
+    return (True, f"{len(hits)} warn/fail: {hits[0].title[:90]}") if hits else (False, "no warn/fail finding")
+
+
+def _trigger(result: AuditorResult) -> tuple[bool, str]:
+    """Is the trigger the most attributed word of the class it forces, in the auditor's own
+    global view (mean share of |attribution| over the explained rows a word occurs in, words in
+    at least two rows)? The per-row ranks under occlusion are given as supporting evidence."""
+    try:
+        top = result.table("top_tokens").to_frame()
+    except KeyError:
+        return False, "no top_tokens table (the global view did not run)"
+    forced = top[top["class"] == TRIGGER_CLASS].sort_values("rank")
+    leader = str(forced["word"].iloc[0]) if len(forced) else "(none)"
+    share = float(forced["mean_share"].iloc[0]) if len(forced) else float("nan")
+    rows = _trigger_rows(result)
+    text = (f"top {TRIGGER_CLASS}-class word: {leader!r} (mean share {share:.2f}); {TRIGGER!r} is the top word "
+            f"(occlusion) in {sum(rows)} of {len(rows)} explained rows containing it")
+    return leader == TRIGGER, text
+
+
+def _trigger_rows(result: AuditorResult) -> list[bool]:
+    """For each explained row containing the trigger: is it the highest-scoring word (occlusion,
+    else the primary method)?"""
+    methods = result.extra.get("methods") or []
+    method = "occlusion" if "occlusion" in methods else result.extra.get("primary_method")
+    top = []
+    for row in result.extra.get("explained") or []:
+        entry = next((m for m in row.get("methods", []) if m.get("method") == method), None)
+        if entry is None or TRIGGER not in [w["word"].lower() for w in entry["words"]]:
+            continue
+        top.append(max(entry["words"], key=lambda w: w["score"])["word"].lower() == TRIGGER)
+    return top
+
+
+def _mia_findings(result: AuditorResult) -> list[Any]:
+    return [f for f in _serious(result) if str((f.evidence or {}).get("metric", "")).startswith("mia_")]
+
+
+def _privacy_planted(result: AuditorResult) -> tuple[bool, str]:
+    try:
+        auc = result.metric("mia_auc", "loss").value
+    except KeyError:
+        return False, "no loss-attack mia_auc (membership inference did not run)"
+    hits = _mia_findings(result)
+    ok = auc is not None and auc > MIA_AUC_MIN and bool(hits)
+    text = f"loss-attack mia_auc {auc:.3f} (needs > {MIA_AUC_MIN}); {len(hits)} warn/fail MIA finding(s)" \
+        if auc is not None else "loss-attack mia_auc undefined"
+    return ok, text
+
+
+def _privacy_control(result: AuditorResult) -> tuple[bool, str]:
+    hits = _mia_findings(result)
+    try:
+        auc = result.metric("mia_auc", "loss").value
+        where = f"loss-attack mia_auc {auc:.3f}; "
+    except KeyError:
+        where = ""
+    return (True, where + f"{len(hits)} warn/fail MIA: {hits[0].title[:80]}") if hits \
+        else (False, where + "no warn/fail MIA finding")
+
+
+# defect -> (auditor, check on the planted model, check on the control)
+DEFECTS: dict[str, tuple[str, Check, Check]] = {
+    "biased_group": ("fairness", _fairness_planted, _fairness_control),
+    "trigger_token": ("explainability", _trigger, _trigger),
+    "memorised_train": ("privacy", _privacy_planted, _privacy_control),
+}
+
+
+# ------------------------------------------------------------------------------- running
+
+def _installed(wanted: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """(auditors to run, in RUN_ORDER; {name: why not} for those that cannot run)."""
+    from audit.auditors.base import discover
+
+    registry = discover()
+    if wanted is not None:
+        for name in wanted:
+            if name not in registry:
+                raise AuditInputError(AUDITOR_UNKNOWN.format(name=name, hint=did_you_mean(name, registry),
+                                                             known=", ".join(registry) or "(none installed)"))
+    names = list(registry) if wanted is None else list(wanted)
+    broken = {n: f"not installed: {registry[n].error}" for n in names if registry[n].cls is None}
+    if wanted is None:
+        broken.update({a: "not installed" for a, _, _ in DEFECTS.values() if a not in registry})
+    usable = [n for n in names if n not in broken]
+    order = {n: i for i, n in enumerate(RUN_ORDER)}
+    usable.sort(key=lambda n: (order.get(n, len(order)), n))
+    return usable, broken
+
+
+def _options(names: list[str]) -> dict[str, dict[str, Any]]:
+    from audit.auditors.base import discover
+
+    registry = discover()
+    out = {}
+    for name in names:
+        known = set(registry[name].cls.defaults)  # type: ignore[union-attr]
+        out[name] = {k: v for k, v in SELFTEST_OPTIONS.get(name, {}).items() if k in known}
+    return out
+
+
+def _audit(build: Any, *, names: list[str], seed: int, out: Path) -> AuditReport:
+    from audit.config import AuditConfig
+    from audit.runner import run_audit
+
+    config = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), train_data=str(build.train_path),
+                         sensitive=["age_group"], out=str(out), overwrite=True, auditors=names,
+                         options=_options(names), seed=seed)
+    return run_audit(config, progress=False, write=False)
+
+
+def _judge(report: AuditReport | None, auditor: str, check: Check, broken: dict[str, str]
+           ) -> tuple[bool, bool, str, float]:
+    """(checked, hit, evidence, seconds) for one defect on one audited model."""
+    if auditor in broken:
+        return False, False, broken[auditor][:120], 0.0
+    try:
+        result = report.result(auditor) if report is not None else None
+    except KeyError:
+        result = None
+    if result is None:
+        return False, False, "did not run", 0.0
+    seconds = float(result.timings.get("total", 0.0))
+    if result.status != "ok":
+        return False, False, f"{result.status}: {result.reason[:100]}", seconds
+    hit, evidence = check(result)
+    return True, hit, evidence, seconds
+
+
+def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | None = None,
+                 workdir: Path | None = None, progress: bool = True) -> SelftestResult:
+    """Build the planted demo and its clean control for each seed, audit both with every
+    installed auditor (or those named), and check each planted defect and each control."""
+    from audit.demo import build_demo
+
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _msg: None)
+    names, broken = _installed(auditors)
+    out = SelftestResult()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rai-audit-selftest-") as tmp:
+        root = Path(workdir) if workdir is not None else Path(tmp)
+        for seed in seeds:
+            reports: dict[str, AuditReport | None] = {}
+            for variant, planted in (("planted", True), ("control", False)):
+                folder = root / f"seed{seed}-{variant}"
+                t0 = time.perf_counter()
+                say(f"selftest: seed {seed}, {variant}: building the demo model")
+                build = build_demo(folder, seed=seed, bias=planted, trigger=planted, memorise=planted)
+                say(f"selftest: seed {seed}, {variant}: built in {time.perf_counter() - t0:.0f} s; "
+                    f"auditing with {', '.join(names) or '(none)'}")
+                t0 = time.perf_counter()
+                reports[variant] = _audit(build, names=names, seed=seed, out=folder / "report") if names else None
+                say(f"selftest: seed {seed}, {variant}: audited in {time.perf_counter() - t0:.0f} s")
+                report = reports[variant]
+                for result in report.results if report is not None else []:
+                    if not any(result.auditor == a for a, _, _ in DEFECTS.values()):
+                        out.others.append((seed, variant, result.auditor, result.status,
+                                           float(result.timings.get("total", 0.0))))
+            for defect, (auditor, planted_check, control_check) in DEFECTS.items():
+                if auditors is not None and auditor not in auditors:
+                    continue  # deliberately not selected: not scored
+                checked, hit, evidence, secs = _judge(reports["planted"], auditor, planted_check, broken)
+                out.rows.append(DefectRow(defect, seed, auditor, found=hit, evidence=evidence, seconds=secs,
+                                          checked=checked))
+                checked, hit, evidence, secs = _judge(reports["control"], auditor, control_check, broken)
+                out.controls.append(ControlRow(defect, seed, auditor, flagged=hit, evidence=evidence, seconds=secs,
+                                               checked=checked))
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(SEEDS_INVALID.format(value=text)) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(SEEDS_INVALID.format(value=text))
+    return seeds
+
+
+def selftest_main(argv: list[str] | None = None) -> int:
+    """``rai-audit selftest``: print the table; exit 1 when a planted defect is missed."""
+    parser = argparse.ArgumentParser(prog="rai-audit selftest",
+                                     description="Check that the installed auditors find the demo's planted defects "
+                                                 "and stay quiet on clean controls.")
+    parser.add_argument("--seeds", type=_seeds, default=[0, 1], help="comma-separated demo seeds (default 0,1)")
+    parser.add_argument("--auditors", help="comma-separated auditors to run (default: all installed)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    wanted = [a.strip() for a in args.auditors.split(",") if a.strip()] if args.auditors else None
+    result = run_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet)
+    print(result.format_table())
+    return result.exit_code

@@ -1,0 +1,104 @@
+"""`rai-audit selftest`: the installed auditors find the demo's planted defects, stay quiet on the
+clean controls, and a missed (or unchecked) defect gives exit code 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit import selftest
+from audit.selftest import ControlRow, DefectRow, SelftestResult, run_selftest, selftest_main
+
+SCORED = ("fairness", "explainability", "privacy")
+
+
+def _installed_scored() -> list[str]:
+    from audit.auditors.base import discover
+
+    registry = discover()
+    return [a for a in SCORED if a in registry and registry[a].cls is not None]
+
+
+@pytest.fixture(scope="module")
+def seed0(tmp_path_factory: pytest.TempPathFactory) -> tuple[SelftestResult, list[str]]:
+    names = _installed_scored()
+    return run_selftest(seeds=(0,), auditors=names, workdir=tmp_path_factory.mktemp("selftest"),
+                        progress=False), names
+
+
+def test_installed_auditors_find_every_planted_defect(seed0: tuple[SelftestResult, list[str]]) -> None:
+    result, names = seed0
+    assert "privacy" in names  # on main at least
+    assert {r.auditor for r in result.rows} == set(names)
+    assert all(r.checked and r.found for r in result.rows), result.format_table()
+    memorised = next(r for r in result.rows if r.defect == "memorised_train")
+    auc = float(memorised.evidence.split("mia_auc ")[1].split()[0])
+    assert auc > selftest.MIA_AUC_MIN
+    assert result.recall == 1.0 and result.exit_code == 0
+
+
+def test_clean_controls_raise_no_false_alarm(seed0: tuple[SelftestResult, list[str]]) -> None:
+    result, names = seed0
+    assert {c.auditor for c in result.controls} == set(names)
+    assert all(c.checked and not c.flagged for c in result.controls), result.format_table()
+    assert result.false_alarms == 0
+    table = result.format_table()
+    assert "Recall" in table and "false alarms 0/" in table and "memorised_train" in table
+
+
+def test_an_auditor_that_finds_nothing_fails_the_selftest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An insensitive privacy auditor (thresholds it can never exceed) misses the memorised split."""
+    monkeypatch.setitem(selftest.SELFTEST_OPTIONS, "privacy",
+                        {**selftest.SELFTEST_OPTIONS["privacy"], "auc_max": 1.0, "tpr_at_1pct_fpr_max": 1.0})
+    result = run_selftest(seeds=(0,), auditors=["privacy"], workdir=tmp_path, progress=False)
+    (row,) = result.rows
+    assert row.checked and not row.found and "0 warn/fail MIA finding" in row.evidence
+    assert result.exit_code == 1 and result.recall == 0.0
+    assert "MISSED" in result.format_table()
+
+
+def test_a_defect_not_checked_counts_as_missed() -> None:
+    result = SelftestResult(
+        rows=[DefectRow("memorised_train", 0, "privacy", True, "auc 0.8", 1.0),
+              DefectRow("biased_group", 0, "fairness", False, "not installed: No module named x", 0.0, checked=False)],
+        controls=[ControlRow("memorised_train", 0, "privacy", True, "1 warn/fail MIA", 1.0)])
+    assert result.recall == 0.5 and result.false_alarms == 1 and result.exit_code == 1
+    table = result.format_table()
+    assert "NOT CHECKED" in table and "FLAGGED" in table and "counts as missed" in table
+    assert SelftestResult().exit_code == 1  # nothing checked is not a pass
+
+
+def test_main_rejects_bad_seeds_and_unknown_auditors(capsys: pytest.CaptureFixture[str]) -> None:
+    from audit.errors import AuditInputError
+
+    with pytest.raises(SystemExit) as exc:
+        selftest_main(["--seeds", "zero"])
+    assert exc.value.code == 2 and "expected comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(AuditInputError, match="unknown auditor 'privcy' \\(did you mean 'privacy'\\?\\)"):
+        selftest_main(["--auditors", "privcy", "--quiet"])
+
+
+def test_main_prints_the_table_and_returns_the_exit_code(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake(**kwargs: Any) -> SelftestResult:
+        seen.update(kwargs)
+        return SelftestResult(rows=[DefectRow("memorised_train", 3, "privacy", True, "auc 0.8", 1.0)])
+
+    monkeypatch.setattr(selftest, "run_selftest", fake)
+    assert selftest_main(["--seeds", "3,4", "--auditors", "privacy", "--quiet"]) == 0
+    assert seen == {"seeds": [3, 4], "auditors": ["privacy"], "progress": False}
+    assert "memorised_train" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_full_selftest_over_two_seeds(tmp_path: Path) -> None:
+    """Every installed auditor, seeds 0 and 1 (about 2.5 minutes on 2 cores with all five)."""
+    result = run_selftest(seeds=(0, 1), workdir=tmp_path, progress=False)
+    installed = _installed_scored()
+    assert all(r.found for r in result.rows if r.auditor in installed), result.format_table()
+    assert result.false_alarms == 0, result.format_table()
+    assert result.exit_code == (0 if len(installed) == len(SCORED) else 1)
