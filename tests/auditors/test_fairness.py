@@ -135,7 +135,11 @@ def test_fairness_values_equal_fairlearn_and_aif360(planted: tuple[Any, Any]) ->
     # The bias AUCs equal scikit-learn's on the same scores.
     from sklearn.metrics import roc_auc_score
 
-    yb, s, sub = y == 1, ctx.predictions.probs[:, 1], g == "elderly"
+    import re
+
+    # The identity subgroup is the rows whose text mentions the term (not the age_group column).
+    mentions = np.array([bool(re.search(r"\belderly\b", t, re.I)) for t in ctx.data.texts])
+    yb, s, sub = y == 1, ctx.predictions.probs[:, 1], mentions
     assert result.metric("subgroup_auc", "elderly").value == pytest.approx(roc_auc_score(yb[sub], s[sub]))
     bnsp = (~sub & ~yb) | (sub & yb)
     assert result.metric("bnsp_auc", "elderly").value == pytest.approx(roc_auc_score(yb[bnsp], s[bnsp]))
