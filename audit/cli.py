@@ -38,6 +38,7 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-regression", type=float, help="tolerated worsening of any metric against --baseline (default 0.02)")
     p.add_argument("--format", choices=("text", "github"), default="text",
                    help="summary format; github prints findings as workflow annotations")
+    p.add_argument("--pdf", action="store_true", default=None, help="also write report.pdf (needs Debian's chromium)")
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--resume", action="store_true", default=None,
                    help="reuse the sections an interrupted run in --out already finished")
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build the embedded demo model (planted defects) and audit it")
     _common_run_options(demo)
+
+    sub.add_parser("selftest", help="audit the auditor: planted defects must be found, clean controls not flagged",
+                   add_help=False)
 
     lst = sub.add_parser("list", help="list installed auditors (and attack recipes)")
     lst.add_argument("--recipes", action="store_true", help="also list TextAttack recipes and whether they can run here")
@@ -117,7 +121,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "max_tokens": getattr(args, "max_tokens", None), "max_length": getattr(args, "max_length", None),
         "strict": getattr(args, "strict", None),
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
-        "baseline": args.baseline, "max_regression": args.max_regression,
+        "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
     }
     config_file = getattr(args, "config", None)
     if config_file:
@@ -192,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return exit_code(report.policy)
 
 
-DEMO_THRESHOLDS = ["performance.accuracy >= 0.6"]
+DEMO_THRESHOLDS = ["performance.accuracy >= 0.6 on ci_low", "fairness.demographic_parity_ratio >= 0.8: warn",
+                   "privacy.mia_auc <= 0.6: warn"]
 DEMO_OPTIONS: dict[str, dict[str, Any]] = {
     "explainability": {"explain_examples": 16},
     "robustness": {"attack_examples": 16},
@@ -259,6 +264,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["selftest"]:  # its own options (--seeds, --auditors, --quiet)
+        from audit.selftest import selftest_main
+
+        _quiet_libraries()
+        try:
+            return selftest_main(argv[1:])
+        except AuditInputError as exc:
+            print(f"rai-audit: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -48,6 +48,7 @@ class AuditConfig:
     max_tokens: int = 8192
     max_length: int | None = None
     overwrite: bool = False
+    pdf: bool = False  # also write report.pdf (headless Chromium)
     strict: bool = False  # empty texts are an error instead of being skipped and counted
     resume: bool = False  # reuse sections finished by an interrupted run with the same inputs
     timeout: float | None = None  # seconds per auditor; past it the section is failed

@@ -19,10 +19,19 @@ from audit.config import AuditConfig
 from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, AuditInputError, did_you_mean
 from audit.results import AuditorResult, AuditReport
 
-OUTPUT_FILES = ("report.html", "results.json", "README.md")
+OUTPUT_FILES = ("report.html", "results.json", "README.md", "report.pdf")
 PARTIAL_DIR = ".rai-audit-partial"  # finished sections of a run in progress, for --resume
 VERSIONED_PACKAGES = ("torch", "transformers", "scikit-learn", "fairlearn", "aif360", "captum", "textattack",
                       "numpy", "pandas")
+
+
+# The report reads like a model card: performance first, then the responsible-AI sections;
+# auditors from other packages follow in name order.
+SECTION_ORDER = ("performance", "fairness", "explainability", "robustness", "privacy")
+
+
+def _section_order(name: str) -> tuple[int, str]:
+    return (SECTION_ORDER.index(name) if name in SECTION_ORDER else len(SECTION_ORDER), name)
 
 
 def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None = None
@@ -30,7 +39,7 @@ def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None
     """Instantiate the selected auditors with their options. Plugins that failed to load become
     failed results; unknown names and unknown options are the user's mistake (AuditInputError)."""
     registry = discover() if registry is None else registry
-    names = list(config.auditors) if config.auditors else list(registry)
+    names = list(config.auditors) if config.auditors else sorted(registry, key=_section_order)
     for name in [*names, *config.options]:
         if name not in registry:
             raise AuditInputError(AUDITOR_UNKNOWN.format(name=name, hint=did_you_mean(name, registry),
@@ -122,8 +131,8 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
         results.append(result)
         timings[auditor.name] = result.timings.get("total", 0.0)
         say(f"  {auditor.name}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
-    order = {a.name: i for i, a in enumerate(auditors)}
-    results.sort(key=lambda r: order.get(r.auditor, -1))
+    order = {name: i for i, name in enumerate(config.auditors or sorted({r.auditor for r in results}, key=_section_order))}
+    results.sort(key=lambda r: order.get(r.auditor, len(order)))
 
     meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"])
     report = AuditReport(metadata=meta, results=results)
@@ -133,6 +142,10 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     if write:
         start = time.perf_counter()
         write_report(report, out)
+        if config.pdf:
+            from audit.report.pdf import write_pdf
+
+            write_pdf(html_path=out / "report.html", pdf_path=out / "report.pdf")
         meta["timings"]["render"] = time.perf_counter() - start
         if partial is not None:
             partial.clear()

@@ -81,7 +81,10 @@ def render_section(result: AuditorResult) -> str:
 
 def render_html(report: AuditReport) -> str:
     """The whole report as one HTML document."""
+    from audit.compliance import assess, load_mapping, reviewer_fields
+
     env = environment()
     sections = [(r, section_template(r, env)) for r in report.results]
-    return env.get_template("model_card.html.j2").render(report=report, meta=report.metadata,
-                                                         sections=sections, findings=report.findings())
+    return env.get_template("model_card.html.j2").render(
+        report=report, meta=report.metadata, sections=sections, findings=report.findings(),
+        compliance=assess(report, load_mapping()), reviewer=reviewer_fields(report.metadata.get("model_card")))
