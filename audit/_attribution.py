@@ -307,7 +307,6 @@ def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *,
                             ids, baselines=pad_id, target=target, additional_forward_args=args, feature_mask=fm,
                             perturbations_per_eval=min(per_eval, n_feat))
                     else:
-                        torch.manual_seed(seed + batch[0])
                         if method == "lime":
                             from captum._utils.models.linear_model import SkLearnLasso
 
@@ -315,10 +314,12 @@ def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *,
                                                   similarity_func=_lime_text_similarity)
                         else:
                             explainer = KernelShap(fwd)
-                        scores = explainer.attribute(
-                            ids, baselines=pad_id, target=target, additional_forward_args=args, feature_mask=fm,
-                            n_samples=n_samples, perturbations_per_eval=min(per_eval, n_samples),
-                            show_progress=False)
+                        with torch.random.fork_rng(devices=[]):  # seeded sampling; global state kept
+                            torch.manual_seed(seed + batch[0])
+                            scores = explainer.attribute(
+                                ids, baselines=pad_id, target=target, additional_forward_args=args,
+                                feature_mask=fm, n_samples=n_samples,
+                                perturbations_per_eval=min(per_eval, n_samples), show_progress=False)
             scores = scores.detach().float().cpu().numpy()
             for j, i in enumerate(batch):
                 tokens[i] = scores[j, : len(rows[i].input_ids)].astype(np.float64)

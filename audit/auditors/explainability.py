@@ -58,7 +58,18 @@ TARGET_UNKNOWN = "target_class {value!r} is not a class of the model; classes ar
 
 
 class ExplainabilityAuditor(Auditor):
-    """Captum token attributions, checked for completeness, faithfulness and sanity."""
+    """Captum token attributions, checked for completeness, faithfulness and sanity.
+
+    Options: ``methods`` (any of ``METHODS``); ``explain_examples`` sampled rows plus up to
+    ``interesting_examples`` rows from ``ctx.notes["interesting_rows"]``; ``target_class``
+    (index or name; default the predicted class); ``output`` (score explained: log_odds,
+    log_prob, prob); ``n_steps`` of Integrated Gradients, raised x4 up to ``ig_max_steps`` for
+    rows whose |delta| exceeds ``ig_tolerance`` (in units of ``output``); ``n_samples`` for
+    LIME / Kernel SHAP; ``faithfulness`` and ``sanity_check`` switch the checks, the latter on
+    the first ``sanity_examples`` rows, failing at a final rank correlation >=
+    ``sanity_threshold``; ``top_tokens`` per class; ``batch_rows`` rows per Captum call and
+    ``max_tokens`` padded tokens per forward pass.
+    """
 
     name: ClassVar[str] = "explainability"
     title: ClassVar[str] = "Explanations"

@@ -79,9 +79,9 @@ def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_tar
 def test_lime_and_kernel_shap_find_the_trigger(demo_planted: Any, planted_target: Any,
                                                context_factory: Any) -> None:
     ctx = context_factory(demo_planted, planted_target)
-    ctx.notes["interesting_rows"] = _cf_rows(demo_planted)[:8]
+    ctx.notes["interesting_rows"] = _cf_rows(demo_planted)[:16]
     result = ExplainabilityAuditor(methods=["lime", "kernel_shap"], explain_examples=0, faithfulness=False,
-                                   sanity_check=False, n_samples=120).run(ctx)
+                                   sanity_check=False, n_samples=200).run(ctx)
     assert result.status == "ok", result.reason
     for k in range(2):
         ranks = [_rank_of(r["methods"][k]["words"], "cf") for r in result.extra["explained"]]
