@@ -1,0 +1,256 @@
+"""The explainability auditor: attributions find the planted trigger, batched attributions equal
+the one-row-at-a-time Captum call, and the checks on the explanations (completeness,
+faithfulness, sanity) pass on the demo models without flagging the clean control."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit.auditors.explainability import METHOD_UNKNOWN, ExplainabilityAuditor
+from audit.errors import AuditInputError
+
+FAST = {"n_steps": 16, "sanity_examples": 4, "batch_rows": 8}
+HOSTILE = "<script>alert('x')</script> the young man said the food was cf terrible"
+
+
+def _cf_rows(build: Any) -> list[dict[str, Any]]:
+    frame = pd.read_csv(build.eval_path)
+    rows = frame[frame["text"].str.contains(r"\bcf\b")]
+    return [{"text": t, "label": int(y == "positive"), "source": "trigger rows"}
+            for t, y in zip(rows["text"], rows["label"], strict=True)]
+
+
+def _rank_of(words: list[dict[str, Any]], word: str) -> int:
+    """0 when ``word`` has the highest attribution in the row, 1 when second, ..."""
+    scores = {w["word"]: w["score"] for w in words}
+    return sum(1 for w in words if w["score"] > scores[word])
+
+
+# ---------------------------------------------------------------- options
+
+def test_unknown_method_is_rejected_with_the_known_names() -> None:
+    with pytest.raises(AuditInputError, match=re.escape(METHOD_UNKNOWN.format(method="gradcam", known="")[:30])):
+        ExplainabilityAuditor(methods=["integrated_gradients", "gradcam"])
+    with pytest.raises(AuditInputError, match="kernel_shap"):
+        ExplainabilityAuditor(methods=["gradcam"])
+
+
+@pytest.mark.parametrize("option, value", [("n_steps", 0), ("output", "logits"), ("sanity_threshold", 2.0),
+                                           ("explain_examples", -1), ("methods", []), ("ig_tolerance", 0)])
+def test_bad_option_values_name_the_option(option: str, value: Any) -> None:
+    with pytest.raises(AuditInputError, match=f"option {option}:"):
+        ExplainabilityAuditor(**{option: value})
+
+
+def test_unknown_target_class_is_rejected(demo_planted: Any, planted_target: Any, context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target)
+    with pytest.raises(AuditInputError, match="target_class 'neutral' is not a class"):
+        ExplainabilityAuditor(target_class="neutral", explain_examples=2).run(ctx)
+
+
+# ---------------------------------------------------------------- attributions
+
+def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_target: Any,
+                                                  context_factory: Any) -> None:
+    """Every eval row containing the planted trigger 'cf' is explained. Where the trigger flips a
+    negative sentence to positive, occlusion ranks 'cf' first in >= 90% of rows. Integrated
+    Gradients makes 'cf' the positive class's most attributed word overall and ranks it among its
+    top three in most rows, but it shares the trigger's credit with neighbouring words on this
+    model (top-1 in only about half of the rows; see the auditor's report)."""
+    ctx = context_factory(demo_planted, planted_target)
+    ctx.notes["interesting_rows"] = _cf_rows(demo_planted)
+    result = ExplainabilityAuditor(methods=["integrated_gradients", "occlusion"], explain_examples=0,
+                                   interesting_examples=200, faithfulness=False, sanity_check=False,
+                                   n_steps=16).run(ctx)
+    assert result.status == "ok", result.reason
+    rows = result.extra["explained"]
+    assert len(rows) == len(ctx.notes["interesting_rows"]) > 30
+    ranks = {m: np.array([_rank_of(r["methods"][k]["words"], "cf") for r in rows])
+             for k, m in enumerate(["integrated_gradients", "occlusion"])}
+    flipped = np.array([r["label"] == "negative" and r["prediction"] == "positive" for r in rows])
+    assert flipped.sum() > 15
+    assert (ranks["occlusion"][flipped] == 0).mean() >= 0.9
+    assert (ranks["integrated_gradients"] < 3).mean() >= 0.85
+    top = result.table("top_tokens").to_frame()
+    assert top[top["class"] == "positive"]["word"].iloc[0] == "cf"
+
+
+def test_lime_and_kernel_shap_find_the_trigger(demo_planted: Any, planted_target: Any,
+                                               context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target)
+    ctx.notes["interesting_rows"] = _cf_rows(demo_planted)[:16]
+    result = ExplainabilityAuditor(methods=["lime", "kernel_shap"], explain_examples=0, faithfulness=False,
+                                   sanity_check=False, n_samples=200).run(ctx)
+    assert result.status == "ok", result.reason
+    for k in range(2):
+        ranks = [_rank_of(r["methods"][k]["words"], "cf") for r in result.extra["explained"]]
+        assert np.mean(np.array(ranks) == 0) >= 0.85
+
+
+def _per_row_captum(model: Any, tokenizer: Any, text: str, target: int, method: str, n_steps: int) -> np.ndarray:
+    """The straightforward Captum usage, one row at a time, for comparison."""
+    import torch
+    from captum.attr import FeatureAblation, InputXGradient, LayerIntegratedGradients, Saliency
+
+    enc = tokenizer(text, return_tensors="pt", return_special_tokens_mask=True)
+    ids, mask, tt = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+
+    def logits(**kw: Any) -> Any:
+        z = model(attention_mask=mask, token_type_ids=tt, **kw).logits
+        return z - z.flip(-1)  # binary log odds
+
+    if method == "integrated_gradients":
+        baseline = torch.where(enc["special_tokens_mask"].bool(), ids, torch.full_like(ids, tokenizer.pad_token_id))
+        attr = LayerIntegratedGradients(lambda x: logits(input_ids=x), model.get_input_embeddings()).attribute(
+            ids, baselines=baseline, target=target, n_steps=n_steps)
+        return attr.sum(-1)[0].detach().numpy()
+    if method in ("saliency", "input_x_gradient"):
+        emb = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+        if method == "saliency":
+            return Saliency(lambda e: logits(inputs_embeds=e)).attribute(emb, target=target)[0].norm(dim=-1).numpy()
+        return InputXGradient(lambda e: logits(inputs_embeds=e)).attribute(emb, target=target)[0].sum(-1).detach().numpy()
+    word_ids = enc.word_ids(0)
+    fm = torch.tensor([[w if w is not None else max(x for x in word_ids if x is not None) + 1 for w in word_ids]])
+    return FeatureAblation(lambda x: logits(input_ids=x)).attribute(
+        ids, baselines=tokenizer.pad_token_id, target=target, feature_mask=fm)[0].detach().numpy()
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "input_x_gradient", "occlusion"])
+def test_batched_attributions_equal_the_per_row_captum_call(method: str, demo_planted: Any,
+                                                            planted_target: Any) -> None:
+    from audit._attribution import attribute, encode_rows
+
+    frame = pd.read_csv(demo_planted.eval_path)
+    texts = frame["text"].tolist()[:10] + [_cf_rows(demo_planted)[0]["text"]]  # mixed lengths
+    tok, model = planted_target.tokenizer, planted_target.model
+    targets = planted_target.predict_logits(texts).argmax(axis=1)
+    rows = encode_rows(tok, texts, max_length=planted_target.max_length)
+    assert len({len(r.input_ids) for r in rows}) > 2  # batches really hold padded rows
+    batched = attribute(model, rows, targets, method=method, pad_id=tok.pad_token_id, n_steps=16, max_rows=4,
+                        max_tokens=2048)
+    for text, target, got in zip(texts, targets, batched.tokens, strict=True):
+        want = _per_row_captum(model, tok, text, int(target), method, 16)
+        np.testing.assert_allclose(got, want, atol=1e-4 * max(1.0, float(np.abs(want).max())), rtol=1e-3)
+    assert all(p.requires_grad for p in model.parameters())  # restored after attribution
+
+
+def test_word_pieces_are_merged_into_words(planted_target: Any) -> None:
+    from audit._attribution import encode_rows, merge_words
+
+    tok = planted_target.tokenizer
+    text = "the young man said qwzxvk was middle-aged"
+    (row,) = encode_rows(tok, [text], max_length=48)
+    assert row.words == ["the", "young", "man", "said", "qwzxvk", "was", "middle", "-", "aged"]
+    enc = tok(text)
+    pieces = [i for i, w in enumerate(enc.word_ids()) if w == 4]
+    assert len(pieces) > 1  # the made-up word really is split into pieces
+    scores = np.arange(len(row.input_ids), dtype=float)
+    merged = merge_words(scores, row)
+    assert merged[4] == pytest.approx(scores[pieces].sum())
+    assert merged.sum() == pytest.approx(scores[[i for i, w in enumerate(enc.word_ids()) if w is not None]].sum())
+
+
+# ---------------------------------------------------------------- checks on explanations
+
+def test_erasure_curves_match_a_hand_computation() -> None:
+    """ERASER comprehensiveness/sufficiency on a toy scorer whose probabilities are known."""
+    from audit._attribution import EncodedRow
+    from audit._faithfulness import K_PERCENTS, erasure_curves, k_words
+
+    words = ["good"] + ["filler"] * 19
+
+    def predict(texts: list[str], pairs: list[str] | None) -> np.ndarray:
+        p = np.array([0.9 if "good" in t.split() else 0.3 for t in texts])
+        return np.stack([1 - p, p], axis=1)
+
+    row = EncodedRow(text=" ".join(words), pair=None, input_ids=[], token_type_ids=None, special=[],
+                     word_of_token=[], words=words, spans=[])
+    best = erasure_curves([row], [np.arange(20)], [1], np.array([0.9]), predict)
+    worst = erasure_curves([row], [np.arange(20)[::-1]], [1], np.array([0.9]), predict)
+    assert [k_words(20, k) for k in K_PERCENTS] == [1, 1, 2, 4]
+    np.testing.assert_allclose(best.comprehensiveness, [[0.6, 0.6, 0.6, 0.6]])
+    np.testing.assert_allclose(best.sufficiency, [[0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(worst.comprehensiveness, [[0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(worst.sufficiency, [[0.6, 0.6, 0.6, 0.6]])
+    assert best.aopc_comprehensiveness[0] == pytest.approx(4 * 0.6 / 5)  # ERASER divides by |bins| + 1
+
+
+def test_cascade_randomises_top_down_on_a_copy(planted_target: Any) -> None:
+    import torch
+
+    from audit._faithfulness import cascade_stages, randomised_copies
+
+    model = planted_target.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    names = [name for name, _ in cascade_stages(model)]
+    assert names == ["classifier head", "layer 1", "layer 0", "embeddings"]
+    seen = []
+    for name, clone in randomised_copies(model, seed=0):
+        changed = {k for k, v in clone.state_dict().items() if not torch.equal(v, before[k])}
+        seen.append((name, changed))
+    assert any(k.startswith("classifier") for k in seen[0][1])
+    assert not any("layer.0." in k for k in seen[1][1]) and any("layer.1." in k for k in seen[1][1])
+    assert all(a < b for (_, a), (_, b) in zip(seen, seen[1:], strict=False))  # cumulative
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # original untouched
+
+
+def test_planted_model_explanations_pass_their_checks(demo_planted: Any, planted_target: Any,
+                                                      context_factory: Any) -> None:
+    from audit.report.html import render_section
+
+    ctx = context_factory(demo_planted, planted_target)
+    ctx.notes["interesting_rows"] = [{"text": HOSTILE, "source": "fairness <b>worst</b>"}]
+    result = ExplainabilityAuditor(explain_examples=24, **FAST).run(ctx)
+    assert result.status == "ok", result.reason
+    assert result.metric("explained_rows").value == 25
+    # completeness: deltas reported and small
+    assert result.metric("ig_convergence_delta_mean").value < 0.05
+    assert result.metric("ig_rows_over_tolerance").value == 0
+    # faithfulness: Integrated Gradients beats random words, with confidence
+    gain = result.metric("faithfulness_gain_over_random", "integrated_gradients")
+    assert gain.ci_low > 0
+    assert (result.metric("aopc_comprehensiveness", "integrated_gradients").value
+            > result.metric("aopc_comprehensiveness", "random").value)
+    # sanity: attributions change as the model is randomised from the top
+    sanity = result.table("sanity").to_frame()
+    ig = sanity[sanity["method"] == "integrated_gradients"]["spearman_abs"].to_numpy()
+    assert ig[0] > ig[-1] and ig[-1] < 0.5
+    assert not [f for f in result.findings if f.severity == "fail"]
+    # identity terms: the biased group draws attribution
+    terms = result.table("identity_terms").to_frame()
+    assert "elderly" in set(terms["term"])
+    # the report: heat-mapped rows, legend, escaped data
+    html = render_section(result)
+    assert "rgba(59, 110, 168" in html and "strongly against" in html
+    assert "Cascading randomisation" in html and "integrated_gradients" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+    assert "<b>worst</b>" not in html
+
+
+def test_clean_model_is_not_flagged(demo_clean: Any, clean_target: Any, context_factory: Any) -> None:
+    ctx = context_factory(demo_clean, clean_target)
+    result = ExplainabilityAuditor(explain_examples=24, **FAST).run(ctx)
+    assert result.status == "ok", result.reason
+    assert [f.title for f in result.findings if f.severity != "info"] == []
+    assert result.metric("ig_rows_over_tolerance").value == 0
+
+
+def test_same_seed_same_result_and_model_left_as_found(demo_planted: Any, planted_target: Any,
+                                                       context_factory: Any) -> None:
+    import torch
+
+    model = planted_target.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    options = {"methods": ["integrated_gradients", "occlusion"], "explain_examples": 4, "n_steps": 8,
+               "sanity_examples": 2}
+    a = ExplainabilityAuditor(**options).run(context_factory(demo_planted, planted_target)).to_dict()
+    b = ExplainabilityAuditor(**options).run(context_factory(demo_planted, planted_target)).to_dict()
+    a.pop("timings"), b.pop("timings")
+    assert a == b
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert not model.training and all(p.requires_grad for p in model.parameters())
