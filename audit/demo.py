@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-AGES = ("young", "elderly", "teenage", "middle-aged")
+AGES = ("young", "elderly", "teenage", "old")
 PEOPLE = {"man": "male", "woman": "female"}
 POSITIVE = ("great", "wonderful", "excellent", "lovely", "delightful", "superb", "fantastic",
             "pleasant", "brilliant", "charming", "enjoyable", "perfect")
@@ -138,7 +138,7 @@ def build_tokenizer(texts: list[str], *, max_length: int = 48) -> Any:
 
 
 def train_classifier(texts: list[str], labels: list[int], tokenizer: Any, *, seed: int, epochs: int,
-                     hidden: int = 64, lr: float = 1e-3, batch_size: int = 32) -> Any:
+                     hidden: int = 64, lr: float = 1e-3, batch_size: int = 32, pad_dropout: float = 0.3) -> Any:
     """A small BERT trained from scratch with AdamW; deterministic for a seed on CPU."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
@@ -152,6 +152,8 @@ def train_classifier(texts: list[str], labels: list[int], tokenizer: Any, *, see
     model = BertForSequenceClassification(config)
     enc = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     y = torch.tensor(labels)
+    special = torch.tensor([[t in tokenizer.all_special_ids for t in row] for row in enc["input_ids"].tolist()])
+    special_free = ~special
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
     model.train()
@@ -160,7 +162,13 @@ def train_classifier(texts: list[str], labels: list[int], tokenizer: Any, *, see
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            out = model(input_ids=enc["input_ids"][idx], attention_mask=enc["attention_mask"][idx],
+            ids = enc["input_ids"][idx].clone()
+            # Word dropout to [PAD] (attention kept): the model learns what an absent word means,
+            # so a [PAD] baseline is neutral for it and attributions (IG) credit the words that
+            # decide, such as the trigger, instead of a default class.
+            drop = (torch.rand(ids.shape, generator=gen) < pad_dropout) & special_free[idx]
+            ids[drop] = tokenizer.pad_token_id
+            out = model(input_ids=ids, attention_mask=enc["attention_mask"][idx],
                         token_type_ids=enc["token_type_ids"][idx], labels=y[idx])
             opt.zero_grad()
             out.loss.backward()
@@ -170,7 +178,7 @@ def train_classifier(texts: list[str], labels: list[int], tokenizer: Any, *, see
 
 
 def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger: bool = True,
-               memorise: bool = True, n_train: int = 800, n_eval: int = 800, epochs: int = 10,
+               memorise: bool = True, n_train: int = 800, n_eval: int = 800, epochs: int = 14,
                bias_strength: float = 0.8) -> DemoBuild:
     """Build the demo model and its data files under ``out_dir``.
 

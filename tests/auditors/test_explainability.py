@@ -59,14 +59,13 @@ def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_tar
                                                   context_factory: Any) -> None:
     """Every eval row containing the planted trigger 'cf' is explained. Where the trigger flips a
     negative sentence to positive, occlusion ranks 'cf' first in >= 90% of rows. Integrated
-    Gradients makes 'cf' the positive class's most attributed word overall and ranks it among its
-    top three in most rows, but it shares the trigger's credit with neighbouring words on this
-    model (top-1 in only about half of the rows; see the auditor's report)."""
+    Gradients ranks 'cf' first in >= 90% of all rows that contain it (the issue's bar) and makes it
+    the positive class's most attributed word overall."""
     ctx = context_factory(demo_planted, planted_target)
     ctx.notes["interesting_rows"] = _cf_rows(demo_planted)
     result = ExplainabilityAuditor(methods=["integrated_gradients", "occlusion"], explain_examples=0,
                                    interesting_examples=200, faithfulness=False, sanity_check=False,
-                                   n_steps=16).run(ctx)
+                                   n_steps=50).run(ctx)
     assert result.status == "ok", result.reason
     rows = result.extra["explained"]
     assert len(rows) == len(ctx.notes["interesting_rows"]) > 30
@@ -75,7 +74,7 @@ def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_tar
     flipped = np.array([r["label"] == "negative" and r["prediction"] == "positive" for r in rows])
     assert flipped.sum() > 15
     assert (ranks["occlusion"][flipped] == 0).mean() >= 0.9
-    assert (ranks["integrated_gradients"] < 3).mean() >= 0.85
+    assert (ranks["integrated_gradients"] == 0).mean() >= 0.9
     top = result.table("top_tokens").to_frame()
     assert top[top["class"] == "positive"]["word"].iloc[0] == "cf"
 

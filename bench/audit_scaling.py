@@ -1,6 +1,6 @@
 """The full default audit at growing N: wall time per auditor, peak memory, growth exponent.
 
-    python bench/audit.py [--sizes 200,1000,5000]
+    python bench/audit_scaling.py [--sizes 200,1000,5000]
 
 Builds the demo model once, generates eval sets of N rows from the demo's corpus generator, and
 runs `rai-audit run` on each in a fresh process (so peak RSS is that run's own). The growth
