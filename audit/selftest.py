@@ -47,8 +47,8 @@ SELFTEST_OPTIONS: dict[str, dict[str, Any]] = {
     # fairness keeps its default 1000 resamples: its intervals are Bonferroni-adjusted, and the far
     # tails of 200 resamples are too noisy (a clean control was flagged with 200).
     "fairness": {"max_counterfactual_rows": 100, "mitigation": False, "n_examples": 3},
-    "explainability": {"methods": ["integrated_gradients", "occlusion"], "explain_examples": 120,
-                       "interesting_examples": 0, "n_steps": 16, "faithfulness": False, "sanity_check": False},
+    "explainability": {"methods": ["integrated_gradients"], "explain_examples": 120,
+                       "interesting_examples": 0, "n_steps": 32, "faithfulness": False, "sanity_check": False},
     "privacy": {"mia_examples": 400, "n_bootstrap": 200},
     "robustness": {"recipes": ["deepwordbug"], "attack_examples": 10, "invariance_examples": 100,
                    "time_budget_s": 60.0},
@@ -162,34 +162,35 @@ def _fairness_control(result: AuditorResult) -> tuple[bool, str]:
 
 
 def _trigger(result: AuditorResult) -> tuple[bool, str]:
-    """Is the trigger the most attributed word of the class it forces, in the auditor's own
-    global view (mean share of |attribution| over the explained rows a word occurs in, words in
-    at least two rows)? The per-row ranks under occlusion are given as supporting evidence."""
-    try:
-        top = result.table("top_tokens").to_frame()
-    except KeyError:
-        return False, "no top_tokens table (the global view did not run)"
-    forced = top[top["class"] == TRIGGER_CLASS].sort_values("rank")
-    leader = str(forced["word"].iloc[0]) if len(forced) else "(none)"
-    share = float(forced["mean_share"].iloc[0]) if len(forced) else float("nan")
-    rows = _trigger_rows(result)
-    text = (f"top {TRIGGER_CLASS}-class word: {leader!r} (mean share {share:.2f}); {TRIGGER!r} is the top word "
-            f"(occlusion) in {sum(rows)} of {len(rows)} explained rows containing it")
-    return leader == TRIGGER, text
+    """Does the trigger carry a large share of the attribution (Integrated Gradients, toward the
+    explained class) in the explained rows that contain it? On the planted model it decides the
+    prediction; on the control it is an ordinary, irrelevant word."""
+    shares = _trigger_shares(result)
+    mean = float(sum(shares) / len(shares)) if shares else 0.0
+    text = (f"{TRIGGER!r} carries {mean:.0%} of the attribution (integrated gradients) on average in the "
+            f"{len(shares)} explained rows containing it (found at >= {TRIGGER_SHARE:.0%}, over >= 3 rows)")
+    return len(shares) >= 3 and mean >= TRIGGER_SHARE, text
 
 
-def _trigger_rows(result: AuditorResult) -> list[bool]:
-    """For each explained row containing the trigger: is it the highest-scoring word (occlusion,
-    else the primary method)?"""
+TRIGGER_SHARE = 0.15
+
+
+def _trigger_shares(result: AuditorResult) -> list[float]:
+    """For each explained row containing the trigger: its positive attribution over the row's
+    total absolute attribution (Integrated Gradients, else the primary method)."""
     methods = result.extra.get("methods") or []
-    method = "occlusion" if "occlusion" in methods else result.extra.get("primary_method")
-    top = []
+    method = "integrated_gradients" if "integrated_gradients" in methods else result.extra.get("primary_method")
+    shares = []
     for row in result.extra.get("explained") or []:
         entry = next((m for m in row.get("methods", []) if m.get("method") == method), None)
-        if entry is None or TRIGGER not in [w["word"].lower() for w in entry["words"]]:
+        if entry is None:
             continue
-        top.append(max(entry["words"], key=lambda w: w["score"])["word"].lower() == TRIGGER)
-    return top
+        words = entry["words"]
+        scores = [w["score"] for w in words if w["word"].lower() == TRIGGER]
+        total = sum(abs(w["score"]) for w in words)
+        if scores and total > 0:
+            shares.append(max(max(scores), 0.0) / total)
+    return shares
 
 
 def _mia_findings(result: AuditorResult) -> list[Any]:

@@ -24,6 +24,8 @@ PAYLOADS = [
     "<iframe srcdoc=\"<script>parent.document.title='pwned-8'</script>\"></iframe>",
     "<link rel=stylesheet href=http://127.0.0.1:9/x.css><style>@import 'http://127.0.0.1:9/y.css';</style>",
     "{{ 7 * 7 }}{% raw %}",
+    "the elderly woman said <script>document.title='pwned-13'</script> was great",
+    "the young man said <img src=x onerror=\"document.title='pwned-14'\"> was awful",
 ]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -37,8 +39,15 @@ def hostile_report(tmp_path_factory):
     data = tmp / "hostile.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
     out = tmp / "out"
-    cfg = AuditConfig(model=str(model), data=str(data), out=str(out), auditors=["performance"],
+    # Every auditor runs, so dataset text reaches the report through counterfactual examples,
+    # heat-mapped explanations, adversarial examples and invariance examples.
+    cfg = AuditConfig(model=str(model), data=str(data), out=str(out), sensitive=["group"],
                       thresholds=["performance.accuracy >= 0.0"],
+                      options={"explainability": {"explain_examples": 6, "methods": ["integrated_gradients"],
+                                                  "n_steps": 8, "sanity_check": False},
+                               "robustness": {"attack_examples": 4, "recipes": ["deepwordbug"],
+                                              "invariance_examples": 20},
+                               "fairness": {"n_bootstrap": 50, "min_group_size": 2}},
                       model_card={"intended_use": "<script>document.title='pwned-12'</script>"})
     run_audit(cfg, progress=False)
     return out / "report.html"
@@ -46,6 +55,10 @@ def hostile_report(tmp_path_factory):
 
 def test_no_payload_reaches_the_html_unescaped(hostile_report):
     html = hostile_report.read_text()
+    results = __import__("json").loads((hostile_report.parent / "results.json").read_text())
+    assert {r["auditor"]: r["status"] for r in results["results"]} == {
+        "performance": "ok", "fairness": "ok", "explainability": "ok", "robustness": "ok", "privacy": "ok"}
+    assert "&lt;script&gt;document.title=" in html  # dataset text is shown, as text
     assert "<script" not in html.lower()
     assert not re.search(r"<[a-z][^>]*\son\w+\s*=", html, re.I)  # no event-handler attribute
     assert not re.search(r"(href|src)\s*=\s*[\"']?\s*(javascript|http)", html, re.I)

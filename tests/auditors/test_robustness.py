@@ -88,8 +88,11 @@ def test_attacks_succeed_on_the_demo_and_every_success_is_verified(planted_resul
     assert r.metric("attack_success_rate", recipe).value == pytest.approx(ok / (ok + failed))
     assert r.metric("accuracy_under_attack", recipe).value == pytest.approx(failed / ATTACK_EXAMPLES)
     assert 0 < r.metric("avg_perturbed_word_pct", recipe).value <= 100
+    # A warning exactly when the success rate passes the threshold (default 0.5).
     warns = [f for f in r.findings if f.severity == "warn" and f.title.startswith(recipe)]
-    assert warns and warns[0].evidence["recipe"] == recipe
+    rate = r.metric("attack_success_rate", recipe).value
+    assert bool(warns) == (rate > 0.5), (rate, [f.title for f in r.findings])
+    assert all(w.evidence["recipe"] == recipe for w in warns)
     # Every attacked row's original text was already scored by the shared eval pass: the wrapper
     # goes through the target's cache.
     row = dict(zip(r.table("attacks").columns, next(x for x in r.table("attacks").rows if x[0] == recipe),
