@@ -93,3 +93,28 @@ def test_baseline_regression_is_named(demo_planted, tmp_path):
     assert "performance.accuracy" in failed
     acc = next(p for p in report.policy if p["rule"].startswith("performance.accuracy "))
     assert acc["change"] < -0.02 and "worse by" in acc["reason"] and acc["baseline_ci"][0] is not None
+
+
+@pytest.mark.slow
+def test_every_auditor_is_deterministic_under_a_seed(demo_planted, tmp_path):
+    """Two full runs (every auditor, training data, a sensitive column) with the same inputs and
+    seed write the same results.json, timings and dates aside."""
+    options = {"performance": {"n_bootstrap": 100},
+               "fairness": {"n_bootstrap": 100, "max_counterfactual_rows": 40},
+               "explainability": {"explain_examples": 6, "n_steps": 8, "sanity_examples": 3},
+               "robustness": {"attack_examples": 5, "recipes": ["deepwordbug"], "invariance_examples": 40},
+               "privacy": {"mia_examples": 150, "n_bootstrap": 100}}
+    outs = []
+    for name in ("a", "b"):
+        cfg = AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / name),
+                          train_data=str(demo_planted.train_path), sensitive=["age_group"], seed=11, limit=300,
+                          options=options)
+        run_audit(cfg, progress=False)
+        outs.append(_strip_volatile(json.loads((tmp_path / name / "results.json").read_text())))
+    outs[1]["metadata"]["config"]["out"] = outs[0]["metadata"]["config"]["out"]
+    assert [r["status"] for r in outs[0]["results"]] == ["ok"] * 5
+    for a, b in zip(outs[0]["results"], outs[1]["results"], strict=True):
+        a.get("extra", {}).pop("timings", None)
+        b.get("extra", {}).pop("timings", None)
+        assert a == b, a["auditor"]
+    assert outs[0] == outs[1]

@@ -37,3 +37,65 @@ def test_bootstrap_interval_is_ordered_bounded_and_seeded(values, seed):
     strata = np.arange(len(y)) % 2
     share = lambda s: float(np.mean(s == 0))  # noqa: E731
     assert bootstrap_ci(share, [strata], n_resamples=50, seed=seed, strata=strata) == (share(strata), share(strata))
+
+
+@st.composite
+def labelled_groups(draw):
+    n = draw(st.integers(12, 150))
+    y = np.asarray(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    p = np.asarray(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    g = np.asarray(draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n)))
+    return y, p, g
+
+
+def _headline(y, p, g):
+    from audit._fairness_metrics import headline_metrics
+
+    names, codes = np.unique(g, return_inverse=True)
+    return headline_metrics(y, p, codes, len(names))
+
+
+@settings(max_examples=60, deadline=None)
+@given(labelled_groups(), st.randoms(use_true_random=False))
+def test_group_metrics_agree_with_fairlearn_and_ignore_order_and_group_names(data, rnd):
+    import warnings
+
+    import fairlearn.metrics as flm
+
+    y, p, g = data
+    ours = _headline(y, p, g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = {
+            "demographic_parity_difference": flm.demographic_parity_difference(y, p, sensitive_features=g),
+            "demographic_parity_ratio": flm.demographic_parity_ratio(y, p, sensitive_features=g),
+            "equalized_odds_difference": flm.equalized_odds_difference(y, p, sensitive_features=g),
+            "equal_opportunity_difference": flm.equal_opportunity_difference(y, p, sensitive_features=g),
+        }
+    for name, value in ref.items():
+        if np.isfinite(ours[name]) and np.isfinite(value):
+            assert np.isclose(ours[name], value), (name, ours[name], value)
+        if np.isfinite(ours[name]):
+            assert 0.0 <= ours[name] <= 1.0
+    order = np.asarray(rnd.sample(range(len(y)), len(y)))
+    renamed = np.vectorize({"a": "zeta", "b": "alpha", "c": "mu"}.get)(g)
+    for other in (_headline(y[order], p[order], g[order]), _headline(y, p, renamed)):
+        for name in ours:
+            assert np.isclose(ours[name], other[name], equal_nan=True), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.floats(-5, 5, allow_nan=False)), min_size=4, max_size=200))
+def test_attack_auc_and_roc_equal_sklearn(pairs):
+    from sklearn.metrics import roc_auc_score
+
+    from audit import _membership as mia
+    from audit._fairness_metrics import auc as fair_auc
+
+    y = np.asarray([a for a, _ in pairs])
+    s = np.asarray([b for _, b in pairs])
+    if y.min() == y.max():
+        return
+    ref = roc_auc_score(y, s)
+    assert np.isclose(mia.auc(y, s), ref) and np.isclose(fair_auc(y, s), ref)
+    assert 0.0 <= mia.tpr_at_fpr(y, s, 0.01) <= 1.0

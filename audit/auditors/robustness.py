@@ -118,6 +118,7 @@ class RobustnessAuditor(Auditor):
                 tables += att["tables"]
                 findings += att["findings"]
                 extra.update(att["extra"])
+                timings.update(att.get("rates", {}))
                 if att["unverified"]:
                     status, reason = "failed", "; ".join(att["unverified"])
         return AuditorResult(auditor=self.name, status=status, reason=reason, metrics=tuple(metrics),
@@ -265,12 +266,14 @@ class RobustnessAuditor(Auditor):
                 out["findings"].append(Finding("info", f"{recipe.name}: time budget reached",
                                                detail=f"{run.not_attacked} of {len(examples)} rows were not attacked "
                                                       f"within time_budget_s={self.options['time_budget_s']}"))
-            per_s = len(run.results) / run.seconds if run.seconds > 0 else float("nan")
+            # Speed is a timing, not a result: it goes to timings so results.json stays reproducible.
+            if run.seconds > 0:
+                out.setdefault("rates", {})[f"attack_{recipe.name}_examples_per_s"] = len(run.results) / run.seconds
             summary_rows.append([recipe.name, len(run.results), int(stats["successful_attacks"]),
                                  int(stats["failed_attacks"]), int(stats["skipped_attacks"]), stats["original_accuracy"],
                                  stats["accuracy_under_attack"], stats["attack_success_rate"],
                                  stats["avg_perturbed_word_pct"], stats["avg_num_queries"], n_verified,
-                                 run.not_attacked, run.wrapper_rows, run.cache_hits, per_s])
+                                 run.not_attacked, run.wrapper_rows, run.cache_hits])
             label_names = list(ctx.data.label_names)
             for e in checked[: self.options["examples_shown"]]:
                 shown.append({"recipe": e.recipe, "label": _name(label_names, e.label),
@@ -281,7 +284,7 @@ class RobustnessAuditor(Auditor):
         out["tables"].append(Table.from_frame("attacks", pd.DataFrame(summary_rows, columns=[
             "recipe", "examples", "successful", "failed", "skipped", "original_accuracy", "accuracy_under_attack",
             "attack_success_rate", "avg_perturbed_word_pct", "avg_num_queries", "verified_successes",
-            "not_attacked", "model_queries", "cache_hits", "examples_per_s"]),
+            "not_attacked", "model_queries", "cache_hits"]),
             title="Adversarial attacks (TextAttack), one row per recipe"))
         out["tables"].append(Table.from_frame("adversarial_examples", pd.DataFrame(
             [[s["recipe"], s["original"], s["perturbed"], s["before"], s["after"], s["verified"]] for s in shown],
