@@ -133,9 +133,9 @@ def test_fairness_values_equal_fairlearn_and_aif360(planted: tuple[Any, Any]) ->
     assert result.metric("generalized_entropy_index", "age_group").value == pytest.approx(
         ref.generalized_entropy_index(alpha=2))
     # The bias AUCs equal scikit-learn's on the same scores.
-    from sklearn.metrics import roc_auc_score
-
     import re
+
+    from sklearn.metrics import roc_auc_score
 
     # The identity subgroup is the rows whose text mentions the term (not the age_group column).
     mentions = np.array([bool(re.search(r"\belderly\b", t, re.I)) for t in ctx.data.texts])
