@@ -201,6 +201,7 @@ DEMO_THRESHOLDS = ["performance.accuracy >= 0.6 on ci_low", "fairness.demographi
 DEMO_OPTIONS: dict[str, dict[str, Any]] = {
     "explainability": {"explain_examples": 16},
     "robustness": {"attack_examples": 16},
+    "fairness": {"n_bootstrap": 500},
 }
 
 

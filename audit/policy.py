@@ -69,6 +69,21 @@ class Rule:
             text += f" on {spec['on']}"
         return cls.parse(f"{text}: {spec.get('severity', 'fail')}")
 
+    def _pick(self, result: AuditorResult) -> Any:
+        """The metric a rule judges: the named slice; without one, the unsliced metric, or else the
+        worst slice for this rule (the smallest for >= and >, the largest for <= and <)."""
+        same = [m for m in result.metrics if m.name == self.metric]
+        if self.slice is not None:
+            return next((m for m in same if m.slice == self.slice), None)
+        unsliced = next((m for m in same if m.slice is None), None)
+        if unsliced is not None:
+            return unsliced
+        judged = [m for m in same if self._judged(m) is not None]
+        if not judged:
+            return same[0] if same else None
+        worst = min if self.op in (">=", ">") else max
+        return worst(judged, key=lambda m: self._judged(m))
+
     def _judged(self, metric: Any) -> float | None:
         return {"value": metric.value, "ci_low": metric.ci_low, "ci_high": metric.ci_high}[self.on]
 
@@ -84,11 +99,13 @@ class Rule:
         if result.status != "ok":
             outcome["reason"] = f"auditor {self.auditor!r} {result.status}: {result.reason}"
             return outcome
-        try:
-            metric = result.metric(self.metric, self.slice)
-        except KeyError:
+        metric = self._pick(result)
+        if metric is None:
             outcome["reason"] = f"no metric {self.metric!r}" + (f" for slice {self.slice!r}" if self.slice else "")
             return outcome
+        if metric.slice is not None and self.slice is None:
+            outcome["slice"] = metric.slice
+            outcome["reason"] = f"worst slice: {metric.slice}"
         value = self._judged(metric)
         outcome["value"] = value
         if value is None:

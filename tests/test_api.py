@@ -56,6 +56,11 @@ def test_policy_rules_parse_and_judge():
     ci = [AuditorResult(auditor="performance", metrics=(Metric("accuracy", 0.9, 0.8, 0.95),))]
     assert evaluate_policy(["performance.accuracy >= 0.85"], ci)[0]["outcome"] == "pass"
     assert evaluate_policy(["performance.accuracy >= 0.85 on ci_low"], ci)[0]["outcome"] == "fail"
+    sliced = [AuditorResult(auditor="fairness", metrics=(Metric("demographic_parity_ratio", 0.9, slice="gender"),
+                                                          Metric("demographic_parity_ratio", 0.6, slice="age")))]
+    worst = evaluate_policy(["fairness.demographic_parity_ratio >= 0.8"], sliced)[0]
+    assert worst["outcome"] == "fail" and worst["value"] == 0.6 and worst["slice"] == "age"  # worst slice judged
+    assert evaluate_policy(["fairness.demographic_parity_ratio[gender] >= 0.8"], sliced)[0]["outcome"] == "pass"
     with pytest.raises(AuditInputError, match="cannot read rule"):
         Rule.parse("performance accuracy >= 0.8")
 

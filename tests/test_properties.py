@@ -99,3 +99,14 @@ def test_attack_auc_and_roc_equal_sklearn(pairs):
     ref = roc_auc_score(y, s)
     assert np.isclose(mia.auc(y, s), ref) and np.isclose(fair_auc(y, s), ref)
     assert 0.0 <= mia.tpr_at_fpr(y, s, 0.01) <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=150))
+def test_bootstrap_macro_f1_equals_sklearn(pairs):
+    from sklearn.metrics import f1_score
+
+    from audit.auditors.performance import macro_f1_from_counts
+
+    y, p = (np.asarray(a) for a in zip(*pairs, strict=True))
+    assert np.isclose(macro_f1_from_counts(y, p, 4), f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))
