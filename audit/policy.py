@@ -101,7 +101,10 @@ class Rule:
             return outcome
         metric = self._pick(result)
         if metric is None:
-            outcome["reason"] = f"no metric {self.metric!r}" + (f" for slice {self.slice!r}" if self.slice else "")
+            names = sorted({m.name for m in result.metrics})
+            hint = did_you_mean(self.metric, names) if all(m.name != self.metric for m in result.metrics) else ""
+            outcome["reason"] = (f"no metric {self.metric!r}{hint}"
+                                 + (f" for slice {self.slice!r}" if self.slice else ""))
             return outcome
         if metric.slice is not None and self.slice is None:
             outcome["slice"] = metric.slice

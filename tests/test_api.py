@@ -50,6 +50,8 @@ def test_policy_rules_parse_and_judge():
     assert exit_code(evaluate_policy(["performance.ece <= 0.1: warn"], results)) == 0  # warn never fails the run
     missing = evaluate_policy(["performance.roc_auc >= 0.5"], results)
     assert missing[0]["outcome"] == "missing" and exit_code(missing) == 1
+    misspelt = evaluate_policy(["performance.accuracyy >= 0.5"], results)[0]
+    assert misspelt["outcome"] == "missing" and "did you mean 'accuracy'" in misspelt["reason"]
     assert Rule.parse("performance.accuracy>=.8").threshold == 0.8
     rule = Rule.parse("performance.accuracy >= 0.85 on ci_low: warn")
     assert (rule.on, rule.severity, rule.threshold) == ("ci_low", "warn", 0.85)
