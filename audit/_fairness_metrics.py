@@ -75,8 +75,9 @@ def headline_metrics(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, 
     return {
         "demographic_parity_difference": sel_diff,
         "demographic_parity_ratio": sel_ratio,
-        "equalized_odds_difference": max(tpr_diff, fpr_diff),
-        "equalized_odds_ratio": min(tpr_ratio, fpr_ratio),
+        # NaN-propagating: Python's max/min silently drop a NaN depending on argument order.
+        "equalized_odds_difference": float(np.max([tpr_diff, fpr_diff])),
+        "equalized_odds_ratio": float(np.min([tpr_ratio, fpr_ratio])),
         "equal_opportunity_difference": tpr_diff,
     }
 

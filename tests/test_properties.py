@@ -3,8 +3,10 @@ agreement with the reference libraries on random inputs."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from audit.auditors.performance import expected_calibration_error
@@ -55,8 +57,12 @@ def _headline(y, p, g):
     return headline_metrics(y, p, codes, len(names))
 
 
+_NO_NEGATIVES_IN_B = (np.array([0] * 19 + [1, 1, 0]), np.array([0] * 21 + [1]), np.array(["a"] * 20 + ["b", "a"]))
+
+
 @settings(max_examples=60, deadline=None)
 @given(labelled_groups(), st.randoms(use_true_random=False))
+@example(_NO_NEGATIVES_IN_B, random.Random(0))  # found by hypothesis: a group with no negatives
 def test_group_metrics_agree_with_fairlearn_and_ignore_order_and_group_names(data, rnd):
     import warnings
 
