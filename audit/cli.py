@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditInputError
-
-EXIT_USAGE = 2
+from audit.policy import EXIT_USAGE
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,8 +9,9 @@ the batch and retries instead of crashing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,6 @@ class PassStats:
     padded_tokens: int = 0
     real_tokens: int = 0
     oom_backoffs: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def encode(tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *, max_length: int) -> Encoded:
@@ -114,17 +114,30 @@ def predict_logits(
 
     ``num_threads`` caps torch's intra-op threads for the pass (restored after); None keeps them.
     """
+    with _torch_threads(num_threads):
+        return _predict_logits(model, tokenizer, texts, pairs, max_length=max_length, max_tokens=max_tokens,
+                               max_batch=max_batch, device=device, dtype=dtype, progress=progress, desc=desc,
+                               stats=stats)
+
+
+@contextlib.contextmanager
+def _torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Cap torch's intra-op threads for a block (None: leave them), restoring them after."""
     import torch
 
-    if num_threads is not None and num_threads != torch.get_num_threads():
-        previous = torch.get_num_threads()
+    previous = torch.get_num_threads()
+    if num_threads is not None and num_threads != previous:
         torch.set_num_threads(num_threads)
-        try:
-            return predict_logits(model, tokenizer, texts, pairs, max_length=max_length, max_tokens=max_tokens,
-                                  max_batch=max_batch, device=device, dtype=dtype, progress=progress, desc=desc,
-                                  stats=stats, num_threads=None)
-        finally:
-            torch.set_num_threads(previous)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *,
+                    max_length: int, max_tokens: int, max_batch: int, device: str, dtype: str, progress: bool,
+                    desc: str, stats: PassStats | None) -> tuple[np.ndarray, np.ndarray]:
+    import torch
 
     stats = stats if stats is not None else PassStats()
     n = len(texts)

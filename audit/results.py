@@ -182,8 +182,10 @@ class AuditReport:
 
     @property
     def passed(self) -> bool:
-        """False when a rule of severity 'fail' failed or had no metric to judge (as policy.gate_failed)."""
-        return not any(p["outcome"] in ("fail", "missing") and p.get("severity", "fail") == "fail" for p in self.policy)
+        """False when a rule of severity 'fail' failed or had no metric to judge."""
+        from audit.policy import gate_failed  # policy imports this module
+
+        return not gate_failed(self.policy)
 
     def result(self, auditor: str) -> AuditorResult:
         for r in self.results:

@@ -154,11 +154,6 @@ class Target:
             return np.zeros((0, num_labels), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys])
 
-    def count_truncated(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> int:
-        from audit.inference import encode
-
-        return int(encode(self.tokenizer, texts, pairs, max_length=self.max_length).truncated.sum())
-
 
 def _resolve_device(device: str, torch: Any) -> str:
     if device == "auto":
