@@ -69,6 +69,17 @@ class EvalSet:
             h.update(b"\x1e")
         return h.hexdigest()
 
+    def column(self, name: str) -> pd.Series:
+        if name not in self.frame.columns:
+            raise AuditInputError(
+                COLUMN_MISSING.format(
+                    path=self.source, column=name, role="sensitive",
+                    hint=did_you_mean(name, map(str, self.frame.columns)),
+                    columns=", ".join(map(str, self.frame.columns)),
+                )
+            )
+        return self.frame[name]
+
 
 def read_table(source: str | Path) -> pd.DataFrame:
     """Read a data file, a ``datasets`` folder, or a hub spec into a DataFrame."""
