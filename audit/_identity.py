@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import OPTION_INVALID, PATH_MISSING, AuditInputError
+from audit.errors import PATH_MISSING, AuditInputError
 
 LEXICON_NOT_MAPPING = "{path}: expected a mapping of category to a list of terms"
 LEXICON_BAD_ENTRY = "{path}: category {category!r}: an entry must be a term or a list of its forms, got {entry!r}"
@@ -109,10 +109,9 @@ def load_lexicon(extra: str | Path | None = None) -> Lexicon:
         path = Path(extra)
         if not path.is_file():
             raise AuditInputError(PATH_MISSING.format(what="identity-term lexicon", path=path))
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise AuditInputError(OPTION_INVALID.format(option="lexicon", problem=f"{path}: not valid YAML: {exc}")) from None
+        from audit.options import read_yaml_file
+
+        raw = read_yaml_file(path, what="identity-term lexicon") or {}
         user = _parse(raw, path=str(path))
         if isinstance(raw, Mapping) and raw.get("replace") is True:
             categories = {}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit.errors import AuditInputError
+from audit.errors import AuditInputError, printable
 from audit.policy import EXIT_USAGE
 
 
@@ -35,6 +35,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", help="policy YAML of thresholds and severities; 'default' for the shipped one")
     p.add_argument("--baseline", help="results.json of a previous run: fail on a regression beyond max_regression")
     p.add_argument("--max-regression", type=float, help="tolerated worsening of any metric against --baseline (default 0.02)")
+    p.add_argument("--baseline-strict", action="store_true", default=None,
+                   help="a baseline measured on other data or of another model is an error (default: stated)")
     p.add_argument("--format", choices=("text", "github"), default="text",
                    help="summary format; github prints findings as workflow annotations")
     p.add_argument("--pdf", action="store_true", default=None, help="also write report.pdf (needs Debian's chromium)")
@@ -90,7 +92,7 @@ def _version() -> str:
 
 
 def _parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    import yaml
+    from audit.options import load_yaml
 
     options: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -98,11 +100,7 @@ def _parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         auditor, dot, name = key.partition(".")
         if not sep or not dot or not auditor or not name:
             raise AuditInputError(f"option --option {item!r}: expected AUDITOR.KEY=VALUE")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        options.setdefault(auditor, {})[name] = value
+        options.setdefault(auditor, {})[name] = load_yaml(raw, where=f"--option {key}")
     return options
 
 
@@ -121,6 +119,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "strict": getattr(args, "strict", None),
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
+        "baseline_strict": args.baseline_strict,
     }
     config_file = getattr(args, "config", None)
     if config_file:
@@ -150,37 +149,50 @@ def _gh_escape(text: str) -> str:
     return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _gh_command(level: str, title: str, message: str) -> str:
+    title = _gh_escape(title).replace(":", "%3A").replace(",", "%2C")
+    return f"::{level} title={title}::{_gh_escape(message)}"
+
+
 def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text") -> None:
+    """The end-of-run summary. Every value from the data or the model's config goes through
+    ``printable`` (text) or workflow-command escaping (github), so none can start a line."""
+    from audit.policy import describe_verdict
+
     if fmt == "github":
         for auditor, f in report.findings():
             level = {"fail": "error", "warn": "warning"}.get(f.severity, "notice")
-            title = _gh_escape(f"rai-audit {auditor}").replace(":", "%3A").replace(",", "%2C")
-            print(f"::{level} title={title}::{_gh_escape(f.title)}")
+            print(_gh_command(level, f"rai-audit {auditor}", f.title))
         for p in report.policy:
             if p["outcome"] in ("fail", "missing"):
                 level = "error" if p.get("severity", "fail") == "fail" else "warning"
                 detail = p.get("reason") or f"measured {p['value']}"
-                print(f"::{level} title=rai-audit policy::{_gh_escape(p['rule'] + ': ' + p['outcome'] + ' (' + str(detail) + ')')}")
+                print(_gh_command(level, "rai-audit policy", f"{p['rule']}: {p['outcome']} ({detail})"))
         for r in report.results:
             if r.status == "failed":
-                print(f"::error title=rai-audit {r.auditor}::{_gh_escape('section failed: ' + r.reason)}")
-    print(f"rai-audit: audited {report.metadata['model']['name']} on {report.metadata['data']['rows']:,} rows "
-          f"in {elapsed:.1f} s")
+                print(_gh_command("error", f"rai-audit {r.auditor}", f"section failed: {r.reason}"))
+    def say(line: str) -> None:
+        print(printable(line))
+
+    say(f"rai-audit: audited {report.metadata['model']['name']} on {report.metadata['data']['rows']:,} rows "
+        f"in {elapsed:.1f} s")
     for r in report.results:
         counts = {s: sum(1 for f in r.findings if f.severity == s) for s in ("fail", "warn")}
         tail = f" — {r.reason}" if r.reason else ""
-        print(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} fail, {counts['warn']} warn{tail}")
+        resumed = " (resumed)" if r.auditor in report.metadata.get("resumed", ()) else ""
+        say(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} serious, {counts['warn']} warnings{resumed}{tail}")
     for p in report.policy:
         if p.get("kind") == "baseline" and p["outcome"] == "pass":
             continue
         value = f" ({p['value']:.4g})" if isinstance(p["value"], float) else ""
-        print(f"  policy: {p['rule']}: {p['outcome']}{value}" + (f" — {p['reason']}" if p.get("reason") else ""))
-    if report.policy:
-        compared = sum(1 for p in report.policy if p.get("kind") == "baseline")
-        if compared:
-            print(f"  baseline: {compared} metrics compared")
-        print(f"  verdict: {'PASSED' if report.passed else 'FAILED'}")
-    print(f"  wrote {out / 'report.html'}, {out / 'results.json'}, {out / 'README.md'}")
+        say(f"  policy: {p['rule']}: {p['outcome']}{value}" + (f" — {p['reason']}" if p.get("reason") else ""))
+    baseline = report.metadata.get("baseline") or {}
+    for warning in baseline.get("warnings", []):
+        say(f"  baseline warning: {warning}")
+    for note in baseline.get("notes", []):
+        say(f"  baseline: {note}")
+    say(f"  {describe_verdict(report)['line']}")
+    say(f"  wrote {out / 'report.html'}, {out / 'results.json'}, {out / 'README.md'}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -272,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return selftest_main(argv[1:])
         except AuditInputError as exc:
-            print(f"rai-audit: error: {exc}", file=sys.stderr)
+            print(f"rai-audit: error: {printable(exc)}", file=sys.stderr)
             return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -280,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list}[args.command]
         return handler(args)
     except AuditInputError as exc:
-        print(f"rai-audit: error: {exc}", file=sys.stderr)
+        print(f"rai-audit: error: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("rai-audit: interrupted", file=sys.stderr)

@@ -14,9 +14,12 @@ from audit.errors import (
     AuditInputError,
     did_you_mean,
 )
+from audit.options import SEED_MAX, Option, check, read_yaml_file
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "bfloat16", "float16")
+# No timeout shorter than this: below it no auditor can finish, so it is a typo (1e-9), not a limit.
+TIMEOUT_MIN_S = 0.1
 
 
 @dataclass
@@ -36,6 +39,7 @@ class AuditConfig:
     thresholds: list[Any] = field(default_factory=list)  # "performance.accuracy >= 0.8[: warn]"
     policy: str | None = None  # a policy YAML file, or "default" for the shipped one
     baseline: str | None = None  # results.json of a previous run to compare against
+    baseline_strict: bool = False  # a baseline from another model or data is an error, not a note
     max_regression: float | None = None  # overrides the policy file's (default 0.02)
     seed: int = 0
     limit: int | None = None
@@ -58,54 +62,25 @@ class AuditConfig:
         self.validate()
 
     def validate(self) -> None:
-        if isinstance(self.sensitive, str):
-            self.sensitive = [s.strip() for s in self.sensitive.split(",") if s.strip()]
-        if isinstance(self.auditors, str):
-            self.auditors = [s.strip() for s in self.auditors.split(",") if s.strip()]
-        if isinstance(self.thresholds, str):
-            self.thresholds = [self.thresholds]
-        if self.device not in DEVICES:
-            raise AuditInputError(
-                OPTION_INVALID.format(option="device", problem=f"expected one of {', '.join(DEVICES)}, got {self.device!r}")
-            )
-        if self.dtype not in DTYPES:
-            raise AuditInputError(
-                OPTION_INVALID.format(option="dtype", problem=f"expected one of {', '.join(DTYPES)}, got {self.dtype!r}")
-            )
-        for name in ("limit", "sample", "max_length"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise AuditInputError(
-                    OPTION_INVALID.format(option=name, problem=f"expected a positive integer, got {value!r}")
-                )
-        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
-            raise AuditInputError(OPTION_INVALID.format(option="timeout", problem=f"expected a positive number of seconds, got {self.timeout!r}"))
-        for name in ("batch_size", "max_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise AuditInputError(
-                    OPTION_INVALID.format(option=name, problem=f"expected a positive integer, got {value!r}")
-                )
-        if not isinstance(self.seed, int):
-            raise AuditInputError(OPTION_INVALID.format(option="seed", problem=f"expected an integer, got {self.seed!r}"))
-        if not isinstance(self.options, dict) or not all(isinstance(v, dict) for v in self.options.values()):
-            raise AuditInputError(
-                OPTION_INVALID.format(option="options", problem="expected a mapping of auditor name to its options")
-            )
+        """Check every field against CONFIG_OPTIONS (types, ranges, choices) and normalise lists.
+        Raises AuditInputError naming the key; nothing is loaded before this passes."""
+        for name, option in CONFIG_OPTIONS.items():
+            value = check(name, getattr(self, name), option)
+            if isinstance(value, tuple):
+                value = list(value)
+            setattr(self, name, value)
+        if self.auditors is not None and not self.auditors:
+            self.auditors = None
+        self.options = _check_auditor_options(self.options)
+        self.thresholds = _check_thresholds(self.thresholds)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> AuditConfig:
         """Read a YAML config; ``overrides`` (e.g. from the CLI; None means unset) win."""
-        import yaml
-
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise AuditInputError(PATH_MISSING.format(what="config file", path=path))
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise AuditInputError(f"{path}: not valid YAML: {first}") from None
+        raw = read_yaml_file(path, what="config file") or {}
         if not isinstance(raw, dict):
             raise AuditInputError(f"{path}: expected a mapping of settings at the top level")
         return cls.from_dict(raw, where=str(path), **overrides)
@@ -114,7 +89,7 @@ class AuditConfig:
     def from_dict(cls, raw: dict[str, Any], *, where: str = "config", **overrides: Any) -> AuditConfig:
         known = [f.name for f in dataclasses.fields(cls)]
         for key in raw:
-            if key not in known:
+            if not isinstance(key, str) or key not in known:
                 raise AuditInputError(
                     OPTION_UNKNOWN.format(
                         where=where, option=key, hint=did_you_mean(str(key), known), known=", ".join(known)
@@ -128,3 +103,72 @@ class AuditConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _path(help: str, *, nullable: bool = True) -> Option:
+    return Option(kind="str", nullable=nullable, help=help, max_chars=4096)
+
+
+# Every config key (and so every CLI flag) declared once: type, range, choices, help.
+CONFIG_OPTIONS: dict[str, Option] = {
+    "model": _path("model folder or hub id"),
+    "data": _path("eval data file, datasets folder or hub spec"),
+    "out": _path("output folder", nullable=False),
+    "train_data": _path("training rows (members) for the privacy auditor"),
+    "text_col": _path("text column"),
+    "pair_col": _path("second text column for pair tasks"),
+    "label_col": _path("label column"),
+    "sensitive": Option(kind="str_list", split=True, default=(), help="sensitive columns"),
+    "auditors": Option(kind="str_list", split=True, nullable=True, help="auditors to run (default: all)"),
+    "policy": _path("policy YAML, or 'default'"),
+    "baseline": _path("results.json of a previous run"),
+    "baseline_strict": Option(kind="bool", default=False, help="a baseline from another model or data is an error"),
+    "max_regression": Option(kind="float", nullable=True, min=0, help="tolerated worsening against --baseline"),
+    "seed": Option(kind="int", default=0, min=0, max=SEED_MAX, help="seed of every random choice"),
+    "limit": Option(kind="int", nullable=True, min=1, help="use the first N rows"),
+    "sample": Option(kind="int", nullable=True, min=1, help="use N rows sampled with the seed"),
+    "revision": _path("hub revision"),
+    "device": Option(kind="str", default="auto", choices=DEVICES, help="where the model runs"),
+    "dtype": Option(kind="str", default="float32", choices=DTYPES, help="model precision"),
+    "trust_remote_code": Option(kind="bool", default=False, help="run code shipped in the model folder"),
+    "batch_size": Option(kind="int", default=64, min=1, max=1_000_000, help="most rows per batch"),
+    "max_tokens": Option(kind="int", default=8192, min=1, max=1_000_000_000, help="token budget per batch"),
+    "max_length": Option(kind="int", nullable=True, min=1, max=1_000_000, help="truncate inputs to N tokens"),
+    "overwrite": Option(kind="bool", default=False, help="replace an existing report"),
+    "pdf": Option(kind="bool", default=False, help="also write report.pdf"),
+    "strict": Option(kind="bool", default=False, help="an empty text is an error"),
+    "resume": Option(kind="bool", default=False, help="reuse sections of an interrupted run"),
+    "timeout": Option(kind="float", nullable=True, min=TIMEOUT_MIN_S, max=7 * 24 * 3600,
+                      help="seconds per auditor"),
+    "model_card": Option(kind="mapping", default={}, help="model-card text: intended_use, out_of_scope, ..."),
+}
+
+
+def _check_auditor_options(options: Any) -> dict[str, dict[str, Any]]:
+    """The shape of ``options`` (auditor name -> its options); values are checked by each
+    auditor's declared options when the auditors are selected, still before any model loads."""
+    problem = "expected a mapping of auditor name to a mapping of its options"
+    if not isinstance(options, dict):
+        raise AuditInputError(OPTION_INVALID.format(option="options", problem=problem))
+    out: dict[str, dict[str, Any]] = {}
+    for auditor, opts in options.items():
+        if not isinstance(auditor, str) or not isinstance(opts, dict) or not all(isinstance(k, str) for k in opts):
+            raise AuditInputError(OPTION_INVALID.format(option=f"options.{auditor}", problem=problem))
+        out[auditor] = dict(opts)
+    return out
+
+
+def _check_thresholds(thresholds: Any) -> list[Any]:
+    """Each rule parses (a string, or a mapping as in policy files)."""
+    from audit.policy import Rule
+
+    if isinstance(thresholds, str):
+        thresholds = [thresholds]
+    if not isinstance(thresholds, list) or len(thresholds) > 1000:
+        raise AuditInputError(OPTION_INVALID.format(option="thresholds", problem="expected a list of rules"))
+    for rule in thresholds:
+        if not isinstance(rule, (str, dict)):
+            raise AuditInputError(OPTION_INVALID.format(
+                option="thresholds", problem=f"expected a rule such as 'performance.accuracy >= 0.8', got {rule!r}"))
+        Rule.parse(rule)
+    return list(thresholds)

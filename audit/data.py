@@ -31,6 +31,7 @@ TEXT_NAMES = ("text", "sentence", "sentence1", "review", "content", "comment_tex
 PAIR_NAMES = {"sentence1": "sentence2", "question": "context", "premise": "hypothesis"}
 LABEL_NAMES = ("label", "labels", "target", "class", "gold", "y")
 FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+MISSING_GROUP = "(missing)"  # the group of rows whose sensitive value is empty or null
 
 
 @dataclass
@@ -98,10 +99,12 @@ def read_table(source: str | Path) -> pd.DataFrame:
         if path.stat().st_size == 0:
             raise AuditInputError(FILE_EMPTY.format(path=source))
         if suffix in (".csv", ".tsv"):
+            # Only an empty cell is missing: a class named "None" or "NA" and a text saying "null"
+            # are values (pandas' default would read them as missing).
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8",
-                                quoting=3 if suffix == ".tsv" else 0)
+                                quoting=3 if suffix == ".tsv" else 0, keep_default_na=False, na_values=[""])
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, encoding="utf-8")
+            frame = pd.read_json(path, lines=True, encoding="utf-8", convert_dates=False, keep_default_dates=False)
         elif suffix == ".json":
             frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
         else:
@@ -239,6 +242,12 @@ def load_evalset(
         idx = np.sort(np.random.default_rng(seed).choice(len(frame), size=sample, replace=False))
         frame = frame.iloc[idx]
     frame = frame.reset_index(names="row")
+    notes = [f"{dropped} rows with an empty text were skipped"] if dropped else []
+    for col in sensitive:  # a missing group value is its own, named group, never 'nan'
+        missing = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        if missing.any():
+            frame[col] = frame[col].astype(object).where(~missing, MISSING_GROUP)
+            notes.append(f"column {col!r}: {int(missing.sum())} rows have no value; they form the group {MISSING_GROUP!r}")
 
     texts = frame[tcol].astype(str).tolist()
     pairs = frame[pcol].fillna("").astype(str).tolist() if pcol else None
@@ -248,7 +257,6 @@ def load_evalset(
         labels, names = _map_labels(frame[lcol], names, multi_label=multi_label, source=source, column=lcol)
     if names is None:
         names = []
-    notes = [f"{dropped} rows with an empty text were skipped"] if dropped else []
     return EvalSet(source=source, frame=frame, text_col=tcol, pair_col=pcol, label_col=lcol, texts=texts,
                    pairs=pairs, labels=labels, label_names=names, multi_label=multi_label,
                    dropped_empty=dropped, rows_in_file=rows_in_file, notes=notes)

@@ -35,3 +35,26 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, or '' when nothing is close."""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+OUT_FOREIGN = ("{path}: this file was not written by rai-audit (or was changed since); it is never replaced, "
+               "not even with --overwrite: move it away or choose another --out")
+OUT_LOCKED = "{path}: another rai-audit run is writing into this folder (lock {lock}); wait for it or choose another --out"
+OUT_UNWRITABLE = "{path}: cannot write the report there: {problem}"
+
+
+def printable(text: object, *, limit: int = 2000) -> str:
+    """Text from data or a model's config made safe to print on one line: control characters
+    (newlines included) shown escaped, so no value can start a line of its own (a CI runner reads
+    lines starting with '::' as workflow commands), and capped in length."""
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif code < 32 or code == 127 or 0x80 <= code < 0xA0 or code in (0x2028, 0x2029):
+            out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,6 +13,7 @@ A policy file (YAML) holds ``rules`` (strings as above, or mappings with ``metri
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,8 @@ _RULE = re.compile(r"^\s*(?P<auditor>[\w-]+)\.(?P<metric>\w+)(?:\[(?P<slice>[^\]
 EXIT_PASSED, EXIT_POLICY_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_POLICY = "default"
 RULE_UNREADABLE = "cannot read rule {rule!r}; expected e.g. 'performance.accuracy >= 0.8' or 'performance.accuracy >= 0.8 on ci_low: warn'"
+BASELINE_NOTHING_COMPARED = ("no metric of this run could be compared with the baseline (other auditors, "
+                             "or no defined values there): the regression gate has no evidence")
 METRIC_UNKNOWN = "policy rule {rule!r}: auditor {auditor!r} has no metric {metric!r}{hint}; it reports {known}"
 
 
@@ -131,25 +134,23 @@ def default_policy_path() -> Path:
 
 def load_policy(path: str | Path) -> Policy:
     """Read a policy file; ``default`` names the documented one shipped with the package."""
-    import yaml
+    from audit.options import Option, check, read_yaml_file
 
     path = default_policy_path() if str(path) == DEFAULT_POLICY else Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise AuditInputError(PATH_MISSING.format(what="policy file", path=path))
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise AuditInputError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    raw = read_yaml_file(path, what="policy file") or {}
     known = {"version", "rules", "max_regression", "description"}
     if not isinstance(raw, dict):
         raise AuditInputError(f"{path}: expected a mapping with 'rules'")
     for key in raw:
         if key not in known:
             raise AuditInputError(f"{path}: unknown key {key!r}{did_you_mean(str(key), known)}; known keys are {', '.join(sorted(known))}")
-    rules = tuple(Rule.parse(r) for r in raw.get("rules") or [])
-    max_reg = raw.get("max_regression", 0.02)
-    if not isinstance(max_reg, (int, float)) or max_reg < 0:
-        raise AuditInputError(f"{path}: max_regression must be a non-negative number, got {max_reg!r}")
+    rules_raw = raw.get("rules") or []
+    if not isinstance(rules_raw, list) or not all(isinstance(r, (str, dict)) for r in rules_raw):
+        raise AuditInputError(f"{path}: 'rules' must be a list of rules")
+    rules = tuple(Rule.parse(r) for r in rules_raw)
+    max_reg = check(f"{path}: max_regression", raw.get("max_regression", 0.02), Option(kind="float", min=0))
     return Policy(rules=rules, max_regression=float(max_reg), source=str(path))
 
 
@@ -168,10 +169,21 @@ def evaluate_policy(rules: Iterable[str | Rule], results: list[AuditorResult]) -
     return [(r if isinstance(r, Rule) else Rule.parse(r)).evaluate(results) for r in rules]
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def compare_baseline(results: list[AuditorResult], baseline: AuditReport, *, max_regression: float
                      ) -> list[dict[str, Any]]:
     """Every metric with a direction, against the same metric of a previous run: a change for the
-    worse beyond ``max_regression`` fails. Returns one outcome per compared metric."""
+    worse beyond ``max_regression`` fails. Returns one outcome per compared metric.
+
+    Undefined values never pass: a metric the baseline measured that is now undefined is
+    "missing" (fails); and a comparison that compared nothing is itself a failed outcome, so a
+    baseline of another run shape (or of NaNs) cannot pass the gate by saying nothing."""
+    if not _finite(max_regression) or max_regression < 0:
+        raise AuditInputError(OPTION_INVALID.format(
+            option="max_regression", problem=f"expected a finite number >= 0, got {max_regression!r}"))
     base = {(r.auditor, m.name, m.slice): m for r in baseline.results if r.status == "ok" for m in r.metrics}
     outcomes = []
     for r in results:
@@ -179,17 +191,24 @@ def compare_baseline(results: list[AuditorResult], baseline: AuditReport, *, max
             continue
         for m in r.metrics:
             old = base.get((r.auditor, m.name, m.slice))
-            if old is None or m.higher_is_better is None or m.value is None or old.value is None:
+            if old is None or m.higher_is_better is None or not _finite(old.value):
+                continue
+            rule = f"{r.auditor}.{m.key} vs baseline (max regression {max_regression:g})"
+            entry = {"kind": "baseline", "rule": rule, "severity": "fail", "value": m.value, "baseline": old.value,
+                     "ci": [m.ci_low, m.ci_high], "baseline_ci": [old.ci_low, old.ci_high]}
+            if not _finite(m.value):
+                outcomes.append({**entry, "value": None, "change": None, "outcome": "missing",
+                                 "reason": f"undefined now (was {old.value:.4g})"})
                 continue
             worse_by = (old.value - m.value) if m.higher_is_better else (m.value - old.value)
+            failed = not worse_by <= max_regression
             outcomes.append({
-                "kind": "baseline", "rule": f"{r.auditor}.{m.key} vs baseline (max regression {max_regression:g})",
-                "severity": "fail", "value": m.value, "baseline": old.value, "change": m.value - old.value,
-                "ci": [m.ci_low, m.ci_high], "baseline_ci": [old.ci_low, old.ci_high],
-                "outcome": "fail" if worse_by > max_regression else "pass",
-                "reason": (f"worse by {worse_by:.4g} (was {old.value:.4g}, now {m.value:.4g})"
-                           if worse_by > max_regression else ""),
+                **entry, "change": m.value - old.value, "outcome": "fail" if failed else "pass",
+                "reason": f"worse by {worse_by:.4g} (was {old.value:.4g}, now {m.value:.4g})" if failed else "",
             })
+    if not outcomes:
+        outcomes.append({"kind": "baseline", "rule": "baseline comparison", "severity": "fail", "value": None,
+                         "outcome": "missing", "reason": BASELINE_NOTHING_COMPARED})
     return outcomes
 
 
@@ -199,3 +218,33 @@ def gate_failed(outcomes: Iterable[Mapping[str, Any]]) -> bool:
 
 def exit_code(outcomes: Iterable[Mapping[str, Any]]) -> int:
     return EXIT_POLICY_FAILED if gate_failed(outcomes) else EXIT_PASSED
+
+
+def describe_verdict(report: AuditReport) -> dict[str, str]:
+    """Two sentences that keep apart what a reader conflates: the *severity of findings* (the
+    auditors' own judgement) and the *policy verdict* (the rules the user set). One source for
+    the text summary, the HTML summary and the README card."""
+    findings = [f for r in report.results for f in r.findings]
+    serious = sum(f.severity == "fail" for f in findings)
+    warnings = sum(f.severity == "warn" for f in findings)
+    finding_text = (f"{serious} serious finding{'s' if serious != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                    " from the auditors")
+    rules = [p for p in report.policy if p.get("kind") != "baseline"]
+    compared = [p for p in report.policy if p.get("kind") == "baseline"]
+    judged = [p for p in rules if p["outcome"] != "not_run"]
+    blocking = [p for p in report.policy if p["outcome"] in ("fail", "missing") and p.get("severity", "fail") == "fail"]
+    warn_unmet = [p for p in judged if p["outcome"] in ("fail", "missing") and p.get("severity") == "warn"]
+    parts = [f"{len(judged)} rule{'s' if len(judged) != 1 else ''} judged"]
+    if warn_unmet:
+        parts.append(f"{len(warn_unmet)} warn-level rule{'s' if len(warn_unmet) != 1 else ''} not met")
+    if compared:
+        parts.append(f"{len(compared)} baseline comparison{'s' if len(compared) != 1 else ''}")
+    parts.append(f"{len(blocking)} blocking rule{'s' if len(blocking) != 1 else ''} failed" if blocking
+                 else "no blocking rule failed")
+    if not report.policy:
+        policy_text = "no policy rules were set"
+    else:
+        policy_text = ", ".join(parts)
+    return {"findings": finding_text, "policy": policy_text,
+            "line": f"{finding_text}; policy: " + (f"{'PASSED' if report.passed else 'FAILED'} — {policy_text}"
+                                                   if report.policy else "none set")}

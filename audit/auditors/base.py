@@ -21,6 +21,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from audit.errors import OPTION_UNKNOWN, AuditInputError, did_you_mean
+from audit.options import Option, check_all
 from audit.results import AuditorResult
 
 if TYPE_CHECKING:
@@ -37,6 +38,11 @@ REQUIREMENTS: dict[str, str] = {
 }
 
 
+class AuditorTimeout(BaseException):  # noqa: N818 - named for what the user sees
+    """Raised in an auditor past its --timeout. A BaseException, so that an auditor's own broad
+    ``except Exception`` (advisory steps, plugins) cannot swallow it and run on."""
+
+
 class Auditor(abc.ABC):
     """Base class of every auditor. Subclasses set the class variables and implement _run."""
 
@@ -45,25 +51,36 @@ class Auditor(abc.ABC):
     description: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
     template: ClassVar[str] = ""  # partial under reports/templates/, e.g. "sections/performance.html.j2"
-    defaults: ClassVar[Mapping[str, Any]] = {}  # every option with its default value
+    # Every option declared once: kind, range, choices, default, help (audit.options.Option).
+    params: ClassVar[Mapping[str, Option]] = {}
+    defaults: ClassVar[Mapping[str, Any]] = {}  # derived from ``params`` (older plugins may set it alone)
     metric_names: ClassVar[frozenset[str]] = frozenset()  # every metric name it can report (for policies)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params" in cls.__dict__:
+            cls.defaults = {k: o.default for k, o in cls.params.items()}
+        elif "defaults" in cls.__dict__:  # a plugin without declarations: its options stay unchecked
+            cls.params = {k: Option(kind="any", default=v) for k, v in cls.defaults.items()}
+
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.defaults))
+        """Options are checked against ``params`` here, before any model is loaded; the given
+        mapping is never mutated (``self.options`` holds the checked, normalised values)."""
+        unknown = sorted(set(options) - set(self.params))
         if unknown:
             raise AuditInputError(
                 OPTION_UNKNOWN.format(
                     where=f"auditor {self.name!r}",
                     option=unknown[0],
-                    hint=did_you_mean(unknown[0], self.defaults),
-                    known=", ".join(sorted(self.defaults)) or "(none)",
+                    hint=did_you_mean(unknown[0], self.params),
+                    known=", ".join(sorted(self.params)) or "(none)",
                 )
             )
-        self.options: dict[str, Any] = {**self.defaults, **options}
+        self.options: dict[str, Any] = check_all(options, self.params, prefix=f"{self.name}.")
         self._validate()
 
     def _validate(self) -> None:  # noqa: B027 - optional hook, empty by default
-        """Check ``self.options``; raise AuditInputError naming the option. Override as needed."""
+        """Checks across options that ``params`` cannot declare; raise AuditInputError naming one."""
 
     def run(self, ctx: AuditContext) -> AuditorResult:
         """Run the auditor: skip, fail or succeed, but never raise for the auditor's own bugs."""
@@ -80,7 +97,7 @@ class Auditor(abc.ABC):
             result = self._run(ctx)
         except AuditInputError:
             raise
-        except Exception as exc:  # noqa: BLE001 - an auditor's bug or timeout becomes a failed section
+        except (Exception, AuditorTimeout) as exc:  # noqa: BLE001 - an auditor's bug or timeout: a failed section
             return AuditorResult(
                 auditor=self.name,
                 status="failed",

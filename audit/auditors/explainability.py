@@ -30,6 +30,7 @@ import numpy as np
 from audit._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.base import Auditor
 from audit.errors import OPTION_INVALID, AuditInputError
+from audit.options import Option
 from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
@@ -47,13 +48,6 @@ RANDOM = "random"
 RANDOM_DRAWS = 3
 STEP_GROWTH = 4
 
-METHODS_EMPTY = "expected a non-empty list of methods"
-METHOD_UNKNOWN = "unknown method {method!r}; expected some of {known}"
-POSITIVE_INT = "expected a positive integer, got {value!r}"
-NON_NEGATIVE_INT = "expected an integer >= 0, got {value!r}"
-OUTPUT_UNKNOWN = "expected one of {known}, got {value!r}"
-TOLERANCE_INVALID = "expected a positive number, got {value!r}"
-THRESHOLD_INVALID = "expected a number between 0 and 1, got {value!r}"
 TARGET_UNKNOWN = "target_class {value!r} is not a class of the model; classes are {known}"
 
 
@@ -77,54 +71,27 @@ class ExplainabilityAuditor(Auditor):
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
     requires: ClassVar[frozenset[str]] = frozenset({"model"})
     template: ClassVar[str] = "sections/explainability.html.j2"
-    defaults: ClassVar[dict[str, Any]] = {
-        "methods": DEFAULT_METHODS,
-        "explain_examples": 50,
-        "interesting_examples": 20,
-        "target_class": None,
-        "output": "log_odds",
-        "n_steps": 50,
-        "ig_tolerance": 0.05,
-        "ig_max_steps": 800,
-        "n_samples": 200,
-        "faithfulness": True,
-        "sanity_check": True,
-        "sanity_examples": 10,
-        "sanity_threshold": 0.5,
-        "top_tokens": 10,
-        "batch_rows": 16,
-        "max_tokens": 16384,
+    params: ClassVar[dict[str, Option]] = {
+        "methods": Option(kind="str_list", split=True, non_empty=True, choices=METHODS, default=DEFAULT_METHODS,
+                          help="attribution methods"),
+        "explain_examples": Option(kind="int", min=0, default=50, help="sampled rows to explain"),
+        "interesting_examples": Option(kind="int", min=0, default=20, help="rows flagged by fairness to explain too"),
+        "target_class": Option(kind="label", nullable=True, help="class to explain (default: the predicted one)"),
+        "output": Option(kind="str", choices=OUTPUTS, default="log_odds", help="score explained"),
+        "n_steps": Option(kind="int", min=1, max=100_000, default=50, help="Integrated Gradients steps"),
+        "ig_tolerance": Option(kind="float", min=0, min_exclusive=True, default=0.05,
+                               help="|convergence delta| above which IG steps are raised"),
+        "ig_max_steps": Option(kind="int", min=1, max=100_000, default=800, help="most IG steps per row"),
+        "n_samples": Option(kind="int", min=1, max=100_000, default=200, help="LIME / Kernel SHAP samples"),
+        "faithfulness": Option(kind="bool", default=True, help="comprehensiveness and sufficiency checks"),
+        "sanity_check": Option(kind="bool", default=True, help="cascading model-randomisation check"),
+        "sanity_examples": Option(kind="int", min=0, default=10, help="rows in the sanity check"),
+        "sanity_threshold": Option(kind="float", min=0, max=1, default=0.5,
+                                   help="final rank correlation at or above which the check fails"),
+        "top_tokens": Option(kind="int", min=1, max=10_000, default=10, help="words shown per class"),
+        "batch_rows": Option(kind="int", min=1, max=100_000, default=16, help="rows per Captum call"),
+        "max_tokens": Option(kind="int", min=1, max=1_000_000_000, default=16384, help="padded tokens per pass"),
     }
-
-    def _validate(self) -> None:
-        o = self.options
-        methods = o["methods"]
-        if isinstance(methods, str):
-            methods = [m.strip() for m in methods.split(",") if m.strip()]
-        if not methods:
-            raise AuditInputError(OPTION_INVALID.format(option="methods", problem=METHODS_EMPTY))
-        for m in methods:
-            if m not in METHODS:
-                raise AuditInputError(OPTION_INVALID.format(
-                    option="methods", problem=METHOD_UNKNOWN.format(method=m, known=", ".join(METHODS))))
-        o["methods"] = tuple(dict.fromkeys(methods))
-        for key in ("n_steps", "ig_max_steps", "n_samples", "top_tokens", "batch_rows", "max_tokens"):
-            if not _is_int(o[key]) or o[key] < 1:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=POSITIVE_INT.format(value=o[key])))
-        for key in ("explain_examples", "interesting_examples", "sanity_examples"):
-            if not _is_int(o[key]) or o[key] < 0:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=NON_NEGATIVE_INT.format(value=o[key])))
-        if o["output"] not in OUTPUTS:
-            raise AuditInputError(OPTION_INVALID.format(
-                option="output", problem=OUTPUT_UNKNOWN.format(known=", ".join(OUTPUTS), value=o["output"])))
-        tol = o["ig_tolerance"]
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
-            raise AuditInputError(OPTION_INVALID.format(option="ig_tolerance", problem=TOLERANCE_INVALID.format(value=tol)))
-        thr = o["sanity_threshold"]
-        if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0 <= thr <= 1:
-            raise AuditInputError(OPTION_INVALID.format(option="sanity_threshold",
-                                                        problem=THRESHOLD_INVALID.format(value=thr)))
-
     # ------------------------------------------------------------------ run
     def _run(self, ctx: AuditContext) -> AuditorResult:
         from audit import _attribution as attr

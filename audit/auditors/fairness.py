@@ -22,13 +22,13 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from audit.auditors.base import Auditor
-from audit.errors import OPTION_INVALID, PATH_MISSING, AuditInputError
+from audit.errors import OPTION_INVALID, AuditInputError
+from audit.options import Option
 from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
@@ -79,50 +79,35 @@ class FairnessAuditor(Auditor):
     )
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
     template: ClassVar[str] = "sections/fairness.html.j2"
-    defaults: ClassVar[dict[str, Any]] = {
-        "positive_label": None,  # label name or id; None: class 1 when binary, one-vs-rest when multi-class
-        "min_group_size": 30,  # smaller groups are listed as too small to judge
-        "dp_ratio_min": 0.8,  # four-fifths rule
-        "eo_diff_max": 0.1,  # equalized-odds difference
-        "bias_auc_gap_max": 0.05,  # overall AUC minus a subgroup's bias AUC (gaps shrink as the overall AUC falls)
-        "cf_effect_max": 0.1,  # counterfactual term effect on the positive-class probability
-        "n_bootstrap": 1000,
-        "lexicon": None,  # path to a YAML file extending the built-in identity terms
-        "identity_groups": "auto",  # group metrics over identity terms: auto (no sensitive column) | always | never
-        "counterfactual": True,
-        "swap_to": "observed",  # observed: terms mentioned in >= min_term_rows eval rows | lexicon: every term
-        "min_term_rows": 5,  # with swap_to=observed: rarer terms (likely unknown to the model) are not swapped in
-        "max_counterfactual_rows": 200,  # per category, seeded sample
-        "n_examples": 10,
-        "mitigation": True,
+    params: ClassVar[dict[str, Option]] = {
+        "positive_label": Option(kind="label", nullable=True,
+                                 help="label name or id; default class 1 when binary, one-vs-rest when multi-class"),
+        "min_group_size": Option(kind="int", min=1, default=30, help="smaller groups are listed as too small to judge"),
+        "dp_ratio_min": Option(kind="float", min=0, min_exclusive=True, max=1, default=0.8, help="four-fifths rule"),
+        "eo_diff_max": Option(kind="float", min=0, max=0.999999, default=0.1, help="equalized-odds difference"),
+        "bias_auc_gap_max": Option(kind="float", min=0, max=0.999999, default=0.05,
+                                   help="overall AUC minus a subgroup's bias AUC"),
+        "cf_effect_max": Option(kind="float", min=0, max=0.999999, default=0.1,
+                                help="counterfactual term effect on the positive-class probability"),
+        "n_bootstrap": Option(kind="int", min=1, max=1_000_000, default=1000, help="bootstrap resamples"),
+        "lexicon": Option(kind="file", nullable=True, help="YAML file extending the built-in identity terms"),
+        "identity_groups": Option(kind="str", choices=("auto", "always", "never"), default="auto",
+                                  help="group metrics over identity terms"),
+        "counterfactual": Option(kind="bool", default=True, help="counterfactual identity-term swaps"),
+        "swap_to": Option(kind="str", choices=("observed", "lexicon"), default="observed",
+                          help="swap in terms seen in the data, or every lexicon term"),
+        "min_term_rows": Option(kind="int", min=1, default=5, help="with swap_to=observed: rows a term needs"),
+        "max_counterfactual_rows": Option(kind="int", min=1, default=200, help="per category, seeded sample"),
+        "n_examples": Option(kind="int", min=1, default=10, help="examples shown"),
+        "mitigation": Option(kind="bool", default=True, help="advisory mitigation (fairlearn ThresholdOptimizer)"),
     }
 
     def _validate(self) -> None:
-        o = self.options
-        for key in ("min_group_size", "n_bootstrap", "max_counterfactual_rows", "n_examples", "min_term_rows"):
-            if not isinstance(o[key], int) or isinstance(o[key], bool) or o[key] < 1:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a positive integer, got {o[key]!r}"))
-        for key in ("dp_ratio_min",):
-            if not isinstance(o[key], (int, float)) or not 0 < o[key] <= 1:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a number in (0, 1], got {o[key]!r}"))
-        for key in ("eo_diff_max", "bias_auc_gap_max", "cf_effect_max"):
-            if not isinstance(o[key], (int, float)) or not 0 <= o[key] < 1:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a number in [0, 1), got {o[key]!r}"))
-        if o["identity_groups"] not in ("auto", "always", "never"):
-            raise AuditInputError(OPTION_INVALID.format(
-                option="identity_groups", problem=f"expected one of auto, always, never, got {o['identity_groups']!r}"))
-        if o["swap_to"] not in ("observed", "lexicon"):
-            raise AuditInputError(OPTION_INVALID.format(
-                option="swap_to", problem=f"expected one of observed, lexicon, got {o['swap_to']!r}"))
-        for key in ("counterfactual", "mitigation"):
-            if not isinstance(o[key], bool):
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected true or false, got {o[key]!r}"))
-        if o["lexicon"] is not None and not Path(o["lexicon"]).is_file():
-            raise AuditInputError(PATH_MISSING.format(what="identity-term lexicon", path=o["lexicon"]))
-        if o["positive_label"] is not None and not isinstance(o["positive_label"], (int, str)):
-            raise AuditInputError(OPTION_INVALID.format(
-                option="positive_label", problem=f"expected a label name or index, got {o['positive_label']!r}"))
+        """A user lexicon is read now, so a malformed one is an error before the model loads."""
+        if self.options["lexicon"] is not None:
+            from audit._identity import load_lexicon
 
+            load_lexicon(self.options["lexicon"])
     # ------------------------------------------------------------------ run
 
     def _run(self, ctx: AuditContext) -> AuditorResult:

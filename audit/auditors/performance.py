@@ -8,12 +8,12 @@ Calibration of Modern Neural Networks").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from audit.auditors.base import Auditor
-from audit.errors import OPTION_INVALID, AuditInputError
+from audit.options import Option
 from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
@@ -62,20 +62,12 @@ class PerformanceAuditor(Auditor):
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "balanced_accuracy", "log_loss",
         "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"})
-    defaults: ClassVar[dict[str, Any]] = {
-        "n_bootstrap": 1000,
-        "ece_bins": 15,
-        "ece_warn": 0.1,
-        "min_accuracy": None,
+    params: ClassVar[dict[str, Option]] = {
+        "n_bootstrap": Option(kind="int", min=0, max=1_000_000, default=1000, help="bootstrap resamples (0: none)"),
+        "ece_bins": Option(kind="int", min=2, max=10_000, default=15, help="bins of the calibration error"),
+        "ece_warn": Option(kind="float", min=0, max=1, default=0.1, help="ECE above which a warning is raised"),
+        "min_accuracy": Option(kind="float", min=0, max=1, nullable=True, help="accuracy below which a finding is raised"),
     }
-
-    def _validate(self) -> None:
-        if not isinstance(self.options["n_bootstrap"], int) or self.options["n_bootstrap"] < 0:
-            raise AuditInputError(OPTION_INVALID.format(option="performance.n_bootstrap",
-                                                        problem="expected a non-negative integer"))
-        if not isinstance(self.options["ece_bins"], int) or self.options["ece_bins"] < 2:
-            raise AuditInputError(OPTION_INVALID.format(option="performance.ece_bins",
-                                                        problem="expected an integer of at least 2"))
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
         preds = ctx.predictions

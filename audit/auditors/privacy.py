@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from audit.auditors.base import Auditor
-from audit.errors import OPTION_INVALID, AuditInputError
+from audit.errors import AuditInputError
+from audit.options import Option
 from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
@@ -64,41 +65,20 @@ class PrivacyAuditor(Auditor):
                    "attacks; ROC on log-log axes, AUC, TPR at 0.1% and 1% FPR) and a validated PII scan.")
     requires: ClassVar[frozenset[str]] = frozenset()
     template = "sections/privacy.html.j2"
-    defaults: ClassVar[dict[str, Any]] = {
-        "mia_examples": 1000,          # members and non-members each (fewer when not available)
-        "n_bootstrap": 1000,           # bootstrap resamples for the confidence intervals
-        "auc_max": 0.6,                # policy: attack AUC above this is a finding
-        "tpr_at_1pct_fpr_max": 0.05,   # policy: TPR at 1% FPR above this is a finding
-        "reference_models": (),        # model folders trained WITHOUT the members (offline LiRA)
-        "train_reference": 0,          # k small reference models trained here (online LiRA)
-        "reference_epochs": 10,        # epochs for each trained reference model
-        "pii": True,                   # run the PII scan
-        "pii_columns": None,           # text columns to scan; None: every string column
-        "pii_examples": 3,             # masked examples kept per PII type and dataset
+    params: ClassVar[dict[str, Option]] = {
+        "mia_examples": Option(kind="int", min=1, default=1000, help="members and non-members each"),
+        "n_bootstrap": Option(kind="int", min=1, max=1_000_000, default=1000, help="bootstrap resamples"),
+        "auc_max": Option(kind="float", min=0, max=1, default=0.6, help="attack AUC above this is a finding"),
+        "tpr_at_1pct_fpr_max": Option(kind="float", min=0, max=1, default=0.05,
+                                      help="TPR at 1% FPR above this is a finding"),
+        "reference_models": Option(kind="str_list", default=(),
+                                   help="model folders trained WITHOUT the members (offline LiRA)"),
+        "train_reference": Option(kind="int", min=0, max=64, default=0, help="reference models trained here"),
+        "reference_epochs": Option(kind="int", min=1, max=1000, default=10, help="epochs per reference model"),
+        "pii": Option(kind="bool", default=True, help="run the PII scan"),
+        "pii_columns": Option(kind="str_list", nullable=True, help="text columns to scan (default: every string column)"),
+        "pii_examples": Option(kind="int", min=0, default=3, help="masked examples per PII type and dataset"),
     }
-
-    def _validate(self) -> None:
-        o = self.options
-        for key in ("mia_examples", "n_bootstrap", "reference_epochs"):
-            if not _is_int(o[key]) or o[key] < 1:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a positive integer, got {o[key]!r}"))
-        for key in ("train_reference", "pii_examples"):
-            if not _is_int(o[key]) or o[key] < 0:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected an integer >= 0, got {o[key]!r}"))
-        for key in ("auc_max", "tpr_at_1pct_fpr_max"):
-            if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not 0 <= o[key] <= 1:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a number in [0, 1], got {o[key]!r}"))
-        refs = o["reference_models"]
-        if isinstance(refs, str) or not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
-            raise AuditInputError(OPTION_INVALID.format(option="reference_models",
-                                                        problem=f"expected a list of model folders, got {refs!r}"))
-        cols = o["pii_columns"]
-        if cols is not None and (isinstance(cols, str) or not all(isinstance(c, str) for c in cols)):
-            raise AuditInputError(OPTION_INVALID.format(option="pii_columns",
-                                                        problem=f"expected a list of column names, got {cols!r}"))
-        if not isinstance(o["pii"], bool):
-            raise AuditInputError(OPTION_INVALID.format(option="pii", problem=f"expected true or false, got {o['pii']!r}"))
-
     # ------------------------------------------------------------------------------------ run
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
@@ -384,9 +364,6 @@ class _MembershipPart:
         self.ran, self.summary, self.metrics = ran, summary, metrics or []
         self.table, self.figure, self.findings = table, figure, findings or []
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _ci(v: tuple[float, float, float]) -> str:

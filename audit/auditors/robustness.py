@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from audit._attacks import RECIPES  # names only: TextAttack loads in _run
 from audit.auditors.base import Auditor
-from audit.errors import OPTION_INVALID, AuditInputError
+from audit.options import Option
 from audit.results import AuditorResult, Finding, Metric, Table
 
 if TYPE_CHECKING:
@@ -54,44 +55,20 @@ class RobustnessAuditor(Auditor):
                                   "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers)")
     requires: ClassVar[frozenset[str]] = frozenset({"labels", "model"})
     template: ClassVar[str] = "sections/robustness.html.j2"
-    defaults: ClassVar[dict[str, Any]] = {
-        "recipes": ("deepwordbug", "pwws"),
-        "attack_examples": 100,
-        "query_budget": None,
-        "time_budget_s": 300.0,
-        "max_attack_success_rate": 0.5,
-        "invariance_examples": 500,
-        "max_invariance_flip_rate": 0.05,
-        "examples_shown": 5,
+    params: ClassVar[dict[str, Option]] = {
+        "recipes": Option(kind="str_list", split=True, choices=tuple(RECIPES), default=("deepwordbug", "pwws"),
+                          help="TextAttack recipes"),
+        "attack_examples": Option(kind="int", min=0, default=100, help="rows attacked per recipe"),
+        "query_budget": Option(kind="int", min=1, nullable=True, help="model queries per attacked row"),
+        "time_budget_s": Option(kind="float", min=0, min_exclusive=True, nullable=True, default=300.0,
+                                help="seconds per recipe"),
+        "max_attack_success_rate": Option(kind="float", min=0, max=1, default=0.5,
+                                          help="attack success rate above this is a finding"),
+        "invariance_examples": Option(kind="int", min=0, default=500, help="rows perturbed by invariance tests"),
+        "max_invariance_flip_rate": Option(kind="float", min=0, max=1, default=0.05,
+                                           help="flip rate above this is a finding"),
+        "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
     }
-
-    def _validate(self) -> None:
-        from audit._attacks import RECIPES
-
-        o = self.options
-        recipes = o["recipes"]
-        if isinstance(recipes, str):
-            recipes = [r.strip() for r in recipes.split(",") if r.strip()]
-        if not isinstance(recipes, (list, tuple)) or not all(isinstance(r, str) for r in recipes):
-            raise AuditInputError(OPTION_INVALID.format(option="recipes", problem=f"expected a list of recipe names, got {recipes!r}"))
-        unknown = [r for r in recipes if r.lower() not in RECIPES]
-        if unknown:
-            raise AuditInputError(OPTION_INVALID.format(
-                option="recipes", problem=f"unknown recipe {unknown[0]!r}; known recipes are {', '.join(RECIPES)}"))
-        o["recipes"] = tuple(dict.fromkeys(r.lower() for r in recipes))
-        for key in ("attack_examples", "invariance_examples", "examples_shown"):
-            if not _is_int(o[key]) or o[key] < 0:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected an integer >= 0, got {o[key]!r}"))
-        if o["query_budget"] is not None and (not _is_int(o["query_budget"]) or o["query_budget"] < 1):
-            raise AuditInputError(OPTION_INVALID.format(
-                option="query_budget", problem=f"expected a positive integer or null, got {o['query_budget']!r}"))
-        if o["time_budget_s"] is not None and (not isinstance(o["time_budget_s"], (int, float)) or o["time_budget_s"] <= 0):
-            raise AuditInputError(OPTION_INVALID.format(
-                option="time_budget_s", problem=f"expected a positive number of seconds or null, got {o['time_budget_s']!r}"))
-        for key in ("max_attack_success_rate", "max_invariance_flip_rate"):
-            v = o[key]
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
-                raise AuditInputError(OPTION_INVALID.format(option=key, problem=f"expected a number in [0, 1], got {v!r}"))
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
         metrics: list[Metric] = []
@@ -323,6 +300,3 @@ def _name(label_names: list[str], value: Any) -> str:
     i = int(v)
     return label_names[i] if 0 <= i < len(label_names) else str(i)
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

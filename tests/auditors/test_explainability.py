@@ -4,14 +4,13 @@ faithfulness, sanity) pass on the demo models without flagging the clean control
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from audit.auditors.explainability import METHOD_UNKNOWN, ExplainabilityAuditor
+from audit.auditors.explainability import ExplainabilityAuditor
 from audit.errors import AuditInputError
 
 FAST = {"n_steps": 16, "sanity_examples": 4, "batch_rows": 8}
@@ -34,7 +33,7 @@ def _rank_of(words: list[dict[str, Any]], word: str) -> int:
 # ---------------------------------------------------------------- options
 
 def test_unknown_method_is_rejected_with_the_known_names() -> None:
-    with pytest.raises(AuditInputError, match=re.escape(METHOD_UNKNOWN.format(method="gradcam", known="")[:30])):
+    with pytest.raises(AuditInputError, match="unknown value 'gradcam'"):
         ExplainabilityAuditor(methods=["integrated_gradients", "gradcam"])
     with pytest.raises(AuditInputError, match="kernel_shap"):
         ExplainabilityAuditor(methods=["gradcam"])
@@ -43,7 +42,7 @@ def test_unknown_method_is_rejected_with_the_known_names() -> None:
 @pytest.mark.parametrize("option, value", [("n_steps", 0), ("output", "logits"), ("sanity_threshold", 2.0),
                                            ("explain_examples", -1), ("methods", []), ("ig_tolerance", 0)])
 def test_bad_option_values_name_the_option(option: str, value: Any) -> None:
-    with pytest.raises(AuditInputError, match=f"option {option}:"):
+    with pytest.raises(AuditInputError, match=rf"option explainability\.{option}:"):
         ExplainabilityAuditor(**{option: value})
 
 

@@ -249,13 +249,13 @@ def test_hostile_text_is_escaped_in_the_section(tmp_path: Path, demo_planted: An
 
 
 def test_options_are_validated() -> None:
-    with pytest.raises(AuditInputError, match="option dp_ratio_min"):
+    with pytest.raises(AuditInputError, match="option fairness.dp_ratio_min"):
         FairnessAuditor(dp_ratio_min=1.5)
-    with pytest.raises(AuditInputError, match="option swap_to"):
+    with pytest.raises(AuditInputError, match="option fairness.swap_to"):
         FairnessAuditor(swap_to="everything")
     with pytest.raises(AuditInputError, match="unknown option 'min_group'"):
         FairnessAuditor(min_group=5)
-    with pytest.raises(AuditInputError, match="identity-term lexicon not found"):
+    with pytest.raises(AuditInputError, match="option fairness.lexicon: no such file"):
         FairnessAuditor(lexicon="/nonexistent/terms.yaml")
     assert "{known}" in POSITIVE_LABEL_UNKNOWN and "multi-label" in SKIP_MULTI_LABEL
 

@@ -167,11 +167,11 @@ def test_train_reference_trains_seeded_online_references(demo_planted: Any, plan
 
 
 @pytest.mark.parametrize(("options", "match"), [
-    ({"mia_examples": 0}, "option mia_examples: expected a positive integer"),
-    ({"auc_max": 1.5}, r"option auc_max: expected a number in \[0, 1\]"),
-    ({"reference_models": "one/dir"}, "option reference_models: expected a list of model folders"),
-    ({"train_reference": -1}, "option train_reference: expected an integer >= 0"),
-    ({"pii_columns": "text"}, "option pii_columns: expected a list of column names"),
+    ({"mia_examples": 0}, "option privacy.mia_examples: expected an integer >= 1"),
+    ({"auc_max": 1.5}, r"option privacy.auc_max: expected a finite number >= 0 and <= 1"),
+    ({"reference_models": "one/dir"}, "option privacy.reference_models: expected a list of strings"),
+    ({"train_reference": -1}, "option privacy.train_reference: expected an integer >= 0"),
+    ({"pii_columns": "text"}, "option privacy.pii_columns: expected a list of strings"),
 ])
 def test_bad_options_are_named(options: dict[str, Any], match: str) -> None:
     with pytest.raises(AuditInputError, match=match):

@@ -223,7 +223,7 @@ def test_time_budget_stops_the_attack_and_says_so(planted_ctx: Any) -> None:
 
 
 @pytest.mark.parametrize(("option", "value", "match"), [
-    ("recipes", ["deepwordbug", "nosuch"], "unknown recipe 'nosuch'"),
+    ("recipes", ["deepwordbug", "nosuch"], "option robustness.recipes: unknown value 'nosuch'"),
     ("attack_examples", -1, "attack_examples"),
     ("query_budget", 0, "query_budget"),
     ("max_attack_success_rate", 1.5, "max_attack_success_rate"),
