@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -14,9 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
-from audit.auditors.base import Auditor, AuditorInfo, discover
+from audit.auditors.base import Auditor, AuditorInfo, AuditorTimeout, discover
 from audit.config import AuditConfig
-from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, AuditInputError, did_you_mean
+from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, OUT_FOREIGN, AuditInputError, did_you_mean, printable
+from audit.report.outdir import (
+    MAX_STATE_BYTES,
+    atomic_write,
+    locked,
+    private_dir,
+    read_regular,
+    record_output,
+    write_outputs,
+)
 from audit.results import AuditorResult, AuditReport
 
 OUTPUT_FILES = ("report.html", "results.json", "README.md", "report.pdf")
@@ -52,17 +62,24 @@ def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None
             broken.append(AuditorResult(auditor=name, status="failed", reason=f"plugin {info.target}: {info.error}"))
             continue
         auditors.append(info.cls(**config.options.get(name, {})))
+    for name, opts in config.options.items():  # options of auditors not selected are checked too
+        if name not in names and registry[name].cls is not None:
+            registry[name].cls(**opts)
     return auditors, broken
 
 
 def check_out_dir(out: Path, *, overwrite: bool) -> None:
-    """Refuse to replace an existing report unless asked to."""
-    if out.exists() and not out.is_dir():
-        raise AuditInputError(f"{out}: --out must be a folder, and this is a file")
-    if not overwrite:
-        for name in OUTPUT_FILES:
-            if (out / name).exists():
-                raise AuditInputError(OUT_EXISTS.format(path=out / name))
+    """Refuse, before any work, an --out that cannot hold a report: under a file, not writable,
+    with a report there already (unless ``overwrite``), or with a file in the way that rai-audit
+    did not write (never replaced, even with ``overwrite``: it may be a hand-written model card)."""
+    from audit.report.outdir import check_writable, foreign_files
+
+    check_writable(out)
+    mine, foreign = foreign_files(out, OUTPUT_FILES)
+    if foreign:
+        raise AuditInputError(OUT_FOREIGN.format(path=foreign[0]))
+    if mine and not overwrite:
+        raise AuditInputError(OUT_EXISTS.format(path=mine[0]))
 
 
 def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
@@ -70,10 +87,7 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     """Run a whole audit as configured and (with ``write``) write report.html, results.json and
     README.md into ``config.out``. Bad input raises AuditInputError; an auditor's own error
     becomes a failed section."""
-    from audit.context import AuditContext
-    from audit.data import load_evalset
-    from audit.policy import Policy, Rule, check_rules_known, compare_baseline, evaluate_policy, load_policy
-    from audit.target import Target
+    from audit.policy import Policy, Rule, check_rules_known, load_policy
 
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -90,9 +104,25 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
         check_out_dir(out, overwrite=config.overwrite)
     auditors, broken = select_auditors(config)
     check_rules_known(rules, {a.name: a.metric_names for a in auditors})
+    lock = locked(out) if write else contextlib.nullcontext()
+    with lock:
+        if write:  # checked again under the lock: another run may have written meanwhile
+            check_out_dir(out, overwrite=config.overwrite)
+        return _run_locked(config, auditors=auditors, broken=broken, rules=rules, baseline=baseline,
+                           max_regression=max_regression, out=out, write=write, progress=progress, say=say,
+                           timings=timings)
+
+
+def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[AuditorResult], rules: list[Any],
+                baseline: AuditReport | None, max_regression: float, out: Path, write: bool, progress: bool,
+                say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
+    from audit.context import AuditContext
+    from audit.data import load_evalset
+    from audit.policy import compare_baseline, evaluate_policy
+    from audit.target import Target
 
     start = time.perf_counter()
-    say(f"loading model {config.model}")
+    say(f"loading model {printable(config.model)}")
     target = Target.load(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
                          trust_remote_code=config.trust_remote_code, max_length=config.max_length,
                          max_tokens=config.max_tokens, max_batch=config.batch_size)
@@ -108,6 +138,7 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
         train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
                              text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col)
     timings["load_data"] = time.perf_counter() - start
+    baseline_info = _baseline_match(baseline, config, target, data) if baseline is not None else None
 
     ctx = AuditContext(config=config, target=target, data=data, train=train, progress_enabled=progress)
     say(f"predicting {len(data):,} rows")
@@ -117,12 +148,16 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     ctx.notes["truncated_rows"] = target.truncated_rows
 
     results: list[AuditorResult] = list(broken)
-    partial = _Partial(out / PARTIAL_DIR, key=_run_key(config, target, data, train)) if write else None
-    done = partial.load() if (partial is not None and config.resume) else {}
+    partial = _Partial(private_dir(out / PARTIAL_DIR), key=_run_key(config, target, data, train)) if write else None
+    done, rejected = partial.load() if (partial is not None and config.resume) else ({}, [])
+    for note in rejected:
+        say(f"not reusing {note}")
+    resumed: list[str] = []
     for auditor in auditors:
         if auditor.name in done:
             say(f"reusing {auditor.name} from the interrupted run")
             result = done[auditor.name]
+            resumed.append(auditor.name)
         else:
             say(f"running {auditor.name}")
             result = _run_with_timeout(auditor, ctx, config.timeout)
@@ -130,11 +165,14 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
                 partial.save(result)
         results.append(result)
         timings[auditor.name] = result.timings.get("total", 0.0)
-        say(f"  {auditor.name}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+        say(f"  {auditor.name}: {result.status}" + (f" ({printable(result.reason)})" if result.reason else ""))
     order = {name: i for i, name in enumerate(config.auditors or sorted({r.auditor for r in results}, key=_section_order))}
     results.sort(key=lambda r: order.get(r.auditor, len(order)))
 
     meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"])
+    meta["resumed"] = resumed
+    if baseline_info is not None:
+        meta["baseline"] = baseline_info
     report = AuditReport(metadata=meta, results=results)
     report.policy = evaluate_policy(rules, results)
     if baseline is not None:
@@ -146,14 +184,42 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
             from audit.report.pdf import write_pdf
 
             write_pdf(html_path=out / "report.html", pdf_path=out / "report.pdf")
+            record_output(out, "report.pdf")
         meta["timings"]["render"] = time.perf_counter() - start
         if partial is not None:
             partial.clear()
     return report
 
 
-class _AuditorTimeout(Exception):
-    pass
+BASELINE_OTHER_DATA = ("the baseline was measured on other data (data fingerprint {theirs}, this run {ours}); "
+                       "its metrics are not comparable row for row")
+BASELINE_OTHER_MODEL = ("the baseline is of another model ({what}): {theirs} there, {ours} here")
+BASELINE_OTHER_CHECKPOINT = "the baseline is of another checkpoint (weights fingerprint {theirs}, this run {ours})"
+
+
+def _baseline_match(baseline: AuditReport, config: AuditConfig, target: Any, data: Any) -> dict[str, Any]:
+    """How the baseline relates to this run: same data? same model? Mismatches are stated in the
+    report and summary; ``baseline_strict`` makes other data or another model an error. Another
+    checkpoint of the same model is the gate's purpose and only noted."""
+    meta = baseline.metadata
+    theirs_model, theirs_data = meta.get("model", {}) or {}, meta.get("data", {}) or {}
+    notes, problems = [], []
+    if theirs_data.get("fingerprint") != data.fingerprint:
+        problems.append(BASELINE_OTHER_DATA.format(theirs=str(theirs_data.get("fingerprint"))[:12],
+                                                   ours=data.fingerprint[:12]))
+    for key, ours in (("labels", target.label_names), ("problem_type", target.problem_type)):
+        if theirs_model.get(key) != ours:
+            problems.append(BASELINE_OTHER_MODEL.format(what=key, theirs=printable(theirs_model.get(key), limit=80),
+                                                        ours=printable(ours, limit=80)))
+    if theirs_model.get("fingerprint") != target.fingerprint:
+        notes.append(BASELINE_OTHER_CHECKPOINT.format(theirs=str(theirs_model.get("fingerprint"))[:12],
+                                                      ours=target.fingerprint[:12]))
+    if problems and config.baseline_strict:
+        raise AuditInputError(f"{config.baseline}: {problems[0]} (--baseline-strict)")
+    return {"source": config.baseline, "same_data": not any(p.startswith("the baseline was measured") for p in problems),
+            "same_model": not any("another model" in p for p in problems),
+            "same_checkpoint": theirs_model.get("fingerprint") == target.fingerprint,
+            "warnings": problems, "notes": notes}
 
 
 def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> AuditorResult:
@@ -167,7 +233,7 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
         return auditor.run(ctx)
 
     def on_alarm(_signum: int, _frame: Any) -> None:
-        raise _AuditorTimeout(f"exceeded its timeout of {timeout:g} s")
+        raise AuditorTimeout(f"exceeded its timeout of {timeout:g} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, float(timeout))
@@ -179,41 +245,113 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
 
 
 def _run_key(config: AuditConfig, target: Any, data: Any, train: Any) -> str:
-    """What a finished section depends on: model, rows, training rows, seed and options."""
+    """Everything a finished section depends on: the tool's version, the model (config, weights
+    and every tokenizer file), every setting of the run that reaches an auditor, and every value
+    of every column of the rows used (sensitive columns and PII scan included)."""
     import hashlib
 
-    parts = [target.fingerprint, data.fingerprint, train.fingerprint if train is not None else "-",
-             str(config.seed), json.dumps(config.options, sort_keys=True, default=str),
-             ",".join(config.sensitive)]
+    settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_IGNORED}
+    parts = [__version__, target.fingerprint, str(target.max_length), _frame_digest(data),
+             _frame_digest(train) if train is not None else "-", json.dumps(settings, sort_keys=True, default=str)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+# Settings that change where or whether the report is written, not what a section holds.
+RESUME_IGNORED = frozenset({"auditors", "out", "overwrite", "resume", "pdf", "timeout", "thresholds", "policy", "baseline",
+                            "baseline_strict", "max_regression", "model_card"})
+
+
+def _frame_digest(data: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256(data.fingerprint.encode())
+    h.update(data.frame.to_csv(index=False).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
 class _Partial:
-    """Each finished section is written as it completes, so an interrupted run loses nothing."""
+    """Each finished section is written as it completes, so an interrupted run loses nothing.
+
+    A saved section is reused only when its key (see :func:`_run_key`) matches, its MAC checks
+    with this user's resume key (kept outside --out, so a file planted or edited in the output
+    folder is not accepted), and it validates against the results schema."""
 
     def __init__(self, folder: Path, *, key: str) -> None:
         self.folder, self.key = folder, key
+        self.secret = _resume_secret()
+
+    def _mac(self, body: str) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(self.secret, f"{self.key}|{body}".encode(), hashlib.sha256).hexdigest()
 
     def save(self, result: AuditorResult) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.folder / f"{result.auditor}.json",
-                      json.dumps({"key": self.key, "result": result.to_dict()}, allow_nan=False))
+        body = json.dumps(result.to_dict(), allow_nan=False, sort_keys=True)
+        atomic_write(self.folder, f"{result.auditor}.json",
+                     json.dumps({"key": self.key, "mac": self._mac(body), "result": body}))
 
-    def load(self) -> dict[str, AuditorResult]:
+    def load(self) -> tuple[dict[str, AuditorResult], list[str]]:
+        """(sections to reuse, why others were not reused)."""
         found: dict[str, AuditorResult] = {}
-        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+        rejected: list[str] = []
+        for path in sorted(self.folder.glob("*.json")):
+            raw = read_regular(path)
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+                saved = json.loads(raw) if raw is not None else None
+                body = saved["result"] if isinstance(saved, dict) else None
+                if not isinstance(body, str):
+                    raise ValueError
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                rejected.append(f"{path.name}: not a saved section")
                 continue
-            if data.get("key") == self.key and data["result"].get("status") == "ok":
-                found[data["result"]["auditor"]] = AuditorResult.from_dict(data["result"])
-        return found
+            if saved.get("key") != self.key:
+                rejected.append(f"{path.name}: saved for other inputs or settings")
+                continue
+            import hmac
+
+            if not isinstance(saved.get("mac"), str) or not hmac.compare_digest(saved["mac"], self._mac(body)):
+                rejected.append(f"{path.name}: its contents do not match what this run saved (edited?)")
+                continue
+            try:
+                data = json.loads(body)
+                validate_result(data)
+                result = AuditorResult.from_dict(data)
+            except Exception as exc:  # noqa: BLE001 - jsonschema errors and malformed fields alike
+                rejected.append(f"{path.name}: invalid ({str(exc).splitlines()[0][:120]})")
+                continue
+            if result.status == "ok" and path.name == f"{result.auditor}.json":
+                found[result.auditor] = result
+        return found, rejected
 
     def clear(self) -> None:
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+RESUME_KEY_FILE = "resume.key"
+
+
+def _resume_secret() -> bytes:
+    """This user's key for saved sections, kept in the user's cache (mode 0600), not in --out.
+    Where none can be kept, a key for this process alone: sections are then never reused."""
+    import secrets
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rai-audit"
+    path = base / RESUME_KEY_FILE
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        raw = read_regular(path, limit=1024)
+        if raw is not None and len(raw) >= 32:
+            return raw
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+    except OSError:
+        return secrets.token_bytes(32)
 
 
 def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, auditors: list[Auditor],
@@ -277,36 +415,53 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
 
 
 def load_baseline(path: str | Path) -> AuditReport:
-    """A previous run's results.json, for regression gating."""
+    """A previous run's results.json, for regression gating: valid JSON (no NaN or Infinity),
+    valid against the schema, and with at least one defined metric to compare."""
     path = Path(path)
     if not path.is_file():
         raise AuditInputError(f"baseline not found: {path}")
+    raw = read_regular(path)
+    if raw is None:
+        raise AuditInputError(f"{path}: the baseline is not a regular file of at most {MAX_STATE_BYTES:,} bytes")
+
+    def no_constants(name: str) -> None:
+        raise ValueError(f"{name} is not a number JSON allows")
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw, parse_constant=no_constants)
         validate_results(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AuditInputError(f"{path}: the baseline is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise AuditInputError(f"{path}: the baseline is not valid JSON: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError and friends
         raise AuditInputError(f"{path}: not a rai-audit results.json: {str(exc).splitlines()[0]}") from None
-    return AuditReport.from_dict(data)
+    report = AuditReport.from_dict(data)
+    if not any(m.value is not None and m.higher_is_better is not None
+               for r in report.results if r.status == "ok" for m in r.metrics):
+        raise AuditInputError(f"{path}: the baseline has no defined metric to compare against")
+    return report
 
 
 def schema_path() -> Path:
     return Path(__file__).resolve().parent / "data_files" / "results.schema.json"
 
 
+def _schema() -> dict[str, Any]:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
 def validate_results(data: dict[str, Any]) -> None:
     """Validate a results.json document against the schema kept in the package."""
     import jsonschema
 
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    jsonschema.validate(data, schema)
+    jsonschema.validate(data, _schema())
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def validate_result(data: dict[str, Any]) -> None:
+    """Validate one section (an auditor's result) against the schema's result definition."""
+    import jsonschema
+
+    schema = _schema()
+    jsonschema.validate(data, {**schema["$defs"]["result"], "$defs": schema["$defs"]})
 
 
 def write_report(report: AuditReport, out: Path) -> None:
@@ -314,7 +469,6 @@ def write_report(report: AuditReport, out: Path) -> None:
     from audit.report.html import render_html
     from audit.report.markdown import render_markdown
 
-    out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
     validate_results(data)
     # Render everything before writing anything, so a rendering error leaves no half report.
@@ -323,9 +477,8 @@ def write_report(report: AuditReport, out: Path) -> None:
         "report.html": render_html(report),
         "README.md": render_markdown(report),
     }
-    for name, text in texts.items():
-        _atomic_write(out / name, text)
+    write_outputs(out, texts)
 
 
 def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(printable(msg), file=sys.stderr, flush=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +38,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 # Below this many parameters a CPU forward pass is too small to split across threads: one thread
 # is faster (measured 15x on the demo model on a busy 2-core machine, and never slower).
 SMALL_MODEL_PARAMETERS = 10_000_000
+CONFIG_MAX_BYTES = 16 << 20  # the largest real config.json files are a few hundred kB
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -124,6 +127,7 @@ class Target:
             raise
         except Exception as exc:  # noqa: BLE001 - transformers raises many types
             raise AuditInputError(MODEL_LOAD_FAILED.format(path=source, error=_first_line(exc))) from None
+        _check_tokenizer(tokenizer, source)
         model.eval()
         model.to(device)
         limit = _max_length(tokenizer, model.config)
@@ -155,6 +159,21 @@ class Target:
         return np.stack([self._cache[k] for k in keys])
 
 
+TOKENIZER_BROKEN = "{path}: the tokenizer cannot encode text: {problem}"
+
+
+def _check_tokenizer(tokenizer: Any, source: str) -> None:
+    """A tokenizer that cannot encode a plain sentence (an empty vocabulary, a missing unknown
+    token) is a load error now, not a traceback at prediction time."""
+    try:
+        size = len(tokenizer)
+        ids = tokenizer("a quick check, 123")["input_ids"]
+    except Exception as exc:  # noqa: BLE001 - tokenizers raise many types
+        raise AuditInputError(TOKENIZER_BROKEN.format(path=source, problem=_first_line(exc))) from None
+    if size == 0 or not ids:
+        raise AuditInputError(TOKENIZER_BROKEN.format(path=source, problem="its vocabulary is empty"))
+
+
 def _resolve_device(device: str, torch: Any) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -167,8 +186,11 @@ def _check_local_folder(path: Path, *, trust_remote_code: bool) -> None:
     if not path.is_dir():
         raise AuditInputError(f"{path}: expected a model folder (with config.json), got a file")
     config_file = path / "config.json"
-    if not config_file.is_file():
+    if not os.path.lexists(config_file):
         raise AuditInputError(f"{path}: the model folder has no config.json")
+    _model_files(path)  # every file loading reads is a regular file inside the folder
+    if config_file.stat().st_size > CONFIG_MAX_BYTES:
+        raise AuditInputError(f"{config_file}: {config_file.stat().st_size:,} bytes is not a model config")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -194,20 +216,50 @@ def _max_length(tokenizer: Any, config: Any) -> int:
     return min(candidates)
 
 
+# Tokenizer files beyond TOKENIZER_FILES that change how text is split (all are hashed).
+TOKENIZER_EXTRA = ("special_tokens_map.json", "added_tokens.json", "merges.txt", "spm.model", "bpe.codes")
+MODEL_FILE_BAD = "{path}: {problem}; a model folder holds regular files only"
+
+
+def _model_files(path: Path) -> list[Path]:
+    """Every file of the folder that loading reads (config, tokenizer, weights and shards), in a
+    fixed order, each checked to be a regular file inside the folder (see _checked)."""
+    names = ["config.json", *TOKENIZER_FILES, *TOKENIZER_EXTRA, *WEIGHT_FILES]
+    shards = sorted(p.name for p in path.glob("model-*.safetensors")) + sorted(
+        p.name for p in path.glob("pytorch_model-*.bin"))
+    return [_checked(path, path / n) for n in dict.fromkeys([*names, *shards]) if os.path.lexists(path / n)]
+
+
+def _checked(folder: Path, file: Path) -> Path:
+    """``file`` if it is a regular file inside ``folder`` (a symlink may point into the folder or,
+    as in the Hugging Face cache, into the ``blobs`` folder beside the snapshots); a one-line
+    error for a directory, device, FIFO or a link out of the folder."""
+    root = folder.resolve()
+    try:
+        real = file.resolve(strict=True)
+        mode = os.stat(real).st_mode
+    except (OSError, RuntimeError) as exc:
+        raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem=f"cannot be read ({exc.__class__.__name__})")) from None
+    allowed = (root, root.parent.parent / "blobs")
+    if not any(real == a or a in real.parents for a in allowed):
+        raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem=f"is a link out of the model folder (to {real})"))
+    if not stat.S_ISREG(mode):
+        raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem="is not a regular file"))
+    return file
+
+
 def _fingerprint(path: Path | None, model: Any) -> str:
-    """sha256 over config + weight files (local folder), else over the state dict's tensors."""
+    """sha256 over the config, tokenizer and weight files (local folder), read in chunks, else
+    over the state dict's tensors."""
     h = hashlib.sha256()
     if path is not None:
-        for name in ("config.json", *WEIGHT_FILES):
-            f = path / name
-            if f.is_file():
-                h.update(name.encode())
-                with f.open("rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-        for f in sorted(path.glob("model-*.safetensors")) + sorted(path.glob("pytorch_model-*.bin")):
+        for f in _model_files(path):
             h.update(f.name.encode())
-            h.update(f.read_bytes())
+            h.update(b"\x00")
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            h.update(b"\x00")
         return h.hexdigest()
     for key, tensor in sorted(model.state_dict().items()):
         h.update(key.encode())

@@ -11,6 +11,7 @@ from audit import AuditConfig, run_audit
 from audit.auditors import base
 from audit.auditors.base import Auditor, AuditorInfo
 from audit.auditors.performance import PerformanceAuditor
+from audit.options import Option
 from audit.results import AuditorResult, Metric
 
 RUNS: list[str] = []
@@ -18,7 +19,7 @@ RUNS: list[str] = []
 
 class SlowAuditor(Auditor):
     name = "slow"
-    defaults = {"seconds": 120.0}
+    params = {"seconds": Option(kind="float", min=0, default=120.0)}
 
     def _run(self, ctx):
         RUNS.append(self.name)
@@ -49,13 +50,13 @@ def _registry(monkeypatch, classes):
 def test_timeout_fails_only_that_section(demo_planted, tmp_path, monkeypatch):
     _registry(monkeypatch, [CountingPerformance, SlowAuditor])
     cfg = AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"),
-                      limit=100, timeout=10.0, thresholds=["performance.accuracy >= 0.1"],
+                      limit=100, timeout=0.5, thresholds=["performance.accuracy >= 0.1"],
                       options={"performance": {"n_bootstrap": 0}})
     start = time.perf_counter()
     report = run_audit(cfg, progress=False)
     assert time.perf_counter() - start < 100  # the 120 s auditor was stopped
     slow = report.result("slow")
-    assert slow.status == "failed" and "timeout of 10 s" in slow.reason
+    assert slow.status == "failed" and "timeout of 0.5 s" in slow.reason
     assert report.result("performance").status == "ok" and report.passed
     assert json.loads((tmp_path / "o" / "results.json").read_text())["results"][1]["status"] == "failed"
 
@@ -71,7 +72,7 @@ def test_interrupted_run_keeps_finished_sections_and_resumes(demo_planted, tmp_p
 
     RUNS.clear()
     _registry(monkeypatch, [CountingPerformance, SlowAuditor])
-    monkeypatch.setattr(SlowAuditor, "defaults", {"seconds": 0.0})
+    monkeypatch.setattr(SlowAuditor, "params", {"seconds": Option(kind="float", min=0, default=0.0)})
     report = run_audit(AuditConfig(**cfg, auditors=["performance", "slow"], resume=True), progress=False)
     assert RUNS == ["slow"]  # performance came from the interrupted run
     assert report.result("performance").status == "ok"

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from audit.report.svg import safe_svg
 from audit.results import AuditorResult, AuditReport
 
 GENERIC_SECTION = "sections/_generic.html.j2"
@@ -54,6 +55,7 @@ def environment(extra_dirs: list[Path] | None = None) -> Any:
     env = jinja2.Environment(loader=loader, autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
+    env.filters["safe_svg"] = safe_svg
     if not extra_dirs:
         _ENV = env
     return env
@@ -85,6 +87,9 @@ def render_html(report: AuditReport) -> str:
 
     env = environment()
     sections = [(r, section_template(r, env)) for r in report.results]
+    from audit.policy import describe_verdict
+
     return env.get_template("model_card.html.j2").render(
         report=report, meta=report.metadata, sections=sections, findings=report.findings(),
+        verdict=describe_verdict(report),
         compliance=assess(report, load_mapping()), reviewer=reviewer_fields(report.metadata.get("model_card")))

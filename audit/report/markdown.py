@@ -81,8 +81,13 @@ def render_markdown(report: AuditReport) -> str:
     out.append("")
     out.append("## Summary of findings")
     out.append("")
+    from audit.policy import describe_verdict
+
+    verdict = describe_verdict(report)
+    out.append(f"Findings: {verdict['findings']}.")
+    out.append("")
     if report.policy:
-        out.append(f"Policy: **{'PASSED' if report.passed else 'FAILED'}**")
+        out.append(f"Policy: **{'PASSED' if report.passed else 'FAILED'}** — {md_escape(verdict['policy'])}")
         out.append("")
         out.append("| threshold | measured | outcome |\n|---|---|---|")
         for p in report.policy:

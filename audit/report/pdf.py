@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from audit.errors import PATH_MISSING, AuditInputError
+from audit.report.outdir import atomic_write
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 CHROMIUM_MISSING = ("--pdf needs Chromium to print the report, and none was found on PATH (looked for "
@@ -64,18 +65,19 @@ def write_pdf(*, html_path: Path, pdf_path: Path, timeout: float = 120) -> None:
     if browser is None:
         raise AuditInputError(CHROMIUM_MISSING.format(names=", ".join(CHROMIUM_NAMES)))
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.tmp-{os.getpid()}")
-    with tempfile.TemporaryDirectory(prefix="rai-audit-chromium-") as profile:
-        cmd = chromium_command(browser, html_path=html_path, pdf_path=tmp_pdf.resolve(), profile=Path(profile))
+    # Chromium writes into a private temporary folder of ours (a predictable name beside the
+    # report could be a planted symlink); the bytes are then moved in atomically.
+    with tempfile.TemporaryDirectory(prefix="rai-audit-chromium-") as work:
+        tmp_pdf = Path(work) / "report.pdf"
+        profile = Path(work) / "profile"
+        cmd = chromium_command(browser, html_path=html_path, pdf_path=tmp_pdf, profile=profile)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
                                   stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            tmp_pdf.unlink(missing_ok=True)
             raise AuditInputError(PDF_TIMEOUT.format(html=html_path, timeout=timeout)) from None
-    if proc.returncode != 0 or not tmp_pdf.is_file() or tmp_pdf.stat().st_size == 0:
-        tmp_pdf.unlink(missing_ok=True)
-        lines = [ln for ln in (proc.stderr or "").splitlines() if "ERROR" in ln or "error" in ln]
-        raise AuditInputError(PDF_FAILED.format(html=html_path, code=proc.returncode,
-                                                error=(lines[-1] if lines else "no PDF was written")[:300]))
-    os.replace(tmp_pdf, pdf_path)
+        if proc.returncode != 0 or not tmp_pdf.is_file() or tmp_pdf.stat().st_size == 0:
+            lines = [ln for ln in (proc.stderr or "").splitlines() if "ERROR" in ln or "error" in ln]
+            raise AuditInputError(PDF_FAILED.format(html=html_path, code=proc.returncode,
+                                                    error=(lines[-1] if lines else "no PDF was written")[:300]))
+        atomic_write(pdf_path.parent, pdf_path.name, tmp_pdf.read_bytes())
