@@ -150,8 +150,9 @@ def _gh_escape(text: str) -> str:
 
 
 def _gh_command(level: str, title: str, message: str) -> str:
-    title = _gh_escape(title).replace(":", "%3A").replace(",", "%2C")
-    return f"::{level} title={title}::{_gh_escape(message)}"
+    """One workflow command; every line and paragraph separator (not only CR and LF) escaped."""
+    title = _gh_escape(printable(title)).replace(":", "%3A").replace(",", "%2C")
+    return f"::{level} title={title}::{_gh_escape(printable(message))}"
 
 
 def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text") -> None:
@@ -180,7 +181,8 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
         counts = {s: sum(1 for f in r.findings if f.severity == s) for s in ("fail", "warn")}
         tail = f" — {r.reason}" if r.reason else ""
         resumed = " (resumed)" if r.auditor in report.metadata.get("resumed", ()) else ""
-        say(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} serious, {counts['warn']} warnings{resumed}{tail}")
+        warns = f"{counts['warn']} warning" + ("" if counts["warn"] == 1 else "s")
+        say(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} serious, {warns}{resumed}{tail}")
     for p in report.policy:
         if p.get("kind") == "baseline" and p["outcome"] == "pass":
             continue

@@ -138,6 +138,8 @@ HOSTILE_SVG = [
     '</svg></div><script>alert(1)</script><svg>',
     '<svg xmlns="http://www.w3.org/2000/svg"><text>&lt;/svg&gt;&lt;script&gt;alert(1)&lt;/script&gt;</text></svg>',
     '<!DOCTYPE svg [<!ENTITY x "y">]><svg xmlns="http://www.w3.org/2000/svg">&x;</svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+    '<image xlink:href="http://127.0.0.1:9/x.png"/><image href="data:image/svg+xml;base64,PHN2Zz4="/></svg>',
     "plain text <b>bold</b>",
 ]
 
@@ -146,10 +148,10 @@ HOSTILE_SVG = [
 def test_stored_figure_markup_is_rebuilt_from_an_allow_list(svg):
     from audit.report.html import render_section
 
-    html = render_section(AuditorResult(auditor="performance", figures=(Figure("f", svg, "caption"),)))
+    html = render_section(AuditorResult(auditor="plugin", figures=(Figure("f", svg, "caption"),)))
     lowered = html.lower()
     for bad in ("<script", "onload", "onclick", "foreignobject", "<iframe", "javascript:", "127.0.0.1", "@import",
-                "<!entity", "<b>"):
+                "<!entity", "<b>", "svg+xml"):
         assert bad not in lowered, (bad, html)
 
 
@@ -162,6 +164,8 @@ def test_real_charts_survive_the_svg_check():
     svg = charts.heatmap(np.array([[3, 1], [0, 4]]), ["a", "b"], ["a", "b"], title="confusion")
     clean = sanitize_svg(svg)
     assert clean != PLACEHOLDER and clean.startswith("<svg") and clean.count("<path") == svg.count("<path")
+    assert svg.count("<image") >= 1 and clean.count("<image") == svg.count("<image")  # imshow's raster
+    assert clean.count("data:image/png;base64,") == svg.count("data:image/png;base64,")
 
 
 # ------------------------------------------------------------------------------ output folder

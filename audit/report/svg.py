@@ -19,8 +19,10 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 ELEMENTS = frozenset({
     "svg", "g", "defs", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan",
     "clipPath", "use", "style", "title", "desc", "linearGradient", "radialGradient", "stop", "symbol", "mask",
-    "pattern", "marker",
+    "pattern", "marker", "image",
 })
+# Raster images inside a figure (matplotlib's imshow, colour bars) as inline PNG/JPEG data only.
+_RASTER = re.compile(r"^data:image/(png|jpeg);base64,[A-Za-z0-9+/=\s]*$")
 ATTRIBUTES = frozenset({
     "id", "class", "style", "d", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "width", "height",
     "points", "transform", "viewBox", "version", "preserveAspectRatio", "fill", "fill-opacity", "fill-rule",
@@ -30,7 +32,7 @@ ATTRIBUTES = frozenset({
     "letter-spacing", "offset", "stop-color", "stop-opacity", "gradientUnits", "gradientTransform",
     "patternUnits", "patternContentUnits", "maskUnits", "clipPathUnits", "markerWidth", "markerHeight",
     "refX", "refY", "orient", "type", "href", "display", "visibility", "mask", "marker-start", "marker-mid",
-    "marker-end", "data-name", "role", "aria-label",
+    "marker-end", "data-name", "role", "aria-label", "image-rendering",
 })
 # url(#local) references only; no external resource, no expression, no escaped trickery.
 _URL = re.compile(r"url\s*\(\s*(?!['\"]?#)", re.I)
@@ -47,6 +49,8 @@ def _local(tag: str) -> tuple[str | None, str]:
 
 
 def _clean_value(value: str) -> str | None:
+    if _RASTER.match(value):
+        return value
     if _URL.search(value) or _CSS_BAD.search(value):
         return None
     return value
@@ -61,7 +65,7 @@ def _copy(node: Any, out_parent: Any | None) -> Any | None:
         a_ns, a_name = _local(key)
         if a_ns not in (None, XLINK_NS) or a_name not in ATTRIBUTES or a_name.lower().startswith("on"):
             continue
-        if a_name == "href" and not value.startswith("#"):
+        if a_name == "href" and not (value.startswith("#") or (name == "image" and _RASTER.match(value))):
             continue
         clean = _clean_value(value)
         if clean is not None:
