@@ -138,3 +138,25 @@ def test_list_is_instant_and_imports_no_torch():
 def test_help_exits_0():
     proc = subprocess.run([sys.executable, "-m", "audit.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "run" in proc.stdout and "demo" in proc.stdout
+
+
+def test_summary_keeps_finding_severity_apart_from_the_policy_verdict(demo_planted, small_eval, tmp_path, capsys):
+    """'fairness ok 1 fail, 4 warn' then 'verdict: PASSED' read as a contradiction: the summary,
+    the HTML and the README card now say both things in words, from one source."""
+    from audit.policy import describe_verdict
+    from audit.results import AuditReport
+
+    out = tmp_path / "report"
+    code, stdout, _ = run_cli(capsys, "run", str(demo_planted.model_dir), "--data", str(small_eval), "--out", str(out),
+                              "--auditors", "performance", "--threshold", "performance.accuracy >= 0.1",
+                              "--threshold", "performance.ece <= 0.0001: warn", "--quiet")
+    assert code == 0
+    report = AuditReport.from_dict(json.loads((out / "results.json").read_text()))
+    verdict = describe_verdict(report)
+    assert verdict["policy"] == "2 rules judged, 1 warn-level rule not met, no blocking rule failed"
+    assert "serious finding" in verdict["findings"] and "warning" in verdict["findings"]
+    assert f"policy: PASSED — {verdict['policy']}" in stdout and "fail, " not in stdout
+    html = " ".join((out / "report.html").read_text().split())
+    assert verdict["findings"] in html and verdict["policy"] in html
+    card = (out / "README.md").read_text()
+    assert verdict["findings"] in card and verdict["policy"] in card
