@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list installed auditors (and attack recipes)")
     lst.add_argument("--recipes", action="store_true", help="also list TextAttack recipes and whether they can run here")
+    lst.add_argument("--options", action="store_true",
+                     help="also list every config key and each auditor's options (type, range, default, help)")
     return parser
 
 
@@ -265,6 +267,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         needs = ", ".join(sorted(info.cls.requires)) or "-"
         print(f"{info.name:<16} {info.cls.description}  [needs: {needs}; from {info.distribution}]")
+        if args.options:
+            _print_options(info.cls.params, prefix=f"  {info.name}.")
+    if args.options:
+        from audit.config import CONFIG_OPTIONS
+
+        print("\nconfig keys (YAML; most are also --flags):")
+        _print_options(CONFIG_OPTIONS, prefix="  ")
     if args.recipes:
         try:
             from audit._attacks import recipe_availability
@@ -275,6 +284,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, ok, why in recipe_availability():
             print(f"  {name:<22} {'yes' if ok else 'no '}  {why}")
     return 0
+
+
+def _print_options(options: Any, *, prefix: str) -> None:
+    for key, option in options.items():
+        default = "" if option.default in (None, (), {}) else f" (default {option.default!r})"
+        print(f"{prefix}{key:<24} {option.describe()}{default}" + (f" — {option.help}" if option.help else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,34 +28,6 @@ REVIEWER_FIELDS = ("owner", "intended_use", "out_of_scope", "reviewer", "decisio
 MAPPING_UNREADABLE = "{path}: cannot read the compliance mapping: {error}"
 MAPPING_INVALID = "{path}: {problem}"
 
-# The metric names each built-in auditor can report, kept next to the mapping they are checked
-# against. An installed auditor class that declares ``metric_names`` overrides its entry here.
-BUILTIN_METRIC_NAMES: dict[str, frozenset[str]] = {
-    "performance": frozenset({
-        "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "balanced_accuracy",
-        "log_loss", "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"}),
-    "privacy": frozenset({
-        "mia_auc", "mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr",
-        "pii_rows", "pii_matches"}),
-    "robustness": frozenset({
-        "original_accuracy", "accuracy_under_attack", "attack_success_rate", "successful_attacks",
-        "failed_attacks", "skipped_attacks", "avg_perturbed_word_pct", "avg_num_queries", "avg_original_words",
-        "avg_perturbed_words", "verified_successes", "invariance_flip_rate"}),
-    "fairness": frozenset({
-        "selection_rate", "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
-        "equalized_odds_ratio", "equal_opportunity_difference", "disparate_impact",
-        "statistical_parity_difference", "average_odds_difference", "true_positive_rate_difference",
-        "false_positive_rate_difference", "theil_index", "generalized_entropy_index", "overall_auc",
-        "subgroup_auc", "bpsn_auc", "bnsp_auc", "subgroup_auc_gap", "bpsn_auc_gap", "bnsp_auc_gap",
-        "power_mean_subgroup_auc", "power_mean_bpsn_auc", "power_mean_bnsp_auc", "jigsaw_final_score",
-        "counterfactual_flip_rate", "counterfactual_mean_abs_delta", "counterfactual_max_abs_delta",
-        "counterfactual_term_effect"}),
-    "explainability": frozenset({
-        "explained_rows", "ig_convergence_delta_mean", "ig_convergence_delta_max", "ig_rows_recomputed",
-        "ig_rows_over_tolerance", "aopc_comprehensiveness", "aopc_sufficiency",
-        "comprehensiveness_gain_over_random", "sufficiency_gain_over_random", "faithfulness_gain_over_random",
-        "sanity_rank_correlation", "identity_attribution_share"}),
-}
 
 # The metric part of a policy outcome's rule text: "auditor.metric[slice] ..." (thresholds and
 # baseline comparisons both start this way).
@@ -123,16 +95,11 @@ def _shape_problem(raw: Any) -> str:
 
 
 def known_metric_names() -> dict[str, set[str]]:
-    """Metric names each auditor can report: the built-in table, overridden by an installed
-    auditor class's non-empty ``metric_names``; auditors from other packages are added."""
+    """Metric names each installed auditor can report: its class's ``metric_names``, the one
+    list that policies and this mapping are checked against."""
     from audit.auditors.base import discover
 
-    known = {name: set(names) for name, names in BUILTIN_METRIC_NAMES.items()}
-    for name, info in discover().items():
-        declared = getattr(info.cls, "metric_names", None) if info.cls is not None else None
-        if declared:
-            known[name] = set(declared)
-    return known
+    return {name: set(info.cls.metric_names) for name, info in discover().items() if info.cls is not None}
 
 
 def validate_mapping(mapping: Mapping[str, Any], known: Mapping[str, set[str]]) -> list[str]:

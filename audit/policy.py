@@ -33,6 +33,7 @@ DEFAULT_POLICY = "default"
 RULE_UNREADABLE = "cannot read rule {rule!r}; expected e.g. 'performance.accuracy >= 0.8' or 'performance.accuracy >= 0.8 on ci_low: warn'"
 BASELINE_NOTHING_COMPARED = ("no metric of this run could be compared with the baseline (other auditors, "
                              "or no defined values there): the regression gate has no evidence")
+RULE_AUDITOR_UNKNOWN = "policy rule {rule!r}: no auditor {auditor!r} is installed{hint}; installed: {known}"
 METRIC_UNKNOWN = "policy rule {rule!r}: auditor {auditor!r} has no metric {metric!r}{hint}; it reports {known}"
 
 
@@ -155,10 +156,15 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def check_rules_known(rules: Iterable[Rule], declared: Mapping[str, Iterable[str]]) -> None:
-    """Reject rules naming a metric that an auditor declares it never reports (before the run)."""
+    """Reject, before the run, rules naming an auditor that is not installed or a metric that its
+    auditor never reports (``declared``: every installed auditor's ``metric_names``)."""
     for rule in rules:
-        names = set(declared.get(rule.auditor, ()))
-        if names and rule.metric not in names:
+        if rule.auditor not in declared:
+            raise AuditInputError(RULE_AUDITOR_UNKNOWN.format(
+                rule=rule.text, auditor=rule.auditor, hint=did_you_mean(rule.auditor, declared),
+                known=", ".join(sorted(declared)) or "(none installed)"))
+        names = set(declared[rule.auditor])
+        if rule.metric not in names:
             raise AuditInputError(METRIC_UNKNOWN.format(
                 rule=rule.text, auditor=rule.auditor, metric=rule.metric, hint=did_you_mean(rule.metric, names),
                 known=", ".join(sorted(names))))

@@ -102,8 +102,9 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     out = Path(config.out)
     if write:
         check_out_dir(out, overwrite=config.overwrite)
-    auditors, broken = select_auditors(config)
-    check_rules_known(rules, {a.name: a.metric_names for a in auditors})
+    registry = discover()
+    auditors, broken = select_auditors(config, registry)
+    check_rules_known(rules, {name: info.cls.metric_names for name, info in registry.items() if info.cls is not None})
     lock = locked(out) if write else contextlib.nullcontext()
     with lock:
         if write:  # checked again under the lock: another run may have written meanwhile

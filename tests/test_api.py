@@ -75,6 +75,8 @@ def test_policy_file_and_unknown_metric_named(tmp_path):
     assert any(r.on == "ci_low" for r in policy.rules) and policy.max_regression == 0.02
     with pytest.raises(AuditInputError, match=r"no metric 'acuracy' \(did you mean 'accuracy'\?\)"):
         check_rules_known([Rule.parse("performance.acuracy >= 0.9")], {"performance": PerformanceAuditor.metric_names})
+    with pytest.raises(AuditInputError, match=r"no auditor 'perfomance' is installed \(did you mean 'performance'\?\)"):
+        check_rules_known([Rule.parse("perfomance.accuracy >= 0.9")], {"performance": PerformanceAuditor.metric_names})
     bad = tmp_path / "p.yaml"
     bad.write_text("rulez: []\n")
     with pytest.raises(AuditInputError, match=r"unknown key 'rulez' \(did you mean 'rules'\?\)"):

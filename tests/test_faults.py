@@ -19,6 +19,7 @@ RUNS: list[str] = []
 
 class SlowAuditor(Auditor):
     name = "slow"
+    metric_names = frozenset({"waited"})
     params = {"seconds": Option(kind="float", min=0, default=120.0)}
 
     def _run(self, ctx):
@@ -29,6 +30,7 @@ class SlowAuditor(Auditor):
 
 class InterruptingAuditor(Auditor):
     name = "interrupting"
+    metric_names = frozenset({"x"})
 
     def _run(self, ctx):
         RUNS.append(self.name)
@@ -50,13 +52,13 @@ def _registry(monkeypatch, classes):
 def test_timeout_fails_only_that_section(demo_planted, tmp_path, monkeypatch):
     _registry(monkeypatch, [CountingPerformance, SlowAuditor])
     cfg = AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"),
-                      limit=100, timeout=0.5, thresholds=["performance.accuracy >= 0.1"],
+                      limit=100, timeout=2.0, thresholds=["performance.accuracy >= 0.1"],
                       options={"performance": {"n_bootstrap": 0}})
     start = time.perf_counter()
     report = run_audit(cfg, progress=False)
     assert time.perf_counter() - start < 100  # the 120 s auditor was stopped
     slow = report.result("slow")
-    assert slow.status == "failed" and "timeout of 0.5 s" in slow.reason
+    assert slow.status == "failed" and "timeout of 2 s" in slow.reason
     assert report.result("performance").status == "ok" and report.passed
     assert json.loads((tmp_path / "o" / "results.json").read_text())["results"][1]["status"] == "failed"
 
@@ -90,5 +92,38 @@ def test_resume_ignores_sections_from_other_inputs(demo_planted, tmp_path, monke
     assert RUNS == ["performance"]  # different rows: the old section is not reused
 
 
-def test_discovery_is_used_by_default():
-    assert callable(base.discover)
+def test_discovery_is_used_by_default(monkeypatch):
+    """With no registry given, the auditors come from the entry points (here: one fake plugin)."""
+    from importlib import metadata
+
+    from audit.runner import select_auditors
+
+    ep = metadata.EntryPoint("slow", "tests.test_faults:SlowAuditor", base.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(base.metadata, "entry_points", lambda group: [ep] if group == ep.group else [])
+    auditors, broken = select_auditors(AuditConfig(model="m", data="d.csv"))
+    assert [type(a) for a in auditors] == [SlowAuditor] and broken == []
+
+
+class SwallowingAuditor(Auditor):
+    """Catches every Exception around slow work, as fairness's mitigation step did."""
+
+    name = "swallowing"
+    metric_names = frozenset({"waited"})
+
+    def _run(self, ctx):
+        RUNS.append(self.name)
+        try:
+            time.sleep(30)
+        except Exception:  # noqa: BLE001 - the point of the test
+            pass
+        return AuditorResult(auditor=self.name, metrics=(Metric("waited", 30.0),))
+
+
+def test_a_broad_except_inside_an_auditor_cannot_swallow_the_timeout(demo_planted, tmp_path, monkeypatch):
+    _registry(monkeypatch, [SwallowingAuditor])
+    start = time.perf_counter()
+    report = run_audit(AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), limit=50,
+                                   out=str(tmp_path / "o"), timeout=0.5), progress=False)
+    result = report.result("swallowing")
+    assert result.status == "failed" and "timeout of 0.5 s" in result.reason
+    assert time.perf_counter() - start < 25

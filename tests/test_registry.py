@@ -8,20 +8,26 @@ import pytest
 
 from audit.auditors import base
 from audit.auditors.base import Auditor, discover
-from audit.results import AuditorResult
+from audit.options import Option
+from audit.results import AuditorResult, Metric
 
 
 class GoodAuditor(Auditor):
+    """A third-party plugin as a user writes one: options, metric names and its own template."""
+
     name = "good"
     description = "a test auditor"
-    defaults = {"level": 1}
+    params = {"level": Option(kind="int", min=0, default=1, help="a level")}
+    metric_names = frozenset({"level"})
+    template = "plugin_templates/toy_section.html.j2"  # beside this module
 
     def _run(self, ctx):
-        return AuditorResult(auditor=self.name)
+        return AuditorResult(auditor=self.name, metrics=(Metric("level", float(self.options["level"])),))
 
 
 class RaisingAuditor(Auditor):
     name = "raising"
+    metric_names = frozenset({"x"})
 
     def _run(self, ctx):
         raise ValueError("boom")
@@ -29,6 +35,31 @@ class RaisingAuditor(Auditor):
 
 class NotAnAuditor:
     name = "impostor"
+
+
+class NoMetricNames(Auditor):
+    name = "nometrics"
+
+    def _run(self, ctx):
+        return AuditorResult(auditor=self.name)
+
+
+class BadRequires(NoMetricNames):
+    name = "badrequires"
+    metric_names = frozenset({"x"})
+    requires = frozenset({"labels", "telepathy"})
+
+
+class BadOptionSpec(NoMetricNames):
+    name = "badoption"
+    metric_names = frozenset({"x"})
+    params = {"n": Option(kind="int", min=1, default=0), "m": {"kind": "int"}}
+
+
+class MissingTemplate(NoMetricNames):
+    name = "notemplate"
+    metric_names = frozenset({"x"})
+    template = "nowhere/section.html.j2"
 
 
 def _fake_entry_points(monkeypatch, specs):
@@ -49,6 +80,40 @@ def test_broken_duplicate_and_impostor_plugins_are_reported(monkeypatch):
     assert "failed to load" in found["missing"].error and found["missing"].cls is None
     assert "not a subclass" in found["impostor"].error
     assert "registered twice" in found["raising"].error
+
+
+def test_a_broken_plugin_contract_is_reported_at_discovery(monkeypatch):
+    _fake_entry_points(monkeypatch, [
+        ("nometrics", "tests.test_registry:NoMetricNames"), ("badrequires", "tests.test_registry:BadRequires"),
+        ("badoption", "tests.test_registry:BadOptionSpec"), ("notemplate", "tests.test_registry:MissingTemplate"),
+    ])
+    found = discover()
+    assert all(info.cls is None for info in found.values())
+    assert "declares no metric_names" in found["nometrics"].error
+    assert "telepathy" in found["badrequires"].error
+    assert "default of option 'n'" in found["badoption"].error and "option 'm' is not declared" in found["badoption"].error
+    assert "template 'nowhere/section.html.j2' not found" in found["notemplate"].error
+
+
+def test_a_plugin_is_discovered_validated_run_and_rendered_with_its_own_template(
+        monkeypatch, demo_planted, tmp_path):
+    from audit import AuditConfig, run_audit
+    from audit.errors import AuditInputError
+
+    _fake_entry_points(monkeypatch, [("good", "tests.test_registry:GoodAuditor"),
+                                     ("performance", "audit.auditors.performance:PerformanceAuditor")])
+    with pytest.raises(AuditInputError, match="option good.level: expected an integer >= 0"):
+        run_audit(AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path),
+                              out=str(tmp_path / "x"), options={"good": {"level": -1}}), progress=False)
+    with pytest.raises(AuditInputError, match="auditor 'good' has no metric 'levl'"):
+        run_audit(AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path),
+                              out=str(tmp_path / "x"), thresholds=["good.levl >= 1"]), progress=False)
+    report = run_audit(AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), limit=50,
+                                   out=str(tmp_path / "out"), auditors=["good"], options={"good": {"level": 7}},
+                                   thresholds=["good.level >= 5"]), progress=False)
+    assert report.passed and report.result("good").metric("level").value == 7
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Toy plugin section: level 7" in html
 
 
 def test_discovery_without_loading_imports_nothing(monkeypatch):

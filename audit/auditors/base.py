@@ -13,15 +13,18 @@ pluggy, a plugin that fails to load becomes a reported error rather than stoppin
 from __future__ import annotations
 
 import abc
+import re
+import sys
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from audit.errors import OPTION_UNKNOWN, AuditInputError, did_you_mean
-from audit.options import Option, check_all
+from audit.options import Option, check, check_all
 from audit.results import AuditorResult
 
 if TYPE_CHECKING:
@@ -59,7 +62,7 @@ class Auditor(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "params" in cls.__dict__:
-            cls.defaults = {k: o.default for k, o in cls.params.items()}
+            cls.defaults = {k: getattr(o, "default", None) for k, o in cls.params.items()}  # bad specs: discovery says
         elif "defaults" in cls.__dict__:  # a plugin without declarations: its options stay unchecked
             cls.params = {k: Option(kind="any", default=v) for k, v in cls.defaults.items()}
 
@@ -78,6 +81,21 @@ class Auditor(abc.ABC):
             )
         self.options: dict[str, Any] = check_all(options, self.params, prefix=f"{self.name}.")
         self._validate()
+
+    @classmethod
+    def template_path(cls) -> Path | None:
+        """The section partial: ``template`` beside the auditor's module (a plugin ships its
+        own), else under the report's shared templates; None when unset or not found."""
+        if not cls.template:
+            return None
+        module = sys.modules.get(cls.__module__)
+        here = Path(module.__file__).resolve().parent if module is not None and getattr(module, "__file__", None) else None
+        from audit.report.html import templates_dir
+
+        for base in (here, templates_dir()):
+            if base is not None and (base / cls.template).is_file():
+                return base / cls.template
+        return None
 
     def _validate(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Checks across options that ``params`` cannot declare; raise AuditInputError naming one."""
@@ -166,4 +184,41 @@ def _load(info: AuditorInfo, ep: metadata.EntryPoint) -> AuditorInfo:
             info.distribution,
             error=f"class name attribute {getattr(cls, 'name', None)!r} differs from entry point",
         )
+    problems = contract_problems(cls)
+    if problems:
+        return AuditorInfo(info.name, info.target, info.distribution, error="; ".join(problems))
     return AuditorInfo(info.name, info.target, info.distribution, cls=cls)
+
+
+_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def contract_problems(cls: type[Auditor]) -> list[str]:
+    """What a plugin class breaks of the contract, checked at discovery (not after a long run):
+    ``metric_names`` declared (the one list policies and the compliance map check against),
+    ``requires`` among the known requirements, every option an :class:`Option` whose default
+    passes its own check, and ``template`` (when set) a file that exists."""
+    problems = []
+    names = getattr(cls, "metric_names", None)
+    if not isinstance(names, (frozenset, set, tuple, list)) or not names:
+        problems.append("declares no metric_names (the metrics its policies may name)")
+    elif bad := sorted(str(n) for n in names if not isinstance(n, str) or not _METRIC_NAME.match(n)):
+        problems.append(f"metric_names {bad[:3]} are not lower_snake_case names")
+    unknown = sorted(str(r) for r in getattr(cls, "requires", ()) if r not in REQUIREMENTS)
+    if unknown:
+        problems.append(f"requires unknown input(s) {', '.join(unknown)}; known: {', '.join(REQUIREMENTS)}")
+    params = getattr(cls, "params", {})
+    if not isinstance(params, Mapping):
+        problems.append("params is not a mapping of option name to audit.options.Option")
+    else:
+        for key, option in params.items():
+            if not isinstance(key, str) or not isinstance(option, Option):
+                problems.append(f"option {key!r} is not declared with audit.options.Option")
+                continue
+            try:
+                check(f"{cls.name}.{key}", option.default, option)
+            except AuditInputError as exc:
+                problems.append(f"the default of option {key!r} fails its own declaration ({exc})")
+    if getattr(cls, "template", "") and cls.template_path() is None:
+        problems.append(f"template {cls.template!r} not found beside its module or in the report templates")
+    return problems

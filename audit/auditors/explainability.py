@@ -71,6 +71,12 @@ class ExplainabilityAuditor(Auditor):
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
     requires: ClassVar[frozenset[str]] = frozenset({"model"})
     template: ClassVar[str] = "sections/explainability.html.j2"
+    metric_names: ClassVar[frozenset[str]] = frozenset({
+        "aopc_comprehensiveness", "aopc_sufficiency", "comprehensiveness_gain_over_random", "explained_rows",
+        "faithfulness_gain_over_random", "identity_attribution_share", "ig_convergence_delta_max",
+        "ig_convergence_delta_mean", "ig_rows_over_tolerance", "ig_rows_recomputed", "sanity_rank_correlation",
+        "sufficiency_gain_over_random",
+    })
     params: ClassVar[dict[str, Option]] = {
         "methods": Option(kind="str_list", split=True, non_empty=True, choices=METHODS, default=DEFAULT_METHODS,
                           help="attribution methods"),

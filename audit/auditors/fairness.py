@@ -79,6 +79,16 @@ class FairnessAuditor(Auditor):
     )
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
     template: ClassVar[str] = "sections/fairness.html.j2"
+    metric_names: ClassVar[frozenset[str]] = frozenset({
+        "average_odds_difference", "bnsp_auc", "bnsp_auc_gap", "bpsn_auc", "bpsn_auc_gap",
+        "counterfactual_flip_rate", "counterfactual_max_abs_delta", "counterfactual_mean_abs_delta",
+        "counterfactual_term_effect", "demographic_parity_difference", "demographic_parity_ratio",
+        "disparate_impact", "equal_opportunity_difference", "equalized_odds_difference", "equalized_odds_ratio",
+        "false_positive_rate_difference", "generalized_entropy_index", "jigsaw_final_score", "overall_auc",
+        "power_mean_bnsp_auc", "power_mean_bpsn_auc", "power_mean_subgroup_auc", "selection_rate",
+        "statistical_parity_difference", "subgroup_auc", "subgroup_auc_gap", "theil_index",
+        "true_positive_rate_difference",
+    })
     params: ClassVar[dict[str, Option]] = {
         "positive_label": Option(kind="label", nullable=True,
                                  help="label name or id; default class 1 when binary, one-vs-rest when multi-class"),

@@ -65,6 +65,10 @@ class PrivacyAuditor(Auditor):
                    "attacks; ROC on log-log axes, AUC, TPR at 0.1% and 1% FPR) and a validated PII scan.")
     requires: ClassVar[frozenset[str]] = frozenset()
     template = "sections/privacy.html.j2"
+    metric_names: ClassVar[frozenset[str]] = frozenset({
+        "mia_advantage", "mia_auc", "mia_balanced_accuracy", "mia_tpr_at_0_1pct_fpr", "mia_tpr_at_1pct_fpr",
+        "pii_matches", "pii_rows",
+    })
     params: ClassVar[dict[str, Option]] = {
         "mia_examples": Option(kind="int", min=1, default=1000, help="members and non-members each"),
         "n_bootstrap": Option(kind="int", min=1, max=1_000_000, default=1000, help="bootstrap resamples"),

@@ -55,6 +55,11 @@ class RobustnessAuditor(Auditor):
                                   "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers)")
     requires: ClassVar[frozenset[str]] = frozenset({"labels", "model"})
     template: ClassVar[str] = "sections/robustness.html.j2"
+    metric_names: ClassVar[frozenset[str]] = frozenset({
+        "accuracy_under_attack", "attack_success_rate", "avg_num_queries", "avg_original_words",
+        "avg_perturbed_word_pct", "avg_perturbed_words", "failed_attacks", "invariance_flip_rate",
+        "original_accuracy", "skipped_attacks", "successful_attacks", "verified_successes",
+    })
     params: ClassVar[dict[str, Option]] = {
         "recipes": Option(kind="str_list", split=True, choices=tuple(RECIPES), default=("deepwordbug", "pwws"),
                           help="TextAttack recipes"),

@@ -44,29 +44,48 @@ def format_number(value: Any) -> Any:
 _ENV: Any = None
 
 
-def environment(extra_dirs: list[Path] | None = None) -> Any:
-    """The Jinja2 environment (autoescape on for everything: dataset text is hostile input)."""
+def environment(sections: dict[str, Path] | None = None) -> Any:
+    """The Jinja2 environment (autoescape on for everything: dataset text is hostile input).
+    ``sections`` maps an auditor to its own partial's folder, loaded as ``<auditor>/<file>``."""
     global _ENV
     import jinja2
 
-    if _ENV is not None and not extra_dirs:
+    if _ENV is not None and not sections:
         return _ENV
-    loader = jinja2.FileSystemLoader([str(templates_dir()), *(str(d) for d in extra_dirs or [])])
-    env = jinja2.Environment(loader=loader, autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True)
+    loader: Any = jinja2.FileSystemLoader([str(templates_dir())])
+    if sections:
+        loader = jinja2.ChoiceLoader([loader, jinja2.PrefixLoader(
+            {name: jinja2.FileSystemLoader(str(folder)) for name, folder in sections.items()})])
+    env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     env.filters["safe_svg"] = safe_svg
-    if not extra_dirs:
+    if not sections:
         _ENV = env
     return env
 
 
-def section_template(result: AuditorResult, env: Any) -> str:
+def _own_templates(results: list[AuditorResult]) -> dict[str, Path]:
+    """Each result's auditor's own partial (auditor -> file), from the installed plugins."""
+    from audit.auditors.base import discover
+
+    registry = discover()
+    found = {}
+    for r in results:
+        info = registry.get(r.auditor)
+        path = info.cls.template_path() if info is not None and info.cls is not None else None
+        if path is not None:
+            found[r.auditor] = path
+    return found
+
+
+def section_template(result: AuditorResult, env: Any, own: dict[str, Path] | None = None) -> str:
     """The auditor's own partial when it ran and has one; the generic one otherwise."""
     import jinja2
 
     if result.status != "ok":
         return GENERIC_SECTION
+    if own and result.auditor in own:
+        return f"{result.auditor}/{own[result.auditor].name}"
     name = f"sections/{result.auditor}.html.j2"
     try:
         env.get_template(name)
@@ -77,16 +96,18 @@ def section_template(result: AuditorResult, env: Any) -> str:
 
 def render_section(result: AuditorResult) -> str:
     """One auditor's section alone (used by tests and by plugins checking their partial)."""
-    env = environment()
-    return env.get_template(section_template(result, env)).render(result=result)
+    own = _own_templates([result])
+    env = environment({k: v.parent for k, v in own.items()})
+    return env.get_template(section_template(result, env, own)).render(result=result)
 
 
 def render_html(report: AuditReport) -> str:
     """The whole report as one HTML document."""
     from audit.compliance import assess, load_mapping, reviewer_fields
 
-    env = environment()
-    sections = [(r, section_template(r, env)) for r in report.results]
+    own = _own_templates(report.results)
+    env = environment({k: v.parent for k, v in own.items()})
+    sections = [(r, section_template(r, env, own)) for r in report.results]
     from audit.policy import describe_verdict
 
     return env.get_template("model_card.html.j2").render(
