@@ -17,9 +17,10 @@ from audit.errors import AuditInputError, printable
 from audit.policy import EXIT_USAGE
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, like every other input error
-        print(f"rai-audit: error: {message}", file=sys.stderr)
+        # argparse quotes the user's arguments raw: escape them like any other value we print.
+        print(f"rai-audit: error: {printable(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -48,9 +49,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rai-audit", description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
+    parser = OneLineParser(prog="rai-audit", description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
     parser.add_argument("--version", action="version", version=f"rai-audit {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = sub.add_parser("run", help="audit a model on eval data")
     run.add_argument("model", nargs="?", help="model folder or hub id (or set 'model' in --config)")
@@ -174,6 +175,8 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
         for r in report.results:
             if r.status == "failed":
                 print(_gh_command("error", f"rai-audit {r.auditor}", f"section failed: {r.reason}"))
+        for warning in (report.metadata.get("baseline") or {}).get("warnings", []):
+            print(_gh_command("warning", "rai-audit baseline", warning))
     def say(line: str) -> None:
         print(printable(line))
 
@@ -220,37 +223,69 @@ DEMO_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+DEMO_BUILD = "demo-build"
+DEMO_BUILD_EXISTS = "{path}: a demo build is already there; pass --overwrite to replace it, or choose another --out"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the planted demo into ``--out/demo-build`` and audit it. Every setting is checked
+    before the (seconds-long) build; the build is written into a fresh private folder and moved
+    into place under the output folder's lock, so no planted symlink is ever written through."""
+    import shutil
+    import tempfile
+
+    from audit.auditors.base import discover
     from audit.demo import build_demo
     from audit.policy import exit_code
+    from audit.report.outdir import locked
     from audit.runner import _stderr, check_out_dir, run_audit, select_auditors
 
     args.out = args.out or "rai-audit-demo"
     out = Path(args.out)
-    seed = args.seed if args.seed is not None else 0
     _quiet_libraries()
-    check_out_dir(out, overwrite=bool(args.overwrite))
-    start = time.perf_counter()
-    if not args.quiet:
-        _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', memorised train.csv)")
-    build = build_demo(out / "demo-build", seed=seed)
-    args.model, args.data, args.train_data = str(build.model_dir), str(build.eval_path), str(build.train_path)
+    build_dir = out / DEMO_BUILD
+    args.model, args.data = str(build_dir / "model"), str(build_dir / "eval.csv")
+    args.train_data = str(build_dir / "train.csv")
     args.sensitive = getattr(args, "sensitive", None) or "age_group"
     config = _config_from_args(args)
-    config.overwrite = True  # the folder was checked above; demo-build/ now lives in it
-    from audit.auditors.base import discover
-
     registry = discover()
     for name, opts in DEMO_OPTIONS.items():
         if name in registry and registry[name].cls is not None:
-            allowed = {k: v for k, v in opts.items() if k in registry[name].cls.defaults}
+            allowed = {k: v for k, v in opts.items() if k in registry[name].cls.params}
             config.options[name] = {**allowed, **config.options.get(name, {})}
     config.thresholds = config.thresholds or list(DEMO_THRESHOLDS)
     config.model_card = {"intended_use": "Demonstration only: a tiny sentiment classifier with planted defects, "
                                          "built to show what each auditor finds.",
                          "out_of_scope": "Any real decision."}
+    config.validate()
     select_auditors(config, registry)
-    report = run_audit(config, progress=not args.quiet, log=None if args.quiet else _stderr)
+    check_out_dir(out, overwrite=config.overwrite)
+    start = time.perf_counter()
+    with locked(out):
+        check_out_dir(out, overwrite=config.overwrite)
+        if build_dir.is_symlink() or (os.path.lexists(build_dir) and not build_dir.is_dir()):
+            raise AuditInputError(f"{build_dir}: expected the demo's own folder, found a symlink or a file: remove it")
+        if build_dir.exists() and not config.overwrite:
+            raise AuditInputError(DEMO_BUILD_EXISTS.format(path=build_dir))
+        if not args.quiet:
+            _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', memorised train.csv)")
+        fresh = Path(tempfile.mkdtemp(dir=out, prefix=f".{DEMO_BUILD}-"))
+        try:
+            build_demo(fresh, seed=config.seed)
+            if build_dir.exists():
+                shutil.rmtree(build_dir)
+            os.rename(fresh, build_dir)
+            os.chmod(build_dir, 0o777 & ~_umask())  # mkdtemp made it private
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        config.overwrite = True  # the folder was checked above, under the lock we still hold
+        report = run_audit(config, progress=not args.quiet, log=None if args.quiet else _stderr, lock_out=False)
     _print_summary(report, out, time.perf_counter() - start, fmt=args.format)
     return exit_code(report.policy)
 
@@ -303,8 +338,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except AuditInputError as exc:
             print(f"rai-audit: error: {printable(exc)}", file=sys.stderr)
             return EXIT_USAGE
+        except SystemExit as exc:  # usage error or --help: argparse already printed
+            return int(exc.code or 0)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage error (one line, printed) or --help / --version
+        return int(exc.code or 0)
     try:
         handler = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list}[args.command]
         return handler(args)

@@ -18,6 +18,8 @@ from audit.options import SEED_MAX, Option, check, read_yaml_file
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "bfloat16", "float16")
+# The model-card fields the report prints (intended use, limitations) and the reviewer block's.
+MODEL_CARD_FIELDS = ("intended_use", "out_of_scope", "owner", "limitations", "reviewer", "decision", "date", "notes")
 # No timeout shorter than this: below it no auditor can finish, so it is a typo (1e-9), not a limit.
 TIMEOUT_MIN_S = 0.1
 
@@ -69,8 +71,6 @@ class AuditConfig:
             if isinstance(value, tuple):
                 value = list(value)
             setattr(self, name, value)
-        if self.auditors is not None and not self.auditors:
-            self.auditors = None
         self.options = _check_auditor_options(self.options)
         self.thresholds = _check_thresholds(self.thresholds)
 
@@ -119,7 +119,8 @@ CONFIG_OPTIONS: dict[str, Option] = {
     "pair_col": _path("second text column for pair tasks"),
     "label_col": _path("label column"),
     "sensitive": Option(kind="str_list", split=True, default=(), help="sensitive columns"),
-    "auditors": Option(kind="str_list", split=True, nullable=True, help="auditors to run (default: all)"),
+    "auditors": Option(kind="str_list", split=True, nullable=True, non_empty=True,
+                       help="auditors to run (default: all installed)"),
     "policy": _path("policy YAML, or 'default'"),
     "baseline": _path("results.json of a previous run"),
     "baseline_strict": Option(kind="bool", default=False, help="a baseline from another model or data is an error"),
@@ -140,7 +141,8 @@ CONFIG_OPTIONS: dict[str, Option] = {
     "resume": Option(kind="bool", default=False, help="reuse sections of an interrupted run"),
     "timeout": Option(kind="float", nullable=True, min=TIMEOUT_MIN_S, max=7 * 24 * 3600,
                       help="seconds per auditor"),
-    "model_card": Option(kind="mapping", default={}, help="model-card text: intended_use, out_of_scope, ..."),
+    "model_card": Option(kind="mapping", default={}, keys=MODEL_CARD_FIELDS,
+                         help="model-card text: " + ", ".join(MODEL_CARD_FIELDS)),
 }
 
 

@@ -104,7 +104,9 @@ def read_table(source: str | Path) -> pd.DataFrame:
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8",
                                 quoting=3 if suffix == ".tsv" else 0, keep_default_na=False, na_values=[""])
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, encoding="utf-8", convert_dates=False, keep_default_dates=False)
+            # dtype=False: values stay what JSON says ("007" a string, not 7.0; "NaN" a string, not missing)
+            frame = pd.read_json(path, lines=True, encoding="utf-8", dtype=False, convert_dates=False,
+                                 keep_default_dates=False)
         elif suffix == ".json":
             frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
         else:
@@ -207,11 +209,12 @@ def load_evalset(
     seed: int = 0,
     sensitive: Sequence[str] = (),
     strict: bool = False,
+    frame: pd.DataFrame | None = None,
 ) -> EvalSet:
     """Load rows to audit. ``label_names`` are the model's labels in id order; string labels
     map to them case-insensitively, integer labels must lie in range."""
     source = str(source)
-    frame = read_table(source)
+    frame = read_table(source) if frame is None else frame  # ``frame``: the table already read from source
     rows_in_file = len(frame)
     tcol = _pick(frame, text_col, TEXT_NAMES, source=source, role="text", option="--text-col", required=True)
     pcol = pair_col

@@ -42,6 +42,9 @@ class Option:
     split: bool = False  # str_list: also accept "a,b,c"
     non_empty: bool = False  # str_list: at least one item
     max_chars: int = TEXT_MAX
+    must_exist: str | None = None  # str / str_list: "file" or "dir" that must exist
+    column: bool = False  # str_list: names columns of the eval data (checked once the data is read)
+    keys: tuple[str, ...] | None = None  # mapping: the allowed keys
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -84,7 +87,21 @@ def _bad(name: str, option: Option, value: Any) -> AuditInputError:
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return AuditInputError(OPTION_INVALID.format(option=name, problem=f"expected {option.describe()}, got {shown}"))
+    hint = ""
+    if option.kind in ("int", "float") and isinstance(value, str):
+        try:
+            float(value)
+            hint = " (a string: YAML reads 1e3 as text; write 1000 or 1.0e+3)"
+        except ValueError:
+            pass
+    return AuditInputError(OPTION_INVALID.format(option=name, problem=f"expected {option.describe()}, got {shown}{hint}"))
+
+
+def _exists(name: str, value: str, kind: str | None) -> None:
+    if kind == "file" and not Path(value).is_file():
+        raise AuditInputError(OPTION_INVALID.format(option=name, problem=f"no such file: {value}"))
+    if kind == "dir" and not Path(value).is_dir():
+        raise AuditInputError(OPTION_INVALID.format(option=name, problem=f"no such folder: {value}"))
 
 
 def check(name: str, value: Any, option: Option) -> Any:
@@ -117,8 +134,7 @@ def check(name: str, value: Any, option: Option) -> Any:
             raise _bad(name, option, value)
         if option.choices is not None and value not in option.choices:
             raise _bad(name, option, value)
-        if kind == "file" and not Path(value).is_file():
-            raise AuditInputError(OPTION_INVALID.format(option=name, problem=f"no such file: {value}"))
+        _exists(name, value, "file" if kind == "file" else option.must_exist)
         return value
     if kind == "label":
         if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value):
@@ -139,11 +155,21 @@ def check(name: str, value: Any, option: Option) -> Any:
             if unknown:
                 raise AuditInputError(OPTION_INVALID.format(
                     option=name, problem=f"unknown value {unknown[0]!r}; expected {', '.join(option.choices)}"))
+        for item in items:
+            _exists(name, item, option.must_exist)
         return tuple(dict.fromkeys(items))
     # mapping: names to free text (model-card fields)
     if not isinstance(value, Mapping) or len(value) > 100:
         raise _bad(name, option, value)
     out: dict[str, str] = {}
+    if option.keys is not None:
+        from audit.errors import did_you_mean
+
+        for key in value:
+            if key not in option.keys:
+                raise AuditInputError(OPTION_INVALID.format(
+                    option=name, problem=f"unknown field {str(key)[:40]!r}{did_you_mean(str(key), option.keys)}; "
+                                         f"known fields are {', '.join(option.keys)}"))
     for key, text in value.items():
         if not isinstance(key, str) or not isinstance(text, (str, int, float)) or isinstance(text, bool):
             raise AuditInputError(OPTION_INVALID.format(
@@ -185,13 +211,17 @@ def load_yaml(text: str, *, where: str) -> Any:
         raise AuditInputError(f"{where}: not valid YAML: {first}") from None
     except RecursionError:
         raise AuditInputError(f"{where}: not valid YAML: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
+        raise AuditInputError(f"{where}: not valid YAML: {str(exc).splitlines()[0][:120]}") from None
 
 
 def read_yaml_file(path: Path, *, what: str) -> Any:
     """A YAML file the user gave, through :func:`load_yaml`; unreadable files are one-line errors."""
     try:
-        if not path.is_file():
+        if not path.exists():
             raise AuditInputError(f"{what} not found: {path}")
+        if not path.is_file():
+            raise AuditInputError(f"{path}: the {what} is not a regular file")
         size = path.stat().st_size
         if size > YAML_MAX_BYTES:
             raise AuditInputError(YAML_TOO_BIG.format(where=path, size=size, limit=YAML_MAX_BYTES))

@@ -82,11 +82,11 @@ class Rule:
         unsliced = next((m for m in same if m.slice is None), None)
         if unsliced is not None:
             return unsliced
-        judged = [m for m in same if self._judged(m) is not None]
-        if not judged:
-            return same[0] if same else None
+        undefined = [m for m in same if not _finite(self._judged(m))]
+        if undefined or not same:  # an undefined slice is no evidence: the rule cannot be judged
+            return undefined[0] if undefined else None
         worst = min if self.op in (">=", ">") else max
-        return worst(judged, key=lambda m: self._judged(m))
+        return worst(same, key=lambda m: self._judged(m))
 
     def _judged(self, metric: Any) -> float | None:
         return {"value": metric.value, "ci_low": metric.ci_low, "ci_high": metric.ci_high}[self.on]
@@ -114,9 +114,12 @@ class Rule:
             outcome["slice"] = metric.slice
             outcome["reason"] = f"worst slice: {metric.slice}"
         value = self._judged(metric)
+        value = value if _finite(value) else None
         outcome["value"] = value
         if value is None:
-            outcome["reason"] = "the metric is undefined on this data" if self.on == "value" else f"the metric has no {self.on}"
+            where = f" for slice {metric.slice}" if metric.slice is not None else ""
+            outcome["reason"] = (f"the metric is undefined{where} on this data" if self.on == "value"
+                                 else f"the metric has no {self.on}{where}")
             return outcome
         outcome["outcome"] = "pass" if _OPS[self.op](value, self.threshold) else "fail"
         return outcome
@@ -190,29 +193,43 @@ def compare_baseline(results: list[AuditorResult], baseline: AuditReport, *, max
     if not _finite(max_regression) or max_regression < 0:
         raise AuditInputError(OPTION_INVALID.format(
             option="max_regression", problem=f"expected a finite number >= 0, got {max_regression!r}"))
-    base = {(r.auditor, m.name, m.slice): m for r in baseline.results if r.status == "ok" for m in r.metrics}
-    outcomes = []
-    for r in results:
-        if r.status != "ok":
+    now = {r.auditor: r for r in results}
+    outcomes: list[dict[str, Any]] = []
+    not_run: set[str] = set()
+    for old_result in baseline.results:
+        if old_result.status != "ok":
             continue
-        for m in r.metrics:
-            old = base.get((r.auditor, m.name, m.slice))
-            if old is None or m.higher_is_better is None or not _finite(old.value):
+        for old in old_result.metrics:
+            if old.higher_is_better is None or not _finite(old.value):
                 continue
-            rule = f"{r.auditor}.{m.key} vs baseline (max regression {max_regression:g})"
-            entry = {"kind": "baseline", "rule": rule, "severity": "fail", "value": m.value, "baseline": old.value,
-                     "ci": [m.ci_low, m.ci_high], "baseline_ci": [old.ci_low, old.ci_high]}
-            if not _finite(m.value):
-                outcomes.append({**entry, "value": None, "change": None, "outcome": "missing",
-                                 "reason": f"undefined now (was {old.value:.4g})"})
+            auditor = old_result.auditor
+            rule = f"{auditor}.{old.key} vs baseline (max regression {max_regression:g})"
+            entry = {"kind": "baseline", "rule": rule, "severity": "fail", "value": None, "baseline": old.value,
+                     "ci": [None, None], "baseline_ci": [old.ci_low, old.ci_high], "change": None}
+            current = now.get(auditor)
+            if current is None:  # not selected this time: reported once, not judged
+                if auditor not in not_run:
+                    not_run.add(auditor)
+                    outcomes.append({**entry, "rule": f"{auditor} vs baseline", "baseline": None,
+                                     "outcome": "not_run", "reason": f"auditor {auditor!r} was not run this time"})
                 continue
-            worse_by = (old.value - m.value) if m.higher_is_better else (m.value - old.value)
+            if current.status != "ok":
+                outcomes.append({**entry, "outcome": "missing",
+                                 "reason": f"the {auditor} section {current.status} this time: {current.reason}"})
+                continue
+            m = next((x for x in current.metrics if x.name == old.name and x.slice == old.slice), None)
+            if m is None or not _finite(m.value):
+                outcomes.append({**entry, "outcome": "missing",
+                                 "reason": f"{'not reported' if m is None else 'undefined'} now (was {old.value:.4g})"})
+                continue
+            worse_by = (old.value - m.value) if old.higher_is_better else (m.value - old.value)
             failed = not worse_by <= max_regression
             outcomes.append({
-                **entry, "change": m.value - old.value, "outcome": "fail" if failed else "pass",
+                **entry, "value": m.value, "ci": [m.ci_low, m.ci_high], "change": m.value - old.value,
+                "outcome": "fail" if failed else "pass",
                 "reason": f"worse by {worse_by:.4g} (was {old.value:.4g}, now {m.value:.4g})" if failed else "",
             })
-    if not outcomes:
+    if not any(o["outcome"] in ("pass", "fail") for o in outcomes):
         outcomes.append({"kind": "baseline", "rule": "baseline comparison", "severity": "fail", "value": None,
                          "outcome": "missing", "reason": BASELINE_NOTHING_COMPARED})
     return outcomes

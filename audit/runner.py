@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import sys
@@ -75,6 +76,9 @@ def check_out_dir(out: Path, *, overwrite: bool) -> None:
     from audit.report.outdir import check_writable, foreign_files
 
     check_writable(out)
+    partial = out / PARTIAL_DIR
+    if partial.is_symlink() or (os.path.lexists(partial) and not partial.is_dir()):
+        private_dir(partial)  # raises the one-line error, before the model is loaded
     mine, foreign = foreign_files(out, OUTPUT_FILES)
     if foreign:
         raise AuditInputError(OUT_FOREIGN.format(path=foreign[0]))
@@ -83,7 +87,7 @@ def check_out_dir(out: Path, *, overwrite: bool) -> None:
 
 
 def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
-              log: Callable[[str], None] | None = None) -> AuditReport:
+              log: Callable[[str], None] | None = None, lock_out: bool = True) -> AuditReport:
     """Run a whole audit as configured and (with ``write``) write report.html, results.json and
     README.md into ``config.out``. Bad input raises AuditInputError; an auditor's own error
     becomes a failed section."""
@@ -102,10 +106,14 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     out = Path(config.out)
     if write:
         check_out_dir(out, overwrite=config.overwrite)
+        if config.pdf:
+            from audit.report.pdf import require_chromium
+
+            require_chromium()
     registry = discover()
     auditors, broken = select_auditors(config, registry)
     check_rules_known(rules, {name: info.cls.metric_names for name, info in registry.items() if info.cls is not None})
-    lock = locked(out) if write else contextlib.nullcontext()
+    lock = locked(out) if write and lock_out else contextlib.nullcontext()
     with lock:
         if write:  # checked again under the lock: another run may have written meanwhile
             check_out_dir(out, overwrite=config.overwrite)
@@ -118,9 +126,16 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
                 baseline: AuditReport | None, max_regression: float, out: Path, write: bool, progress: bool,
                 say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
     from audit.context import AuditContext
-    from audit.data import load_evalset
+    from audit.data import load_evalset, read_table
     from audit.policy import compare_baseline, evaluate_policy
     from audit.target import Target
+
+    start = time.perf_counter()
+    # The tables are read before the model, so a missing file or column is found in seconds.
+    table = read_table(config.data)
+    train_table = read_table(config.train_data) if config.train_data else None
+    check_column_options(auditors, table, source=config.data)
+    timings["read_data"] = time.perf_counter() - start
 
     start = time.perf_counter()
     say(f"loading model {printable(config.model)}")
@@ -133,11 +148,12 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     data = load_evalset(config.data, label_names=target.label_names, multi_label=target.multi_label,
                         text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
                         limit=config.limit, sample=config.sample, seed=config.seed, sensitive=config.sensitive,
-                        strict=config.strict)
+                        strict=config.strict, frame=table)
     train = None
     if config.train_data:
         train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
-                             text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col)
+                             text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
+                             frame=train_table)
     timings["load_data"] = time.perf_counter() - start
     baseline_info = _baseline_match(baseline, config, target, data) if baseline is not None else None
 
@@ -192,6 +208,19 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     return report
 
 
+def check_column_options(auditors: list[Auditor], table: Any, *, source: str) -> None:
+    """Options that name columns of the eval data (declared ``column=True``) name real ones."""
+    columns = [str(c) for c in table.columns]
+    for auditor in auditors:
+        for key, option in auditor.params.items():
+            for name in auditor.options.get(key) or () if option.column else ():
+                if name not in columns:
+                    raise AuditInputError(COLUMN_OPTION_UNKNOWN.format(
+                        option=f"{auditor.name}.{key}", column=name, path=source,
+                        hint=did_you_mean(name, columns), columns=", ".join(columns)))
+
+
+COLUMN_OPTION_UNKNOWN = "option {option}: {path} has no column {column!r}{hint}; columns are {columns}"
 BASELINE_OTHER_DATA = ("the baseline was measured on other data (data fingerprint {theirs}, this run {ours}); "
                        "its metrics are not comparable row for row")
 BASELINE_OTHER_MODEL = ("the baseline is of another model ({what}): {theirs} there, {ours} here")
@@ -253,8 +282,34 @@ def _run_key(config: AuditConfig, target: Any, data: Any, train: Any) -> str:
 
     settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_IGNORED}
     parts = [__version__, target.fingerprint, str(target.max_length), _frame_digest(data),
-             _frame_digest(train) if train is not None else "-", json.dumps(settings, sort_keys=True, default=str)]
+             _frame_digest(train) if train is not None else "-", json.dumps(settings, sort_keys=True, default=str),
+             _named_files_digest(config.options)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _named_files_digest(options: dict[str, dict[str, Any]]) -> str:
+    """The contents of every file or folder an option names (a lexicon, reference models): a
+    changed file behind an unchanged path is a changed input."""
+    import hashlib
+
+    h = hashlib.sha256()
+    values = [v for opts in options.values() for v in opts.values()]
+    names = sorted({str(x) for v in values for x in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(x, str)})
+    for name in names:
+        path = Path(name)
+        try:
+            files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
+        except OSError:
+            files = []
+        for f in files[:10_000]:
+            h.update(str(f).encode("utf-8", "surrogatepass"))
+            try:
+                with f.open("rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
+            except OSError:
+                h.update(b"<unreadable>")
+    return h.hexdigest()
 
 
 # Settings that change where or whether the report is written, not what a section holds.
@@ -303,7 +358,7 @@ class _Partial:
                 body = saved["result"] if isinstance(saved, dict) else None
                 if not isinstance(body, str):
                     raise ValueError
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 rejected.append(f"{path.name}: not a saved section")
                 continue
             if saved.get("key") != self.key:
@@ -318,7 +373,7 @@ class _Partial:
                 data = json.loads(body)
                 validate_result(data)
                 result = AuditorResult.from_dict(data)
-            except Exception as exc:  # noqa: BLE001 - jsonschema errors and malformed fields alike
+            except (Exception, RecursionError) as exc:  # noqa: BLE001 - jsonschema errors and malformed fields alike
                 rejected.append(f"{path.name}: invalid ({str(exc).splitlines()[0][:120]})")
                 continue
             if result.status == "ok" and path.name == f"{result.auditor}.json":
@@ -419,7 +474,7 @@ def load_baseline(path: str | Path) -> AuditReport:
     """A previous run's results.json, for regression gating: valid JSON (no NaN or Infinity),
     valid against the schema, and with at least one defined metric to compare."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise AuditInputError(f"baseline not found: {path}")
     raw = read_regular(path)
     if raw is None:
@@ -428,10 +483,16 @@ def load_baseline(path: str | Path) -> AuditReport:
     def no_constants(name: str) -> None:
         raise ValueError(f"{name} is not a number JSON allows")
 
+    def finite(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"{text[:20]} is not a finite number")
+        return value
+
     try:
-        data = json.loads(raw, parse_constant=no_constants)
+        data = json.loads(raw, parse_constant=no_constants, parse_float=finite)
         validate_results(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise AuditInputError(f"{path}: the baseline is not valid JSON: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError and friends
         raise AuditInputError(f"{path}: not a rai-audit results.json: {str(exc).splitlines()[0]}") from None

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AUDITOR_UNKNOWN, AuditInputError, did_you_mean
+from audit.options import SEED_MAX
 from audit.results import AuditorResult, AuditReport
 
-SEEDS_INVALID = "--seeds: expected comma-separated integers such as 0,1, got {value!r}"
+SEEDS_INVALID = "--seeds: expected comma-separated integers from 0 to 4294967295 such as 0,1, got {value!r}"
 TRIGGER, TRIGGER_CLASS, BIASED_GROUP = "cf", "positive", "elderly"  # as planted by audit.demo
 MIA_AUC_MIN = 0.6
 
@@ -336,14 +337,16 @@ def _seeds(text: str) -> list[int]:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(SEEDS_INVALID.format(value=text)) from None
-    if not seeds:
+    if not seeds or any(not 0 <= s <= SEED_MAX for s in seeds):
         raise argparse.ArgumentTypeError(SEEDS_INVALID.format(value=text))
     return seeds
 
 
 def selftest_main(argv: list[str] | None = None) -> int:
     """``rai-audit selftest``: print the table; exit 1 when a planted defect is missed."""
-    parser = argparse.ArgumentParser(prog="rai-audit selftest",
+    from audit.cli import OneLineParser
+
+    parser = OneLineParser(prog="rai-audit selftest",
                                      description="Check that the installed auditors find the demo's planted defects "
                                                  "and stay quiet on clean controls.")
     parser.add_argument("--seeds", type=_seeds, default=[0, 1], help="comma-separated demo seeds (default 0,1)")

@@ -128,6 +128,7 @@ class Target:
         except Exception as exc:  # noqa: BLE001 - transformers raises many types
             raise AuditInputError(MODEL_LOAD_FAILED.format(path=source, error=_first_line(exc))) from None
         _check_tokenizer(tokenizer, source)
+        _check_model_fits(model, tokenizer, source)
         model.eval()
         model.to(device)
         limit = _max_length(tokenizer, model.config)
@@ -174,11 +175,30 @@ def _check_tokenizer(tokenizer: Any, source: str) -> None:
         raise AuditInputError(TOKENIZER_BROKEN.format(path=source, problem="its vocabulary is empty"))
 
 
+def _check_model_fits(model: Any, tokenizer: Any, source: str) -> None:
+    """Labels numbered 0..n-1, and every token id the tokenizer can produce inside the model's
+    embedding table: otherwise the first batch fails with an IndexError deep in torch."""
+    id2label = getattr(model.config, "id2label", None) or {}
+    n = int(getattr(model.config, "num_labels", 0) or 0)
+    if n < 1 or sorted(int(k) for k in id2label) != list(range(n)):
+        raise AuditInputError(MODEL_LOAD_FAILED.format(
+            path=source, error=f"id2label must number the labels 0..{max(n - 1, 0)}, got ids {sorted(id2label)[:10]}"))
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embeddings, "num_embeddings", None)
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    top = max(vocab.values(), default=-1)
+    if rows is not None and top >= rows:
+        raise AuditInputError(TOKENIZER_BROKEN.format(
+            path=source, problem=f"it produces token id {top}, but the model's embedding table has {rows} rows"))
+
+
 def _resolve_device(device: str, torch: Any) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise AuditInputError(OPTION_INVALID.format(option="device", problem="cuda was asked for but no CUDA GPU is available"))
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AuditInputError(OPTION_INVALID.format(option="device", problem="mps was asked for but is not available here"))
     return device
 
 
@@ -191,10 +211,7 @@ def _check_local_folder(path: Path, *, trust_remote_code: bool) -> None:
     _model_files(path)  # every file loading reads is a regular file inside the folder
     if config_file.stat().st_size > CONFIG_MAX_BYTES:
         raise AuditInputError(f"{config_file}: {config_file.stat().st_size:,} bytes is not a model config")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AuditInputError(f"{config_file}: not valid JSON: {_first_line(exc)}") from None
+    config = _json_file(config_file)
     if "auto_map" in config and not trust_remote_code:
         raise AuditInputError(MODEL_REMOTE_CODE.format(path=path))
     if not any((path / f).exists() for f in TOKENIZER_FILES):
@@ -227,7 +244,40 @@ def _model_files(path: Path) -> list[Path]:
     names = ["config.json", *TOKENIZER_FILES, *TOKENIZER_EXTRA, *WEIGHT_FILES]
     shards = sorted(p.name for p in path.glob("model-*.safetensors")) + sorted(
         p.name for p in path.glob("pytorch_model-*.bin"))
-    return [_checked(path, path / n) for n in dict.fromkeys([*names, *shards]) if os.path.lexists(path / n)]
+    present = [_checked(path, path / n) for n in dict.fromkeys([*names, *shards]) if os.path.lexists(path / n)]
+    # Files named inside those files: an index's shards, a tokenizer config's *_file entries.
+    named: list[str] = []
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if os.path.lexists(path / index):
+            weight_map = _json_file(path / index).get("weight_map") or {}
+            if not isinstance(weight_map, dict):
+                raise AuditInputError(MODEL_FILE_BAD.format(path=path / index, problem="its weight_map is not a mapping"))
+            named += sorted({str(v) for v in weight_map.values()})
+    if os.path.lexists(path / "tokenizer_config.json"):
+        config = _json_file(path / "tokenizer_config.json")
+        named += sorted(str(v) for k, v in config.items() if str(k).endswith("_file") and isinstance(v, str) and v)
+    for name in dict.fromkeys(named):
+        if Path(name).is_absolute() or ".." in Path(name).parts or not os.path.lexists(path / name):
+            raise AuditInputError(MODEL_FILE_BAD.format(
+                path=path, problem=f"it names {name[:80]!r}, which is not a file inside the folder"))
+        file = _checked(path, path / name)
+        if file not in present:
+            present.append(file)
+    return present
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    """A small JSON object from the model folder, or a one-line error."""
+    _checked(path.parent, path)
+    if path.stat().st_size > CONFIG_MAX_BYTES:
+        raise AuditInputError(f"{path}: {path.stat().st_size:,} bytes is too large for this file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise AuditInputError(f"{path}: not valid JSON: {_first_line(exc)}") from None
+    if not isinstance(data, dict):
+        raise AuditInputError(f"{path}: expected a JSON object")
+    return data
 
 
 def _checked(folder: Path, file: Path) -> Path:
@@ -240,7 +290,9 @@ def _checked(folder: Path, file: Path) -> Path:
         mode = os.stat(real).st_mode
     except (OSError, RuntimeError) as exc:
         raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem=f"cannot be read ({exc.__class__.__name__})")) from None
-    allowed = (root, root.parent.parent / "blobs")
+    allowed = [root]
+    if root.parent.name == "snapshots":  # the Hugging Face cache: models--x/snapshots/<rev> -> ../../blobs
+        allowed.append(root.parent.parent / "blobs")
     if not any(real == a or a in real.parents for a in allowed):
         raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem=f"is a link out of the model folder (to {real})"))
     if not stat.S_ISREG(mode):

@@ -75,12 +75,12 @@ class PrivacyAuditor(Auditor):
         "auc_max": Option(kind="float", min=0, max=1, default=0.6, help="attack AUC above this is a finding"),
         "tpr_at_1pct_fpr_max": Option(kind="float", min=0, max=1, default=0.05,
                                       help="TPR at 1% FPR above this is a finding"),
-        "reference_models": Option(kind="str_list", default=(),
+        "reference_models": Option(kind="str_list", default=(), must_exist="dir",
                                    help="model folders trained WITHOUT the members (offline LiRA)"),
         "train_reference": Option(kind="int", min=0, max=64, default=0, help="reference models trained here"),
         "reference_epochs": Option(kind="int", min=1, max=1000, default=10, help="epochs per reference model"),
         "pii": Option(kind="bool", default=True, help="run the PII scan"),
-        "pii_columns": Option(kind="str_list", nullable=True, help="text columns to scan (default: every string column)"),
+        "pii_columns": Option(kind="str_list", nullable=True, column=True, help="text columns to scan (default: every string column)"),
         "pii_examples": Option(kind="int", min=0, default=3, help="masked examples per PII type and dataset"),
     }
     # ------------------------------------------------------------------------------------ run

@@ -30,6 +30,8 @@ MAX_STATE_BYTES = 64 << 20
 
 def check_writable(out: Path) -> None:
     """--out is a folder (or can be made) that we can write to; one-line error otherwise."""
+    if out.is_symlink() and not out.exists():
+        raise AuditInputError(OUT_UNWRITABLE.format(path=out, problem="it is a symlink to nothing"))
     probe = out
     while not os.path.lexists(probe):
         if probe.parent == probe:
@@ -57,14 +59,18 @@ def read_regular(path: Path, *, limit: int | None = MAX_STATE_BYTES) -> bytes | 
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or (limit is not None and info.st_size > limit):
             return None
-        h = bytearray()
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h += chunk
-        return bytes(h)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _marker(out: Path) -> dict[str, str]:
@@ -73,10 +79,16 @@ def _marker(out: Path) -> dict[str, str]:
         return {}
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return {}
     files = data.get("files") if isinstance(data, dict) else None
     return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def _must_be_file(path: Path) -> None:
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_file()):
+        raise AuditInputError(OUT_UNWRITABLE.format(
+            path=path, problem="rai-audit keeps a file of its own here, and something else stands there: remove it"))
 
 
 def foreign_files(out: Path, names: Iterable[str]) -> tuple[list[Path], list[Path]]:
@@ -84,6 +96,7 @@ def foreign_files(out: Path, names: Iterable[str]) -> tuple[list[Path], list[Pat
     the one our marker recorded when we wrote it. Anything else there is foreign."""
     if not out.is_dir():
         return [], []
+    _must_be_file(out / MARKER)
     written = _marker(out)
     mine, foreign = [], []
     for name in names:
@@ -128,6 +141,7 @@ def atomic_write(folder: Path, name: str, data: str | bytes) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file you write
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, folder / name)
@@ -135,6 +149,12 @@ def atomic_write(folder: Path, name: str, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_outputs(out: Path, files: dict[str, str | bytes]) -> None:
@@ -165,4 +185,6 @@ def private_dir(path: Path) -> Path:
         raise AuditInputError(OUT_UNWRITABLE.format(
             path=path, problem="expected a folder of rai-audit's, found a symlink or a file: remove it"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        _must_be_file(entry)
     return path

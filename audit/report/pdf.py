@@ -46,6 +46,20 @@ def find_chromium() -> str | None:
     return None
 
 
+CHROMIUM_ENV_BAD = "--pdf: {env}={value!r} is not a browser that can be run; fix or unset it"
+
+
+def require_chromium() -> str:
+    """The browser for --pdf, or a one-line error now (before the audit, not after it)."""
+    browser = find_chromium()
+    if browser is None:
+        override = os.environ.get(ENV_CHROMIUM)
+        if override:
+            raise AuditInputError(CHROMIUM_ENV_BAD.format(env=ENV_CHROMIUM, value=override))
+        raise AuditInputError(CHROMIUM_MISSING.format(names=", ".join(CHROMIUM_NAMES)))
+    return browser
+
+
 def chromium_command(browser: str, *, html_path: Path, pdf_path: Path, profile: Path) -> list[str]:
     """The headless print command: offline, no first-run or background work, no header/footer
     from Chromium (page numbers come from the report's own ``@page`` CSS)."""
@@ -61,9 +75,7 @@ def write_pdf(*, html_path: Path, pdf_path: Path, timeout: float = 120) -> None:
     html_path, pdf_path = Path(html_path), Path(pdf_path)
     if not html_path.is_file():
         raise AuditInputError(PATH_MISSING.format(what="HTML report", path=html_path))
-    browser = find_chromium()
-    if browser is None:
-        raise AuditInputError(CHROMIUM_MISSING.format(names=", ".join(CHROMIUM_NAMES)))
+    browser = require_chromium()
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     # Chromium writes into a private temporary folder of ours (a predictable name beside the
     # report could be a planted symlink); the bytes are then moved in atomically.
