@@ -27,6 +27,7 @@ class AuditConfig:
     data: str | None = None
     out: str = "rai-audit-report"
     train_data: str | None = None
+    holdout_data: str | None = None  # non-members from the training distribution, for privacy
     text_col: str | None = None
     pair_col: str | None = None
     label_col: str | None = None

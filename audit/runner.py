@@ -107,9 +107,14 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     if config.train_data:
         train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
                              text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col)
+    holdout = None
+    if config.holdout_data:
+        holdout = load_evalset(config.holdout_data, label_names=target.label_names, multi_label=target.multi_label,
+                               text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col)
     timings["load_data"] = time.perf_counter() - start
 
-    ctx = AuditContext(config=config, target=target, data=data, train=train, progress_enabled=progress)
+    ctx = AuditContext(config=config, target=target, data=data, train=train, holdout=holdout,
+                       progress_enabled=progress)
     say(f"predicting {len(data):,} rows")
     start = time.perf_counter()
     _ = ctx.predictions
@@ -117,7 +122,7 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     ctx.notes["truncated_rows"] = target.truncated_rows
 
     results: list[AuditorResult] = list(broken)
-    partial = _Partial(out / PARTIAL_DIR, key=_run_key(config, target, data, train)) if write else None
+    partial = _Partial(out / PARTIAL_DIR, key=_run_key(config, target, data, train, holdout)) if write else None
     done = partial.load() if (partial is not None and config.resume) else {}
     for auditor in auditors:
         if auditor.name in done:
@@ -134,7 +139,8 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     order = {name: i for i, name in enumerate(config.auditors or sorted({r.auditor for r in results}, key=_section_order))}
     results.sort(key=lambda r: order.get(r.auditor, len(order)))
 
-    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"])
+    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"],
+                          holdout=holdout)
     report = AuditReport(metadata=meta, results=results)
     report.policy = evaluate_policy(rules, results)
     if baseline is not None:
@@ -178,13 +184,15 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
         signal.signal(signal.SIGALRM, previous)
 
 
-def _run_key(config: AuditConfig, target: Any, data: Any, train: Any) -> str:
-    """What a finished section depends on: model, rows, training rows, seed and options."""
+def _run_key(config: AuditConfig, target: Any, data: Any, train: Any, holdout: Any = None) -> str:
+    """What a finished section depends on: model, rows, training and held-out rows, seed and options."""
     import hashlib
 
     parts = [target.fingerprint, data.fingerprint, train.fingerprint if train is not None else "-",
              str(config.seed), json.dumps(config.options, sort_keys=True, default=str),
              ",".join(config.sensitive)]
+    if holdout is not None:
+        parts.append(f"holdout:{holdout.fingerprint}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -217,7 +225,7 @@ class _Partial:
 
 
 def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, auditors: list[Auditor],
-                   timings: dict[str, float], *, truncated: int) -> dict[str, Any]:
+                   timings: dict[str, float], *, truncated: int, holdout: Any = None) -> dict[str, Any]:
     model = target.model
     packages = {}
     for name in VERSIONED_PACKAGES:
@@ -254,6 +262,8 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
         },
         "train": None if train is None else {"source": train.source, "rows": len(train),
                                              "fingerprint": train.fingerprint},
+        "holdout": None if holdout is None else {"source": holdout.source, "rows": len(holdout),
+                                                 "fingerprint": holdout.fingerprint},
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
