@@ -36,6 +36,8 @@ BUILTIN_METRIC_NAMES: dict[str, frozenset[str]] = {
         "log_loss", "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"}),
     "privacy": frozenset({
         "mia_auc", "mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr",
+        "mia_blind_auc", "mia_blind_tpr_at_1pct_fpr", "mia_blind_tpr_at_0_1pct_fpr", "mia_auc_margin",
+        "mia_tpr_at_1pct_fpr_margin", "mia_auc_matched", "mia_blind_auc_matched", "mia_matched_rows",
         "pii_rows", "pii_matches"}),
     "robustness": frozenset({
         "original_accuracy", "accuracy_under_attack", "attack_success_rate", "successful_attacks",
