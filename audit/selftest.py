@@ -115,19 +115,23 @@ class SelftestResult:
     def format_table(self) -> str:
         """A plain-text table for a terminal or a CI log."""
         lines = ["Planted defects (recall)",
-                 f"  {'defect':<16} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
+                 f"  {'defect':<18} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
         for r in self.rows:
             verdict = "found" if r.found else ("MISSED" if r.checked else "NOT CHECKED")
-            lines.append(f"  {r.defect:<16} {r.seed:>4}  {r.auditor:<15} {verdict:<11} {r.seconds:>6.1f}s  {r.evidence}")
+            lines.append(f"  {r.defect:<18} {r.seed:>4}  {r.auditor:<15} {verdict:<11} {r.seconds:>6.1f}s  {r.evidence}")
         lines += ["", "Clean controls (false alarms)",
-                  f"  {'defect':<16} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
+                  f"  {'defect':<18} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
         for c in self.controls:
             verdict = "FLAGGED" if c.flagged else ("clean" if c.checked else "not checked")
-            lines.append(f"  {c.defect:<16} {c.seed:>4}  {c.auditor:<15} {verdict:<11} {c.seconds:>6.1f}s  {c.evidence}")
+            lines.append(f"  {c.defect:<18} {c.seed:>4}  {c.auditor:<15} {verdict:<11} {c.seconds:>6.1f}s  {c.evidence}")
+        if any(c.defect == SHIFT_CONTROL for c in self.controls):
+            lines.append(f"  {SHIFT_CONTROL}: the clean model, mostly short training rows as members against mostly long "
+                         "eval rows; the raw attack separates them without any memorisation, so it must not be "
+                         "flagged as leaking.")
         if self.others:
             lines += ["", "Not scored (no planted defect)"]
             for seed, variant, auditor, status, secs in self.others:
-                lines.append(f"  {auditor:<16} {seed:>4}  {variant:<15} {status:<11} {secs:>6.1f}s")
+                lines.append(f"  {auditor:<18} {seed:>4}  {variant:<15} {status:<11} {secs:>6.1f}s")
         found = sum(r.found for r in self.rows)
         missed = [r for r in self.rows if not r.found]
         lines += ["", f"Recall {found}/{len(self.rows)} ({self.recall:.0%}); false alarms {self.false_alarms}/"
