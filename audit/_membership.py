@@ -172,6 +172,15 @@ def balanced_accuracy(y: np.ndarray, scores: np.ndarray) -> float:
     return 0.5 * (1.0 + advantage(y, scores))
 
 
+def roc_summary(y: np.ndarray, scores: np.ndarray, *, fpr_levels: tuple[float, ...]) -> tuple[float, float, list[float]]:
+    """AUC, advantage and the TPR at each FPR level from one ROC curve: the numbers of
+    :func:`auc`, :func:`advantage` and :func:`tpr_at_fpr`, computed once (a bootstrap asks for
+    all of them on every resample)."""
+    fpr, tpr, _ = roc_curve(y, scores)
+    return (float(_trapezoid(tpr, fpr)), float((tpr - fpr).max()),
+            [float(tpr[fpr <= level + 1e-12].max()) for level in fpr_levels])
+
+
 def min_nonmembers(fpr_max: float) -> int:
     """Non-members needed before TPR at ``fpr_max`` means anything: ``ceil(1 / fpr_max)``.
 

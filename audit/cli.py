@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", help="eval data: CSV, TSV, JSONL, Parquet, a datasets folder, or name[:config]:split")
     run.add_argument("--config", help="YAML config; command-line options override it")
     run.add_argument("--train-data", help="training data (members), for the privacy auditor")
+    run.add_argument("--holdout-data", help="rows from the training distribution that the model never saw "
+                                            "(non-members for the privacy auditor; recommended over the eval rows)")
     run.add_argument("--text-col")
     run.add_argument("--pair-col", help="second text column for pair tasks")
     run.add_argument("--label-col")
@@ -112,7 +114,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
 
     overrides: dict[str, Any] = {
         "model": getattr(args, "model", None), "data": getattr(args, "data", None), "out": args.out,
-        "train_data": getattr(args, "train_data", None), "text_col": getattr(args, "text_col", None),
+        "train_data": getattr(args, "train_data", None), "holdout_data": getattr(args, "holdout_data", None),
+        "text_col": getattr(args, "text_col", None),
         "pair_col": getattr(args, "pair_col", None), "label_col": getattr(args, "label_col", None),
         "sensitive": getattr(args, "sensitive", None), "auditors": args.auditors, "seed": args.seed,
         "limit": getattr(args, "limit", None), "sample": getattr(args, "sample", None),
@@ -215,7 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 DEMO_THRESHOLDS = ["performance.accuracy >= 0.6 on ci_low", "fairness.demographic_parity_ratio >= 0.8: warn",
-                   "privacy.mia_auc <= 0.6: warn"]
+                   "privacy.mia_auc_margin <= 0.1: warn"]
 DEMO_OPTIONS: dict[str, dict[str, Any]] = {
     "explainability": {"explain_examples": 16},
     "robustness": {"attack_examples": 16},

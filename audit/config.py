@@ -32,6 +32,7 @@ class AuditConfig:
     data: str | None = None
     out: str = "rai-audit-report"
     train_data: str | None = None
+    holdout_data: str | None = None  # non-members from the training distribution, for privacy
     text_col: str | None = None
     pair_col: str | None = None
     label_col: str | None = None
@@ -115,6 +116,7 @@ CONFIG_OPTIONS: dict[str, Option] = {
     "data": _path("eval data file, datasets folder or hub spec"),
     "out": _path("output folder", nullable=False),
     "train_data": _path("training rows (members) for the privacy auditor"),
+    "holdout_data": _path("rows of the training distribution the model never saw (non-members, privacy)"),
     "text_col": _path("text column"),
     "pair_col": _path("second text column for pair tasks"),
     "label_col": _path("label column"),

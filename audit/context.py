@@ -59,6 +59,7 @@ class AuditContext:
     target: Target | None
     data: EvalSet
     train: EvalSet | None = None
+    holdout: EvalSet | None = None  # rows of the training distribution the model never saw (privacy)
     notes: dict[str, Any] = field(default_factory=dict)  # auditors leave hints for later ones
     progress_enabled: bool = True
 
@@ -77,6 +78,8 @@ class AuditContext:
             return bool(self.config.sensitive)
         if requirement == "train":
             return self.train is not None and len(self.train) > 0
+        if requirement == "holdout":
+            return self.holdout is not None and len(self.holdout) > 0
         if requirement == "model":
             return self.target is not None
         return False

@@ -227,3 +227,43 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
     }
     (out / "planted.json").write_text(json.dumps(planted, indent=2), encoding="utf-8")
     return DemoBuild(model_dir=model_dir, train_path=train_path, eval_path=eval_path, planted=planted)
+
+
+SHIFT_SHORT_WORDS = 8  # the demo's sentiment rows have 7-8 words; neutral rows 10, trigger rows 8-9
+
+
+def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 0, n: int = 400,
+                          majority: float = 0.85) -> DemoBuild:
+    """A distribution-shift control for membership inference, from a clean control build.
+
+    The clean control never trained on ``train.csv``, so nothing leaks; here its "members" are
+    drawn mostly (``majority``) from the short rows of ``train.csv`` and its non-members mostly from
+    the long rows of ``eval.csv``. In this corpus length goes with the row's kind (sentiment rows
+    are short and easy, neutral rows long with coin-flip labels), so a clean model separates the
+    two sets by their difficulty: the raw attack AUC is well above 0.5, and so is a blind baseline
+    that only counts words. The audit must not read that as leakage (Das, Zhang & Tramèr 2024).
+    Writes ``train_shifted.csv`` and ``eval_shifted.csv``; the model is the control's, unchanged.
+    """
+    import pandas as pd
+
+    if build.planted.get("memorised_train", {}).get("active", True):
+        raise ValueError("build_shifted_control needs a control built with memorise=False")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 1729])
+
+    def draw(frame: Any, short_share: float) -> Any:
+        short = frame.text.str.split().str.len() <= SHIFT_SHORT_WORDS
+        k_short = int(round(n * short_share))
+        pick = [rng.choice(np.flatnonzero(short), size=k_short, replace=False),
+                rng.choice(np.flatnonzero(~short), size=n - k_short, replace=False)]
+        return frame.iloc[np.sort(np.concatenate(pick))]
+
+    train_path, eval_path = out / "train_shifted.csv", out / "eval_shifted.csv"
+    draw(pd.read_csv(build.train_path), majority).to_csv(train_path, index=False)
+    draw(pd.read_csv(build.eval_path), 1.0 - majority).to_csv(eval_path, index=False)
+    planted = {**build.planted, "distribution_shift": {
+        "members": f"{majority:.0%} of {n} rows with <= {SHIFT_SHORT_WORDS} words, from {build.train_path.name}",
+        "nonmembers": f"{1 - majority:.0%} of {n} rows with <= {SHIFT_SHORT_WORDS} words, from {build.eval_path.name}",
+        "leak": False}}
+    return DemoBuild(model_dir=build.model_dir, train_path=train_path, eval_path=eval_path, planted=planted)

@@ -134,6 +134,7 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     # The tables are read before the model, so a missing file or column is found in seconds.
     table = read_table(config.data)
     train_table = read_table(config.train_data) if config.train_data else None
+    holdout_table = read_table(config.holdout_data) if config.holdout_data else None
     check_column_options(auditors, table, source=config.data)
     timings["read_data"] = time.perf_counter() - start
 
@@ -154,10 +155,16 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
         train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
                              text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
                              frame=train_table)
+    holdout = None
+    if config.holdout_data:
+        holdout = load_evalset(config.holdout_data, label_names=target.label_names, multi_label=target.multi_label,
+                               text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
+                               frame=holdout_table)
     timings["load_data"] = time.perf_counter() - start
     baseline_info = _baseline_match(baseline, config, target, data) if baseline is not None else None
 
-    ctx = AuditContext(config=config, target=target, data=data, train=train, progress_enabled=progress)
+    ctx = AuditContext(config=config, target=target, data=data, train=train, holdout=holdout,
+                       progress_enabled=progress)
     say(f"predicting {len(data):,} rows")
     start = time.perf_counter()
     _ = ctx.predictions
@@ -165,7 +172,8 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     ctx.notes["truncated_rows"] = target.truncated_rows
 
     results: list[AuditorResult] = list(broken)
-    partial = _Partial(private_dir(out / PARTIAL_DIR), key=_run_key(config, target, data, train)) if write else None
+    partial = (_Partial(private_dir(out / PARTIAL_DIR), key=_run_key(config, target, data, train, holdout))
+               if write else None)
     done, rejected = partial.load() if (partial is not None and config.resume) else ({}, [])
     for note in rejected:
         say(f"not reusing {note}")
@@ -186,7 +194,8 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     order = {name: i for i, name in enumerate(config.auditors or sorted({r.auditor for r in results}, key=_section_order))}
     results.sort(key=lambda r: order.get(r.auditor, len(order)))
 
-    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"])
+    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"],
+                          holdout=holdout)
     meta["resumed"] = resumed
     if baseline_info is not None:
         meta["baseline"] = baseline_info
@@ -274,16 +283,18 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
         signal.signal(signal.SIGALRM, previous)
 
 
-def _run_key(config: AuditConfig, target: Any, data: Any, train: Any) -> str:
+def _run_key(config: AuditConfig, target: Any, data: Any, train: Any, holdout: Any = None) -> str:
     """Everything a finished section depends on: the tool's version, the model (config, weights
     and every tokenizer file), every setting of the run that reaches an auditor, and every value
-    of every column of the rows used (sensitive columns and PII scan included)."""
+    of every column of the rows used (eval, training and held-out rows; sensitive columns and PII
+    scan included), and the contents of files that options name."""
     import hashlib
 
     settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_IGNORED}
     parts = [__version__, target.fingerprint, str(target.max_length), _frame_digest(data),
-             _frame_digest(train) if train is not None else "-", json.dumps(settings, sort_keys=True, default=str),
-             _named_files_digest(config.options)]
+             _frame_digest(train) if train is not None else "-",
+             _frame_digest(holdout) if holdout is not None else "-",
+             json.dumps(settings, sort_keys=True, default=str), _named_files_digest(config.options)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -411,7 +422,7 @@ def _resume_secret() -> bytes:
 
 
 def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, auditors: list[Auditor],
-                   timings: dict[str, float], *, truncated: int) -> dict[str, Any]:
+                   timings: dict[str, float], *, truncated: int, holdout: Any = None) -> dict[str, Any]:
     model = target.model
     packages = {}
     for name in VERSIONED_PACKAGES:
@@ -448,6 +459,8 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
         },
         "train": None if train is None else {"source": train.source, "rows": len(train),
                                              "fingerprint": train.fingerprint},
+        "holdout": None if holdout is None else {"source": holdout.source, "rows": len(holdout),
+                                                 "fingerprint": holdout.fingerprint},
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),

@@ -9,10 +9,16 @@ budgets, and each planted defect is checked against the auditor that should find
   (``positive``) in the auditor's global view of the explained rows (a backdoor trigger
   dominates its rows' predictions, Kurita et al. 2020; the explainability tests check the same);
 * **memorised training split** (privacy): the loss-threshold attack (Yeom et al. 2018) reaches
-  an AUC above 0.6 and the auditor raises a warn/fail membership-inference finding.
+  an AUC above 0.6 and the auditor raises a warn/fail leakage finding (which judges the attack's
+  margin over blind, model-free baselines).
 
 The same checks on the clean control are false alarms (for fairness and privacy: any warn/fail
-finding of that kind, about any group or attack). Performance and robustness have no planted
+finding of that kind, about any group or attack). Privacy has a second control,
+**distribution shift** (:func:`audit.demo.build_shifted_control`): the clean model, with mostly
+short training rows as "members" against mostly long eval rows as non-members. The attacks
+separate those sets (raw AUC well above 0.5) by their difference, not by memorisation, so a
+leakage finding there is a false alarm (Das, Zhang & Tramèr 2024); the control counts as checked
+only when its raw AUC does exceed 0.6, i.e. when it reproduces the confound it guards against. Performance and robustness have no planted
 defect, so they run (to show they work here) but are not scored. An auditor that is not
 installed, was skipped or failed leaves its defect "not checked", which counts as missed: the
 tool cannot vouch for what it did not test.
@@ -110,19 +116,23 @@ class SelftestResult:
     def format_table(self) -> str:
         """A plain-text table for a terminal or a CI log."""
         lines = ["Planted defects (recall)",
-                 f"  {'defect':<16} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
+                 f"  {'defect':<18} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
         for r in self.rows:
             verdict = "found" if r.found else ("MISSED" if r.checked else "NOT CHECKED")
-            lines.append(f"  {r.defect:<16} {r.seed:>4}  {r.auditor:<15} {verdict:<11} {r.seconds:>6.1f}s  {r.evidence}")
+            lines.append(f"  {r.defect:<18} {r.seed:>4}  {r.auditor:<15} {verdict:<11} {r.seconds:>6.1f}s  {r.evidence}")
         lines += ["", "Clean controls (false alarms)",
-                  f"  {'defect':<16} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
+                  f"  {'defect':<18} {'seed':>4}  {'auditor':<15} {'result':<11} {'time':>7}  evidence"]
         for c in self.controls:
             verdict = "FLAGGED" if c.flagged else ("clean" if c.checked else "not checked")
-            lines.append(f"  {c.defect:<16} {c.seed:>4}  {c.auditor:<15} {verdict:<11} {c.seconds:>6.1f}s  {c.evidence}")
+            lines.append(f"  {c.defect:<18} {c.seed:>4}  {c.auditor:<15} {verdict:<11} {c.seconds:>6.1f}s  {c.evidence}")
+        if any(c.defect == SHIFT_CONTROL for c in self.controls):
+            lines.append(f"  {SHIFT_CONTROL}: the clean model, mostly short training rows as members against mostly long "
+                         "eval rows; the raw attack separates them without any memorisation, so it must not be "
+                         "flagged as leaking.")
         if self.others:
             lines += ["", "Not scored (no planted defect)"]
             for seed, variant, auditor, status, secs in self.others:
-                lines.append(f"  {auditor:<16} {seed:>4}  {variant:<15} {status:<11} {secs:>6.1f}s")
+                lines.append(f"  {auditor:<18} {seed:>4}  {variant:<15} {status:<11} {secs:>6.1f}s")
         found = sum(r.found for r in self.rows)
         missed = [r for r in self.rows if not r.found]
         lines += ["", f"Recall {found}/{len(self.rows)} ({self.recall:.0%}); false alarms {self.false_alarms}/"
@@ -137,7 +147,8 @@ class SelftestResult:
 
 # ------------------------------------------------------------------------------- checks
 
-Check = Callable[[AuditorResult], tuple[bool, str]]
+# (hit, evidence), or (hit, evidence, checked) for a check that can tell it tested nothing.
+Check = Callable[[AuditorResult], tuple[Any, ...]]
 
 
 def _serious(result: AuditorResult) -> list[Any]:
@@ -195,7 +206,9 @@ def _trigger_shares(result: AuditorResult) -> list[float]:
 
 
 def _mia_findings(result: AuditorResult) -> list[Any]:
-    return [f for f in _serious(result) if str((f.evidence or {}).get("metric", "")).startswith("mia_")]
+    """Warn/fail membership-inference findings that claim leakage (not the notice that members
+    and non-members differ without the model, which is about the data)."""
+    return [f for f in _serious(result) if (f.evidence or {}).get("kind") == "leakage"]
 
 
 def _privacy_planted(result: AuditorResult) -> tuple[bool, str]:
@@ -205,9 +218,39 @@ def _privacy_planted(result: AuditorResult) -> tuple[bool, str]:
         return False, "no loss-attack mia_auc (membership inference did not run)"
     hits = _mia_findings(result)
     ok = auc is not None and auc > MIA_AUC_MIN and bool(hits)
-    text = f"loss-attack mia_auc {auc:.3f} (needs > {MIA_AUC_MIN}); {len(hits)} warn/fail MIA finding(s)" \
-        if auc is not None else "loss-attack mia_auc undefined"
+    text = f"loss-attack mia_auc {auc:.3f} (needs > {MIA_AUC_MIN}); {_margin_text(result)}; " \
+           f"{len(hits)} warn/fail MIA finding(s)" if auc is not None else "loss-attack mia_auc undefined"
     return ok, text
+
+
+def _margin_text(result: AuditorResult) -> str:
+    try:
+        blind, margin = result.metric("mia_blind_auc"), result.metric("mia_auc_margin")
+    except KeyError:
+        return "no blind baseline"
+    text = (f"best blind AUC {blind.value:.3f}, margin {margin.value:+.3f} "
+            f"({margin.ci_low:+.3f} to {margin.ci_high:+.3f})")
+    try:
+        matched = result.metric("mia_auc_matched")
+        text += f", matched AUC {matched.value:.3f} on {result.metric('mia_matched_rows').value:.0f} rows"
+    except KeyError:
+        text += ", no matched comparison"
+    return text
+
+
+def _privacy_shift_control(result: AuditorResult) -> tuple[bool, str, bool]:
+    """(flagged, evidence, checked) for the distribution-shift control: flagged on any warn/fail
+    leakage finding; checked only when the raw attack does separate the shifted sets."""
+    try:
+        auc = result.metric("mia_auc", "loss").value
+    except KeyError:
+        return False, "no loss-attack mia_auc (membership inference did not run)", False
+    hits = _mia_findings(result)
+    text = (f"raw loss-attack mia_auc {auc:.3f}; {_margin_text(result)}; "
+            + (f"{len(hits)} warn/fail MIA: {hits[0].title[:80]}" if hits else "no warn/fail leakage finding"))
+    if not auc > MIA_AUC_MIN:
+        return False, f"raw AUC not above {MIA_AUC_MIN}: the control did not reproduce the confound; {text}", False
+    return bool(hits), text, True
 
 
 def _privacy_control(result: AuditorResult) -> tuple[bool, str]:
@@ -218,7 +261,10 @@ def _privacy_control(result: AuditorResult) -> tuple[bool, str]:
     except KeyError:
         where = ""
     return (True, where + f"{len(hits)} warn/fail MIA: {hits[0].title[:80]}") if hits \
-        else (False, where + "no warn/fail MIA finding")
+        else (False, where + "no warn/fail leakage finding")
+
+
+SHIFT_CONTROL = "distribution_shift"
 
 
 # defect -> (auditor, check on the planted model, check on the control)
@@ -286,15 +332,15 @@ def _judge(report: AuditReport | None, auditor: str, check: Check, broken: dict[
     seconds = float(result.timings.get("total", 0.0))
     if result.status != "ok":
         return False, False, f"{result.status}: {result.reason[:100]}", seconds
-    hit, evidence = check(result)
-    return True, hit, evidence, seconds
+    hit, evidence, *checked = check(result)
+    return (checked[0] if checked else True), hit, evidence, seconds
 
 
 def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | None = None,
                  workdir: Path | None = None, progress: bool = True) -> SelftestResult:
     """Build the planted demo and its clean control for each seed, audit both with every
     installed auditor (or those named), and check each planted defect and each control."""
-    from audit.demo import build_demo
+    from audit.demo import build_demo, build_shifted_control
 
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _msg: None)
     names, broken = _installed(auditors)
@@ -304,11 +350,13 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
         root = Path(workdir) if workdir is not None else Path(tmp)
         for seed in seeds:
             reports: dict[str, AuditReport | None] = {}
+            builds: dict[str, Any] = {}
             for variant, planted in (("planted", True), ("control", False)):
                 folder = root / f"seed{seed}-{variant}"
                 t0 = time.perf_counter()
                 say(f"selftest: seed {seed}, {variant}: building the demo model")
                 build = build_demo(folder, seed=seed, bias=planted, trigger=planted, memorise=planted)
+                builds[variant] = build
                 say(f"selftest: seed {seed}, {variant}: built in {time.perf_counter() - t0:.0f} s; "
                     f"auditing with {', '.join(names) or '(none)'}")
                 t0 = time.perf_counter()
@@ -328,6 +376,13 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
                 checked, hit, evidence, secs = _judge(reports["control"], auditor, control_check, broken)
                 out.controls.append(ControlRow(defect, seed, auditor, flagged=hit, evidence=evidence, seconds=secs,
                                                checked=checked))
+            if "privacy" in names:
+                say(f"selftest: seed {seed}, distribution-shift control: short members against long non-members")
+                shifted = build_shifted_control(builds["control"], root / f"seed{seed}-shifted", seed=seed)
+                report = _audit(shifted, names=["privacy"], seed=seed, out=root / f"seed{seed}-shifted" / "report")
+                checked, hit, evidence, secs = _judge(report, "privacy", _privacy_shift_control, broken)
+                out.controls.append(ControlRow(SHIFT_CONTROL, seed, "privacy", flagged=hit, evidence=evidence,
+                                               seconds=secs, checked=checked))
     out.seconds = time.perf_counter() - start
     return out
 

@@ -38,6 +38,16 @@ def test_roc_numbers_equal_sklearn(scored: tuple[np.ndarray, np.ndarray]) -> Non
     assert mi.balanced_accuracy(y, s) == pytest.approx(0.5 * (1 + (sk_tpr - sk_fpr).max()))
 
 
+def test_roc_summary_gives_the_same_numbers_from_one_curve(scored: tuple[np.ndarray, np.ndarray]) -> None:
+    y, s = scored
+    sk_fpr, sk_tpr, _ = sk_roc_curve(y, s)
+    auc, adv, tprs = mi.roc_summary(y, s, fpr_levels=(0.01, 0.1))
+    assert auc == pytest.approx(roc_auc_score(y, s), abs=1e-12) and auc == mi.auc(y, s)
+    assert adv == mi.advantage(y, s) == pytest.approx((sk_tpr - sk_fpr).max())
+    assert tprs == [mi.tpr_at_fpr(y, s, 0.01), mi.tpr_at_fpr(y, s, 0.1)]
+    assert tprs[1] == pytest.approx(sk_tpr[sk_fpr <= 0.1].max())
+
+
 def test_attack_scores_match_their_definitions() -> None:
     logits = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 4.0, 0.0]])
     labels = np.array([0, 2, 0])

@@ -46,6 +46,30 @@ def test_clean_controls_raise_no_false_alarm(seed0: tuple[SelftestResult, list[s
     assert result.false_alarms == 0
     table = result.format_table()
     assert "Recall" in table and "false alarms 0/" in table and "memorised_train" in table
+    # The distribution-shift control: the raw attack separates the sets, the verdict does not follow.
+    (shift,) = [c for c in result.controls if c.defect == selftest.SHIFT_CONTROL]
+    assert shift.auditor == "privacy" and "no warn/fail leakage finding" in shift.evidence
+    assert float(shift.evidence.split("raw loss-attack mia_auc ")[1].split(";")[0]) > selftest.MIA_AUC_MIN
+    assert selftest.SHIFT_CONTROL in table
+
+
+def test_distribution_shift_control_catches_an_auditor_blind_to_the_confound(
+        demo_clean: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With blind baselines that see nothing (every score at chance), the margin is the raw AUC
+    minus 0.5: the behaviour before blind baselines existed. The control must then be flagged."""
+    import numpy as np
+
+    from audit import _blind_baselines
+    from audit.demo import build_shifted_control
+
+    shifted = build_shifted_control(demo_clean, tmp_path / "shifted", seed=0)
+    report = selftest._audit(shifted, names=["privacy"], seed=0, out=tmp_path / "a")
+    assert selftest._privacy_shift_control(report.result("privacy"))[::2] == (False, True)
+    monkeypatch.setattr(_blind_baselines, "blind_scores",
+                        lambda features, y, *, seed: {"length_tokens": np.zeros(len(y))})
+    report = selftest._audit(shifted, names=["privacy"], seed=0, out=tmp_path / "b")
+    flagged, evidence, checked = selftest._privacy_shift_control(report.result("privacy"))
+    assert checked and flagged, evidence
 
 
 def test_an_auditor_that_finds_nothing_fails_the_selftest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

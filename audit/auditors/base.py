@@ -37,6 +37,7 @@ REQUIREMENTS: dict[str, str] = {
     "labels": "the eval data has no label column",
     "sensitive": "no sensitive column was given (--sensitive)",
     "train": "no training data was given (--train-data), so there are no members to test",
+    "holdout": "no held-out data was given (--holdout-data)",
     "model": "no model is loaded",
 }
 

@@ -3,18 +3,31 @@ personal information?
 
 Two independent parts. The PII scan always runs, on every text column of the eval data and of
 the training data when given (validated detectors, masked examples only; see
-:mod:`audit._pii`). Membership inference needs members (``--train-data``) and non-members (the
-eval rows that are not also training rows): a balanced, seeded sample of each is scored with
-the output-only attacks of :mod:`audit._membership` and, when reference models are given or
-trained, the reference-calibrated attack (LiRA, Carlini et al. 2022). Without members that part
-is reported as not run, with the reason, and the section stays ``ok``.
+:mod:`audit._pii`). Membership inference needs members (``--train-data``) and non-members: rows
+held out from the training distribution (``--holdout-data``, recommended) or else the eval rows
+that are not also training rows. A balanced, seeded sample of each is scored with the
+output-only attacks of :mod:`audit._membership` and, when reference models are given or trained,
+the reference-calibrated attack (LiRA, Carlini et al. 2022). Without members that part is
+reported as not run, with the reason, and the section stays ``ok``.
+
+Members and non-members that differ in distribution (length, source, period, style) are told
+apart by any attack without any memorisation. So blind baselines that never query the model
+always run (:mod:`audit._blind_baselines`; Das, Zhang & Tramèr 2024), the leakage finding judges
+the attack's margin over the best of them (paired bootstrap), not its raw AUC, and the attacks are
+re-scored on members and non-members matched on length bins x label.
 
 A failed attack is not a privacy guarantee: these attacks lower-bound what an adversary can do;
 only a differentially private training procedure bounds it from above.
+
+Over 400 lines: the membership part assembles many numbers (attacks x blind baselines x raw,
+margin and matched) into metrics, findings, a table and the verdict sentences, and splitting
+that assembly would scatter one verdict over several files.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -25,6 +38,7 @@ from audit.options import Option
 from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
+    from audit._blind_baselines import BlindFeatures
     from audit.context import AuditContext
 
 REFERENCE_LABELS_DIFFER = "reference model {path}: labels {got} differ from the audited model's {expected}"
@@ -36,9 +50,12 @@ SKIP_NO_TRAIN = ("no training data was given (--train-data), so there are no kno
                  "membership inference was not tested")
 SKIP_MULTI_LABEL = "membership-inference attacks are implemented for single-label classifiers only"
 SKIP_TOO_FEW = "only {n} member/non-member pairs are available (at least {need} needed)"
+SKIP_MATCHED_FEW = "matching kept only {k} member/non-member pairs (at least {need} needed)"
 
 FPR_LEVELS = {"1pct": 0.01, "0_1pct": 0.001}
 MIN_PAIRS = 20
+CHANCE = {"mia_auc": 0.5, "mia_tpr_at_1pct_fpr": FPR_LEVELS["1pct"]}  # a guess that ignores the row
+BLIND_STATS = ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr")
 MAX_REFERENCE_PARAMS = 20_000_000
 ATTACK_LABELS = {
     "loss": "loss threshold (Yeom et al. 2018)",
@@ -53,6 +70,20 @@ METRIC_DESCRIPTIONS = {
     "mia_balanced_accuracy": "Balanced accuracy of the best threshold, (1 + advantage) / 2 (Yeom et al. 2018).",
     "mia_tpr_at_1pct_fpr": "True-positive rate at a false-positive rate of at most 1% (Carlini et al. 2022).",
     "mia_tpr_at_0_1pct_fpr": "True-positive rate at a false-positive rate of at most 0.1% (Carlini et al. 2022).",
+    "mia_blind_auc": ("AUC of a blind baseline that sees only the text and label, never the model (Das, Zhang & "
+                      "Tramèr 2024); above 0.5, members and non-members differ without the model."),
+    "mia_blind_tpr_at_1pct_fpr": "TPR at 1% FPR of a blind baseline (text and label only, no model).",
+    "mia_blind_tpr_at_0_1pct_fpr": "TPR at 0.1% FPR of a blind baseline (text and label only, no model).",
+    "mia_auc_margin": ("Attack AUC minus the best blind baseline's AUC (0.5 if none beats chance), paired bootstrap "
+                       "over the same rows: the part of the attack's success that needs the model (Das, Zhang & "
+                       "Tramèr 2024)."),
+    "mia_tpr_at_1pct_fpr_margin": ("Attack TPR at 1% FPR minus the best blind baseline's (0.01 if none beats "
+                                   "chance), paired bootstrap over the same rows."),
+    "mia_auc_matched": ("Attack AUC on members and non-members matched on length bins x label (seeded subsampling "
+                        "per cell to equal counts)."),
+    "mia_blind_auc_matched": ("Blind baseline AUC refitted on the matched rows: near 0.5 when matching removed "
+                              "what the blind features see."),
+    "mia_matched_rows": "Rows the matched comparison kept, members and non-members in equal numbers.",
 }
 
 
@@ -62,27 +93,36 @@ class PrivacyAuditor(Auditor):
     name = "privacy"
     title = "Privacy"
     description = ("Membership inference (loss, confidence, entropy, modified entropy, reference-calibrated "
-                   "attacks; ROC on log-log axes, AUC, TPR at 0.1% and 1% FPR) and a validated PII scan.")
+                   "attacks; ROC on log-log axes, AUC, TPR at 0.1% and 1% FPR) judged against blind baselines "
+                   "that never query the model, and a validated PII scan.")
     requires: ClassVar[frozenset[str]] = frozenset()
     template = "sections/privacy.html.j2"
-    metric_names: ClassVar[frozenset[str]] = frozenset({
-        "mia_advantage", "mia_auc", "mia_balanced_accuracy", "mia_tpr_at_0_1pct_fpr", "mia_tpr_at_1pct_fpr",
-        "pii_matches", "pii_rows",
-    })
+    metric_names: ClassVar[frozenset[str]] = frozenset({*METRIC_DESCRIPTIONS, "pii_rows", "pii_matches"})
     params: ClassVar[dict[str, Option]] = {
         "mia_examples": Option(kind="int", min=1, default=1000, help="members and non-members each"),
         "n_bootstrap": Option(kind="int", min=1, max=1_000_000, default=1000, help="bootstrap resamples"),
-        "auc_max": Option(kind="float", min=0, max=1, default=0.6, help="attack AUC above this is a finding"),
+        # An attack whose margin over the best blind baseline exceeds (this - chance) is a finding;
+        # with a blind baseline at chance that is the raw rule "AUC above 0.6".
+        "auc_max": Option(kind="float", min=0, max=1, default=0.6,
+                          help="attack AUC (over chance, beyond the best blind baseline) that is a finding"),
         "tpr_at_1pct_fpr_max": Option(kind="float", min=0, max=1, default=0.05,
-                                      help="TPR at 1% FPR above this is a finding"),
+                                      help="the same for TPR at 1% FPR (chance: 0.01)"),
+        # Cross-fitted baselines on two samples of one distribution stay within about 0.5 +- 0.05
+        # at a few hundred rows per side (0.57 on the demo).
+        "blind_auc_max": Option(kind="float", min=0, max=1, default=0.6,
+                                help="a blind baseline whose interval lies above this: sets differ without the model"),
+        "match_bins": Option(kind="int", min=1, max=1000, default=10,
+                             help="quantile bins of length in tokens for the matched comparison"),
         "reference_models": Option(kind="str_list", default=(), must_exist="dir",
                                    help="model folders trained WITHOUT the members (offline LiRA)"),
         "train_reference": Option(kind="int", min=0, max=64, default=0, help="reference models trained here"),
         "reference_epochs": Option(kind="int", min=1, max=1000, default=10, help="epochs per reference model"),
         "pii": Option(kind="bool", default=True, help="run the PII scan"),
-        "pii_columns": Option(kind="str_list", nullable=True, column=True, help="text columns to scan (default: every string column)"),
+        "pii_columns": Option(kind="str_list", nullable=True, column=True,
+                              help="text columns to scan (default: every string column)"),
         "pii_examples": Option(kind="int", min=0, default=3, help="masked examples per PII type and dataset"),
     }
+
     # ------------------------------------------------------------------------------------ run
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
@@ -116,14 +156,18 @@ class PrivacyAuditor(Auditor):
     # --------------------------------------------------------------------- membership inference
 
     def membership_scores(self, ctx: AuditContext) -> _Scores:
-        """The attack sample and every attack's scores (members first, then non-members)."""
+        """The attack sample and every attack's scores (members first, then non-members): the
+        model-based attacks in ``scores``, the blind baselines (no model) in ``blind``."""
         if ctx.target is None:
             return _Scores(skip=SKIP_NO_MODEL)
         if ctx.train is None or len(ctx.train) == 0:
             return _Scores(skip=SKIP_NO_TRAIN)
         if ctx.target.multi_label:
             return _Scores(skip=SKIP_MULTI_LABEL)
-        train, data = ctx.train, ctx.data
+        # Non-members: held-out rows of the training distribution when given (the recommended
+        # input), else the eval rows, which may come from another distribution.
+        from_holdout = ctx.holdout is not None and len(ctx.holdout) > 0
+        train, data = ctx.train, (ctx.holdout if from_holdout else ctx.data)
         # A text in both files is ambiguous; leave it out of BOTH sides. Dropping it from the
         # non-members only would skew them toward rare texts and fake a signal on a clean model.
         train_keys = list(zip(train.texts, train.pairs or [None] * len(train), strict=True))
@@ -144,22 +188,29 @@ class PrivacyAuditor(Auditor):
             pairs = [(train.pairs or [""] * len(train))[i] for i in mem] + [(data.pairs or [""] * len(data))[i] for i in non]
         member_pairs = pairs[:n] if pairs is not None else None
         member_logits = ctx.predict(texts[:n], member_pairs, desc="privacy: score members").logits
-        if data.pairs is None and train.pairs is not None:
-            # The shared pass scored eval rows without pairs; score them the same way as members.
-            non_logits = ctx.predict(texts[n:], pairs[n:], desc="privacy: score non-members").logits
+        if from_holdout or (data.pairs is None and train.pairs is not None):
+            # Held-out rows are not in the shared pass; eval rows scored there without pairs are
+            # scored again the same way as members.
+            non_logits = ctx.predict(texts[n:], None if pairs is None else pairs[n:],
+                                     desc="privacy: score non-members").logits
         else:
             non_logits = ctx.predictions.logits[non]
         logits = np.vstack([member_logits, non_logits]).astype(np.float64)
         labels = None
         if train.labels is not None and data.labels is not None and np.ndim(train.labels) == 1:
             labels = np.r_[np.asarray(train.labels)[mem], np.asarray(data.labels)[non]].astype(int)
+        from audit._blind_baselines import blind_features, blind_scores
         from audit._membership import attack_scores
 
         scores = attack_scores(logits, labels)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
+        features = blind_features(texts=texts, pairs=pairs, labels=labels, tokenizer=ctx.target.tokenizer)
+        blind = blind_scores(features, y, seed=_seed_of(ctx.rng("privacy.blind")))
         ref_info = self._reference(ctx, texts=texts, pairs=pairs, logits=logits, labels=labels, scores=scores)
-        return _Scores(y=y, scores=scores, n=n, members=mem, nonmembers=non, overlap=overlap, labelled=labels is not None, reference=ref_info,
-                       members_available=len(mem_pool), nonmembers_available=len(non_pool))
+        return _Scores(y=y, scores=scores, blind=blind, features=features, n=n, members=mem, nonmembers=non,
+                       overlap=overlap, labelled=labels is not None, reference=ref_info,
+                       members_available=len(mem_pool), nonmembers_available=len(non_pool),
+                       nonmembers_from="holdout" if from_holdout else "eval", nonmember_source=Path(str(data.source)).name)
 
     def _reference(self, ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, logits: np.ndarray,
                    labels: np.ndarray | None, scores: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -209,38 +260,78 @@ class PrivacyAuditor(Auditor):
                           "seeded halves of the attack sample"}
 
     def _membership(self, ctx: AuditContext) -> _MembershipPart:
+        from audit._blind_baselines import BLIND_LABELS
         from audit._membership import min_nonmembers
 
         sc = self.membership_scores(ctx)
         if sc.skip:
             return _MembershipPart(summary={"ran": False, "reason": sc.skip})
-        y, n = sc.y, sc.n
-        seed = ctx.seed
-        rows, metrics, findings, per_attack = [], [], [], {}
-        for attack, s in ctx.progress(sc.scores.items(), total=len(sc.scores), desc="privacy: attacks"):
-            vals = _attack_metrics(y, s, n_resamples=int(self.options["n_bootstrap"]), seed=seed)
-            per_attack[attack] = vals
-            for name, (v, lo, hi) in vals.items():
-                metrics.append(Metric(name=name, value=v, ci_low=lo, ci_high=hi, higher_is_better=False, slice=attack,
-                                      description=f"{METRIC_DESCRIPTIONS[name]} Attack: {ATTACK_LABELS[attack]}."))
-            rows.append({
-                "attack": ATTACK_LABELS[attack],
-                "auc": vals["mia_auc"][0], "auc 95% CI": _ci(vals["mia_auc"]),
-                "advantage": vals["mia_advantage"][0],
-                "balanced accuracy": vals["mia_balanced_accuracy"][0],
-                "TPR @ 1% FPR": vals["mia_tpr_at_1pct_fpr"][0], "TPR @ 1% FPR 95% CI": _ci(vals["mia_tpr_at_1pct_fpr"]),
-                "TPR @ 0.1% FPR": vals["mia_tpr_at_0_1pct_fpr"][0],
-            })
+        y, n, seed = sc.y, sc.n, ctx.seed
+        n_boot = int(self.options["n_bootstrap"])
+        boot = _bootstrap(y, sc.scores, sc.blind, n_resamples=n_boot, seed=seed)
+        per_attack, per_blind = boot.attacks, {b: {k: boot.blind[b][k] for k in BLIND_STATS} for b in boot.blind}
+        best_auc, best_tpr = boot.best_auc, boot.best_tpr
+        margins, tpr_margins = boot.auc_margins, boot.tpr_margins
+        matched = self._matched(ctx, sc)
+
         # Headline: the strongest attack for each number (the adversary picks the best one).
-        headline = {}
-        for name in ("mia_auc", "mia_tpr_at_1pct_fpr"):
-            best = max(per_attack, key=lambda a, name=name: (per_attack[a][name][0], per_attack[a]["mia_auc"][0]))
-            v, lo, hi = per_attack[best][name]
-            headline[name] = best
-            metrics.insert(len(headline) - 1, Metric(
-                name=name, value=v, ci_low=lo, ci_high=hi, higher_is_better=False,
-                description=f"Strongest attack: {ATTACK_LABELS[best]}. {METRIC_DESCRIPTIONS[name]}"))
-        findings += self._policy_findings(per_attack)
+        strongest = {
+            "mia_auc": max(per_attack, key=lambda a: (per_attack[a]["mia_auc"][0], a)),
+            "mia_tpr_at_1pct_fpr": max(per_attack, key=lambda a: (per_attack[a]["mia_tpr_at_1pct_fpr"][0],
+                                                                  per_attack[a]["mia_auc"][0])),
+            "mia_auc_margin": max(margins, key=lambda a: (margins[a][0], per_attack[a]["mia_auc"][0])),
+            "mia_tpr_at_1pct_fpr_margin": max(tpr_margins, key=lambda a: (tpr_margins[a][0],
+                                                                          per_attack[a]["mia_auc"][0])),
+        }
+        head = [
+            _metric("mia_auc", per_attack[strongest["mia_auc"]]["mia_auc"],
+                    f"Strongest attack: {ATTACK_LABELS[strongest['mia_auc']]}."),
+            _metric("mia_tpr_at_1pct_fpr", per_attack[strongest["mia_tpr_at_1pct_fpr"]]["mia_tpr_at_1pct_fpr"],
+                    f"Strongest attack: {ATTACK_LABELS[strongest['mia_tpr_at_1pct_fpr']]}."),
+            _metric("mia_blind_auc", per_blind[best_auc]["mia_auc"], f"Best blind baseline: {BLIND_LABELS[best_auc]}.",
+                    higher_is_better=None),
+            _metric("mia_blind_tpr_at_1pct_fpr", per_blind[best_tpr]["mia_tpr_at_1pct_fpr"],
+                    f"Best blind baseline: {BLIND_LABELS[best_tpr]}.", higher_is_better=None),
+            _metric("mia_auc_margin", margins[strongest["mia_auc_margin"]],
+                    f"Strongest attack: {ATTACK_LABELS[strongest['mia_auc_margin']]}; best blind baseline: "
+                    f"{BLIND_LABELS[best_auc]}."),
+            _metric("mia_tpr_at_1pct_fpr_margin", tpr_margins[strongest["mia_tpr_at_1pct_fpr_margin"]],
+                    f"Strongest attack: {ATTACK_LABELS[strongest['mia_tpr_at_1pct_fpr_margin']]}; best blind "
+                    f"baseline: {BLIND_LABELS[best_tpr]}."),
+        ]
+        if matched.ran:
+            strongest["mia_auc_matched"] = max(matched.attacks, key=lambda a: (matched.attacks[a][0], a))
+            best_matched_blind = max(matched.blind, key=lambda b: matched.blind[b][0])
+            head += [
+                _metric("mia_auc_matched", matched.attacks[strongest["mia_auc_matched"]],
+                        f"Strongest attack: {ATTACK_LABELS[strongest['mia_auc_matched']]}."),
+                _metric("mia_blind_auc_matched", matched.blind[best_matched_blind],
+                        f"Best blind baseline: {BLIND_LABELS[best_matched_blind]}.", higher_is_better=None),
+            ]
+        head.append(Metric(name="mia_matched_rows", value=float(2 * matched.kept), higher_is_better=None,
+                           description=f"{METRIC_DESCRIPTIONS['mia_matched_rows']} Out of {2 * n}."))
+
+        metrics = list(head)
+        for attack, vals in per_attack.items():
+            for name, v in vals.items():
+                metrics.append(_metric(name, v, f"Attack: {ATTACK_LABELS[attack]}.", slice_=attack))
+            metrics.append(_metric("mia_auc_margin", margins[attack], f"Attack: {ATTACK_LABELS[attack]}.", slice_=attack))
+            metrics.append(_metric("mia_tpr_at_1pct_fpr_margin", tpr_margins[attack], f"Attack: {ATTACK_LABELS[attack]}.",
+                                   slice_=attack))
+            if matched.ran:
+                metrics.append(_metric("mia_auc_matched", matched.attacks[attack], f"Attack: {ATTACK_LABELS[attack]}.",
+                                       slice_=attack))
+        for blind, vals in per_blind.items():
+            for name in BLIND_STATS:
+                metrics.append(_metric(name.replace("mia_", "mia_blind_", 1), vals[name],
+                                       f"Blind baseline: {BLIND_LABELS[blind]}.", slice_=blind, higher_is_better=None))
+            if matched.ran:
+                metrics.append(_metric("mia_blind_auc_matched", matched.blind[blind],
+                                       f"Blind baseline: {BLIND_LABELS[blind]}.", slice_=blind, higher_is_better=None))
+
+        findings = self._blind_findings(sc, per_blind[best_auc]["mia_auc"], best_auc)
+        findings += self._leak_findings(per_attack, per_blind, margins=margins, tpr_margins=tpr_margins,
+                                        best_auc=best_auc, best_tpr=best_tpr)
         need = min_nonmembers(FPR_LEVELS["0_1pct"])
         if n < need:
             findings.append(Finding(
@@ -250,50 +341,112 @@ class PrivacyAuditor(Auditor):
                         f"the smallest non-zero FPR is 1/{n} = {1 / n:.2%}, so the reported 'TPR at 0.1% FPR' is the "
                         "TPR at zero false positives. Give more rows (mia_examples, larger eval/train files)."),
                 evidence={"nonmembers": n, "needed": need}))
-        import pandas as pd
 
-        from audit._membership import log_grid_curve
-        from audit.report.charts import line_chart
-
-        series = [(ATTACK_LABELS[a].split(" (")[0], *log_grid_curve(y, s)) for a, s in sc.scores.items()]
-        svg = line_chart(series, title="Membership-inference ROC (log-log)", xlabel="false-positive rate",
-                         ylabel="true-positive rate", log_x=True, log_y=True, diagonal=True,
-                         xlim=(1.0 / n, 1.0), ylim=(1.0 / n, 1.05))
-        figure = Figure(name="mia_roc", svg=svg, caption=(
-            f"ROC curves of each attack on {n} members and {n} non-members, log-log axes so the low-FPR regime is "
-            "visible (Carlini et al. 2022); dashed: chance."))
-        table = Table.from_frame("mia_attacks", pd.DataFrame(rows), title="Membership-inference attacks")
+        distinguishable = bool(per_blind[best_auc]["mia_auc"][1] > float(self.options["blind_auc_max"]))
+        statements = _statements(sc, per_attack=per_attack, per_blind=per_blind, margins=margins, matched=matched,
+                                 strongest=strongest, best_auc=best_auc, distinguishable=distinguishable)
         summary = {
             "ran": True, "members": n, "nonmembers": n, "members_available": sc.members_available,
             "nonmembers_available": sc.nonmembers_available, "rows_in_both_files": sc.overlap,
-            "attacks": list(sc.scores), "labelled": sc.labelled, "strongest": headline, "reference": sc.reference,
-            "bootstrap_resamples": int(self.options["n_bootstrap"]),
+            "nonmembers_from": sc.nonmembers_from, "nonmember_source": sc.nonmember_source,
+            "attacks": list(sc.scores), "blind_baselines": list(sc.blind), "labelled": sc.labelled,
+            "strongest": strongest, "best_blind": {"mia_auc": best_auc, "mia_tpr_at_1pct_fpr": best_tpr},
+            "distinguishable_without_model": distinguishable, "matched": matched.summary,
+            "statements": statements, "reference": sc.reference, "bootstrap_resamples": n_boot,
             "tpr_at_0_1pct_fpr_rule": f"needs >= {need} non-members (1/FPR); had {n}",
         }
-        return _MembershipPart(ran=True, summary=summary, metrics=metrics, table=table, figure=figure,
-                               findings=findings)
+        return _MembershipPart(ran=True, summary=summary, metrics=metrics,
+                               table=_attack_table(per_attack, per_blind, margins, matched),
+                               figure=_roc_figure(sc), findings=findings)
 
-    def _policy_findings(self, per_attack: dict[str, dict[str, tuple[float, float, float]]]) -> list[Finding]:
-        """One finding per policy metric, for the attack that exceeds it most: ``fail`` when the
-        whole CI lies above the threshold, ``warn`` when only the point estimate does."""
+    def _matched(self, ctx: AuditContext, sc: _Scores) -> _Matched:
+        """Every attack, and the blind baselines refitted, on members and non-members matched on
+        length bins x label (:func:`audit._blind_baselines.match_rows`)."""
+        from audit._blind_baselines import blind_scores, match_rows
+
+        match = match_rows(sc.features, sc.y, rng=ctx.rng("privacy.matching"), n_bins=int(self.options["match_bins"]))
+        k = len(match.kept) // 2
+        on = "length in tokens (quantile bins)" + (" x label" if sc.features.labels is not None else "")
+        summary: dict[str, Any] = {"on": on, "bins": match.bins, "cells": match.cells, "members_kept": k,
+                                   "nonmembers_kept": k, "members": sc.n, "nonmembers": sc.n}
+        if k < MIN_PAIRS:
+            summary.update(ran=False, reason=SKIP_MATCHED_FEW.format(k=k, need=MIN_PAIRS))
+            return _Matched(summary=summary, kept=k)
+        kept = match.kept
+        ym = sc.y[kept]
+        refit = blind_scores(sc.features.subset(kept), ym, seed=_seed_of(ctx.rng("privacy.blind.matched")))
+        boot = _bootstrap(ym, {a: s[kept] for a, s in sc.scores.items()}, refit,
+                          n_resamples=int(self.options["n_bootstrap"]), seed=ctx.seed)
+        summary["ran"] = True
+        return _Matched(summary=summary, kept=k, attacks={a: v["mia_auc"] for a, v in boot.attacks.items()},
+                        blind={b: v["mia_auc"] for b, v in boot.blind.items()})
+
+    def _blind_findings(self, sc: _Scores, blind_auc: tuple[float, float, float], best: str) -> list[Finding]:
+        """Members and non-members told apart without the model: the attack's AUC then measures
+        that difference, not memorisation (Das, Zhang & Tramèr 2024)."""
+        from audit._blind_baselines import BLIND_LABELS
+
+        limit = float(self.options["blind_auc_max"])
+        v, lo, hi = blind_auc
+        if not v > limit:
+            return []
+        where = ("held-out rows" if sc.nonmembers_from == "holdout" else "eval rows")
+        fix = ("Check that the held-out rows really come from the training distribution." if sc.nonmembers_from == "holdout"
+               else "Give --holdout-data: rows from the training distribution that the model never saw.")
+        if lo > limit:
+            return [Finding(
+                severity="warn", title=_distinguishable_text(v, lo, hi, best),
+                detail=(f"The best blind baseline ({BLIND_LABELS[best]}) separates the training rows from the {where} "
+                        f"used as non-members with AUC {v:.3f} (95% CI {lo:.3f}–{hi:.3f}, above {limit:g}), without "
+                        "ever querying the model, so the two sets differ in distribution. Read the margin over this "
+                        f"baseline and the matched comparison instead of the raw AUC. {fix}"),
+                evidence={"metric": "mia_blind_auc", "baseline": best, "value": v, "ci_low": lo, "ci_high": hi,
+                          "threshold": limit, "kind": "distribution_shift"})]
+        return [Finding(
+            severity="info",
+            title=f"Members and non-members may differ without the model: blind AUC {v:.3f} ({BLIND_LABELS[best]})",
+            detail=(f"95% CI {lo:.3f}–{hi:.3f} reaches below {limit:g}, so the difference may be sampling noise. "
+                    f"Read the margin over this baseline rather than the raw AUC. {fix}"),
+            evidence={"metric": "mia_blind_auc", "baseline": best, "value": v, "ci_low": lo, "ci_high": hi,
+                      "threshold": limit, "kind": "distribution_shift"})]
+
+    def _leak_findings(self, per_attack: dict[str, dict[str, tuple[float, float, float]]],
+                       per_blind: dict[str, dict[str, tuple[float, float, float]]], *,
+                       margins: dict[str, tuple[float, float, float]], tpr_margins: dict[str, tuple[float, float, float]],
+                       best_auc: str, best_tpr: str) -> list[Finding]:
+        """One finding per policy number, for the attack whose margin over the best blind baseline
+        exceeds it most: ``fail`` when the margin's whole CI lies above the tolerated margin,
+        ``warn`` when only its point estimate does. The tolerated margin is the policy level minus
+        chance (``auc_max - 0.5``, ``tpr_at_1pct_fpr_max - 0.01``), so with a blind baseline at
+        chance the rule is the raw one."""
+        from audit._blind_baselines import BLIND_LABELS
+
         out = []
-        for name, option, label in (("mia_auc", "auc_max", "AUC"),
-                                    ("mia_tpr_at_1pct_fpr", "tpr_at_1pct_fpr_max", "TPR at 1% FPR")):
-            limit = float(self.options[option])
-            over = {a: v[name] for a, v in per_attack.items() if v[name][0] > limit}
+        for name, option, label, margin, best in (
+                ("mia_auc", "auc_max", "AUC", margins, best_auc),
+                ("mia_tpr_at_1pct_fpr", "tpr_at_1pct_fpr_max", "TPR at 1% FPR", tpr_margins, best_tpr)):
+            level, chance = float(self.options[option]), CHANCE[name]
+            limit = level - chance
+            over = {a: m for a, m in margin.items() if m[0] > limit}
             if not over:
                 continue
             attack = max(over, key=lambda a: (over[a][1], over[a][0]))
             v, lo, hi = over[attack]
+            raw, blind = per_attack[attack][name][0], per_blind[best][name][0]
             severity = "fail" if lo > limit else "warn"
             out.append(Finding(
                 severity=severity,
-                title=f"Membership inference: {label} {v:.3f} above {limit:g} ({ATTACK_LABELS[attack]})",
-                detail=(f"95% CI {lo:.3f}–{hi:.3f}; " + ("the whole interval lies above the threshold: the model leaks "
-                        "membership of its training rows." if severity == "fail" else
-                        "the interval reaches below the threshold, so the excess may be sampling noise.")
-                        + f" Attacks over the threshold: {', '.join(sorted(over))}."),
-                evidence={"metric": name, "attack": attack, "value": v, "ci_low": lo, "ci_high": hi, "threshold": limit}))
+                title=(f"Membership inference: {label} {raw:.3f} beats the best blind baseline ({max(blind, chance):.3f}) "
+                       f"by {v:.3f}, above {limit:g} ({ATTACK_LABELS[attack]})"),
+                detail=(f"Margin 95% CI {lo:.3f}–{hi:.3f} (paired bootstrap over the same rows); tolerated margin "
+                        f"{limit:g} = {option} {level:g} minus chance {chance:g}; best blind baseline: "
+                        f"{BLIND_LABELS[best]}. " + (
+                            "The whole interval lies above it: the model leaks membership of its training rows beyond "
+                            "what the text alone reveals." if severity == "fail" else
+                            "The interval reaches below it, so the excess may be sampling noise.")
+                        + f" Attacks over it: {', '.join(sorted(over))}."),
+                evidence={"metric": f"{name}_margin", "attack": attack, "value": v, "ci_low": lo, "ci_high": hi,
+                          "threshold": limit, "raw": raw, "blind": blind, "blind_baseline": best, "kind": "leakage"}))
         return out
 
     # ---------------------------------------------------------------------------------- PII
@@ -349,16 +502,37 @@ class PrivacyAuditor(Auditor):
 # ------------------------------------------------------------------------------------- helpers
 
 class _Scores:
-    """Attack sample: membership labels ``y`` (members first) and each attack's scores."""
+    """Attack sample: membership labels ``y`` (members first), each model-based attack's scores,
+    each blind baseline's cross-fitted scores, and what the blind baselines saw."""
 
-    def __init__(self, *, skip: str = "", y: Any = None, scores: dict[str, np.ndarray] | None = None, n: int = 0,
+    def __init__(self, *, skip: str = "", y: Any = None, scores: dict[str, np.ndarray] | None = None,
+                 blind: dict[str, np.ndarray] | None = None, features: BlindFeatures | None = None, n: int = 0,
                  members: Any = None, nonmembers: Any = None,
                  overlap: dict[str, int] | None = None, labelled: bool = False, reference: dict[str, Any] | None = None,
-                 members_available: int = 0, nonmembers_available: int = 0) -> None:
+                 members_available: int = 0, nonmembers_available: int = 0, nonmembers_from: str = "eval",
+                 nonmember_source: str = "") -> None:
         self.skip, self.y, self.scores, self.n = skip, y, scores or {}, n
-        self.members, self.nonmembers = members, nonmembers  # row indices into ctx.train / ctx.data
+        self.blind, self.features = blind or {}, features
+        # Row indices into ctx.train, and into ctx.holdout or ctx.data (see nonmembers_from).
+        self.members, self.nonmembers = members, nonmembers
         self.overlap, self.labelled, self.reference = overlap or {}, labelled, reference or {}
         self.members_available, self.nonmembers_available = members_available, nonmembers_available
+        self.nonmembers_from, self.nonmember_source = nonmembers_from, nonmember_source
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Matched:
+    """The matched comparison: AUC (value, ci_low, ci_high) per attack and per refitted blind
+    baseline on the kept rows; ``kept`` members (and as many non-members)."""
+
+    summary: dict[str, Any]
+    kept: int
+    attacks: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    blind: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+
+    @property
+    def ran(self) -> bool:
+        return bool(self.summary.get("ran"))
 
 
 class _MembershipPart:
@@ -370,28 +544,184 @@ class _MembershipPart:
 
 
 
+def _seed_of(rng: np.random.Generator) -> int:
+    """An int seed for scikit-learn, drawn from one of ``ctx.rng``'s salted generators."""
+    return int(rng.integers(2**31 - 1))
+
+
 def _ci(v: tuple[float, float, float]) -> str:
     return "–" if not np.isfinite(v[1]) else f"{v[1]:.3f} – {v[2]:.3f}"
 
 
-def _attack_metrics(y: np.ndarray, s: np.ndarray, *, n_resamples: int, seed: int) -> dict[str, tuple[float, float, float]]:
-    """Each reported number with its stratified bootstrap CI (members and non-members resampled
-    separately, so the sample stays balanced)."""
-    from audit import _membership as mi
-    from audit.stats import bootstrap_ci
+def _signed_ci(v: tuple[float, float, float]) -> str:
+    return "–" if not np.isfinite(v[1]) else f"{v[1]:+.3f} to {v[2]:+.3f}"
 
-    stats = {
-        "mia_auc": mi.auc,
-        "mia_advantage": mi.advantage,
-        "mia_balanced_accuracy": mi.balanced_accuracy,
-        "mia_tpr_at_1pct_fpr": lambda yy, ss: mi.tpr_at_fpr(yy, ss, FPR_LEVELS["1pct"]),
-        "mia_tpr_at_0_1pct_fpr": lambda yy, ss: mi.tpr_at_fpr(yy, ss, FPR_LEVELS["0_1pct"]),
-    }
-    out = {}
-    for name, fn in stats.items():
-        lo, hi = bootstrap_ci(fn, [y, s], n_resamples=n_resamples, seed=seed, strata=y)
-        out[name] = (float(fn(y, s)), lo, hi)
+
+def _metric(name: str, v: tuple[float, float, float], where: str, *, slice_: str | None = None,
+            higher_is_better: bool | None = False) -> Metric:
+    """A metric from (value, ci_low, ci_high); ``where`` names the attack or baseline it is of."""
+    text = METRIC_DESCRIPTIONS[name]
+    return Metric(name=name, value=v[0], ci_low=v[1], ci_high=v[2], higher_is_better=higher_is_better, slice=slice_,
+                  description=f"{where} {text}" if slice_ is None else f"{text} {where}")
+
+
+STATS = ("mia_auc", "mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr")
+
+
+def _numbers(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Every number of :data:`STATS` from one ROC curve (advantage: Yeom et al. 2018; balanced
+    accuracy of the best threshold: (1 + advantage) / 2)."""
+    from audit._membership import roc_summary
+
+    auc, adv, tprs = roc_summary(y, s, fpr_levels=(FPR_LEVELS["1pct"], FPR_LEVELS["0_1pct"]))
+    return np.array([auc, adv, 0.5 * (1.0 + adv), *tprs])
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Boot:
+    """Every number (value, ci_low, ci_high) of every attack and blind baseline, and the margins."""
+
+    attacks: dict[str, dict[str, tuple[float, float, float]]]
+    blind: dict[str, dict[str, tuple[float, float, float]]]
+    best_auc: str
+    best_tpr: str
+    auc_margins: dict[str, tuple[float, float, float]]
+    tpr_margins: dict[str, tuple[float, float, float]]
+
+
+def _bootstrap(y: np.ndarray, attacks: dict[str, np.ndarray], blind: dict[str, np.ndarray], *, n_resamples: int,
+               seed: int) -> _Boot:
+    """All numbers with stratified bootstrap CIs (members and non-members resampled separately,
+    so the sample stays balanced), from one set of resamples: one ROC curve per score and
+    resample, the attacks and the blind baselines on the same rows, so the margins are paired
+    (what the two share, the rows' difficulty, cancels). The best blind baseline for each number
+    is chosen once, on the whole sample (slightly optimistic for it, so the margin errs toward "no
+    leak shown"); chance is itself a blind baseline (a constant score), so one below chance
+    counts as chance. Blind scores are not refitted per resample."""
+    from audit.stats import bootstrap_cis
+
+    names = [*attacks, *blind]
+    k, n_stats = len(attacks), len(STATS)
+    auc_i, tpr_i = STATS.index("mia_auc"), STATS.index("mia_tpr_at_1pct_fpr")
+    full = np.vstack([_numbers(y, s) for s in [*attacks.values(), *blind.values()]])
+    best_auc = max(range(k, len(names)), key=lambda j: full[j, auc_i])
+    best_tpr = max(range(k, len(names)), key=lambda j: (full[j, tpr_i], full[j, auc_i]))
+
+    def numbers(yy: np.ndarray, *scores: np.ndarray) -> np.ndarray:
+        nums = np.vstack([_numbers(yy, s) for s in scores])
+        auc_margin = nums[:k, auc_i] - max(CHANCE["mia_auc"], nums[best_auc, auc_i])
+        tpr_margin = nums[:k, tpr_i] - max(CHANCE["mia_tpr_at_1pct_fpr"], nums[best_tpr, tpr_i])
+        return np.concatenate([nums.ravel(), auc_margin, tpr_margin])
+
+    arrays = [y, *attacks.values(), *blind.values()]
+    point = numbers(*arrays)
+    cis = bootstrap_cis(numbers, arrays, n_resamples=n_resamples, seed=seed, strata=y)
+    values = [(float(v), *ci) for v, ci in zip(point, cis, strict=True)]
+    per = {name: {stat: values[j * n_stats + i] for i, stat in enumerate(STATS)} for j, name in enumerate(names)}
+    offset = len(names) * n_stats
+    return _Boot(attacks={a: per[a] for a in attacks}, blind={b: per[b] for b in blind},
+                 best_auc=names[best_auc], best_tpr=names[best_tpr],
+                 auc_margins={a: values[offset + j] for j, a in enumerate(attacks)},
+                 tpr_margins={a: values[offset + k + j] for j, a in enumerate(attacks)})
+
+
+def _distinguishable_text(v: float, lo: float, hi: float, best: str) -> str:
+    from audit._blind_baselines import BLIND_LABELS
+
+    return (f"Members and non-members are distinguishable without the model: AUC {v:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
+            f"{BLIND_LABELS[best]}); the attack AUC cannot be read as leakage")
+
+
+def _statements(sc: _Scores, *, per_attack: dict[str, dict[str, tuple[float, float, float]]],
+                per_blind: dict[str, dict[str, tuple[float, float, float]]], margins: dict[str, tuple[float, float, float]],
+                matched: _Matched, strongest: dict[str, str], best_auc: str, distinguishable: bool) -> list[dict[str, str]]:
+    """The section's verdict in sentences, kept in results.json so the HTML report and the
+    Markdown card print the same words."""
+    from audit._blind_baselines import BLIND_LABELS
+
+    out = []
+    blind = per_blind[best_auc]["mia_auc"]
+    if distinguishable:
+        out.append({"kind": "warn", "text": _distinguishable_text(*blind, best_auc) + "."})
+    a = strongest["mia_auc_margin"]
+    raw, m = per_attack[a]["mia_auc"], margins[a]
+    out.append({"kind": "info", "text": (
+        f"Strongest attack: {ATTACK_LABELS[a]}, AUC {raw[0]:.3f} (95% CI {_ci(raw)}). Best blind baseline (text and "
+        f"label only, no model): {BLIND_LABELS[best_auc]}, AUC {blind[0]:.3f} (95% CI {_ci(blind)}). Margin of the "
+        f"attack over it: {m[0]:+.3f} (95% CI {_signed_ci(m)}; paired bootstrap over the same rows); this margin, not "
+        "the raw AUC, is what the leakage finding judges.")})
+    s = matched.summary
+    if matched.ran:
+        am = strongest["mia_auc_matched"]
+        best_m = max(matched.blind, key=lambda b: matched.blind[b][0])
+        out.append({"kind": "info", "text": (
+            f"Matched comparison on {s['on']}: kept {s['members_kept']} of {s['members']} members and "
+            f"{s['nonmembers_kept']} of {s['nonmembers']} non-members ({s['cells']} cells). There the strongest attack "
+            f"({ATTACK_LABELS[am]}) reaches AUC {matched.attacks[am][0]:.3f} (95% CI {_ci(matched.attacks[am])}; raw "
+            f"{per_attack[am]['mia_auc'][0]:.3f}) and the best refitted blind baseline ({BLIND_LABELS[best_m]}) "
+            f"{matched.blind[best_m][0]:.3f}.")})
+    else:
+        out.append({"kind": "info", "text": f"Matched comparison on {s['on']}: not run, {s['reason']}."})
+    if sc.nonmembers_from == "holdout":
+        out.append({"kind": "info", "text": (
+            f"Non-members: {sc.n} held-out rows ({sc.nonmember_source}, --holdout-data) that are not in the training "
+            "data: the recommended comparison, if they come from the training distribution.")})
+    else:
+        out.append({"kind": "info", "text": (
+            f"Non-members: {sc.n} eval rows ({sc.nonmember_source}) that are not in the training data. They may come "
+            "from another distribution than the training rows; --holdout-data (rows from the training distribution "
+            "that the model never saw) gives the clean comparison.")})
     return out
+
+
+def _attack_table(per_attack: dict[str, dict[str, tuple[float, float, float]]],
+                  per_blind: dict[str, dict[str, tuple[float, float, float]]],
+                  margins: dict[str, tuple[float, float, float]], matched: _Matched) -> Table:
+    import pandas as pd
+
+    from audit._blind_baselines import BLIND_LABELS
+
+    rows = []
+    for attack, vals in per_attack.items():
+        rows.append({
+            "attack": ATTACK_LABELS[attack], "uses the model": "yes",
+            "AUC": vals["mia_auc"][0], "AUC 95% CI": _ci(vals["mia_auc"]),
+            "margin over best blind": margins[attack][0], "margin 95% CI": _signed_ci(margins[attack]),
+            "AUC matched": matched.attacks[attack][0] if matched.ran else "",
+            "advantage": vals["mia_advantage"][0],
+            "TPR @ 1% FPR": vals["mia_tpr_at_1pct_fpr"][0], "TPR @ 1% FPR 95% CI": _ci(vals["mia_tpr_at_1pct_fpr"]),
+            "TPR @ 0.1% FPR": vals["mia_tpr_at_0_1pct_fpr"][0],
+        })
+    for blind, vals in per_blind.items():
+        rows.append({
+            "attack": f"blind: {BLIND_LABELS[blind]}", "uses the model": "no",
+            "AUC": vals["mia_auc"][0], "AUC 95% CI": _ci(vals["mia_auc"]),
+            "margin over best blind": "", "margin 95% CI": "",
+            "AUC matched": matched.blind[blind][0] if matched.ran else "",
+            "advantage": "",
+            "TPR @ 1% FPR": vals["mia_tpr_at_1pct_fpr"][0], "TPR @ 1% FPR 95% CI": _ci(vals["mia_tpr_at_1pct_fpr"]),
+            "TPR @ 0.1% FPR": vals["mia_tpr_at_0_1pct_fpr"][0],
+        })
+    return Table.from_frame("mia_attacks", pd.DataFrame(rows),
+                            title="Membership-inference attacks and blind baselines (no model)")
+
+
+def _roc_figure(sc: _Scores) -> Figure:
+    from audit._blind_baselines import BLIND_LABELS
+    from audit._membership import log_grid_curve
+    from audit.report.charts import line_chart
+
+    n = sc.n
+    series = [(ATTACK_LABELS[a].split(" (")[0], *log_grid_curve(sc.y, s)) for a, s in sc.scores.items()]
+    blind = [(f"blind: {BLIND_LABELS[b].split(' (')[0]}", *log_grid_curve(sc.y, s)) for b, s in sc.blind.items()]
+    svg = line_chart(series + blind, title="Membership-inference ROC (log-log)", xlabel="false-positive rate",
+                     ylabel="true-positive rate", log_x=True, log_y=True, diagonal=True,
+                     xlim=(1.0 / n, 1.0), ylim=(1.0 / n, 1.05), dashed=[name for name, _, _ in blind],
+                     legend_loc="outside")  # eight series: a legend inside would hide some
+    return Figure(name="mia_roc", svg=svg, caption=(
+        f"ROC curves of each attack on {n} members and {n} non-members, log-log axes so the low-FPR regime is "
+        "visible (Carlini et al. 2022); dotted: blind baselines that never query the model (Das, Zhang & Tramèr "
+        "2024), an attack is evidence of leakage only where it rises above them; dashed: chance."))
 
 
 def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
@@ -399,8 +729,17 @@ def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
     tested, not_tested = [], []
     if mia.ran:
         s = mia.summary
+        against = ("held-out rows (--holdout-data)" if s["nonmembers_from"] == "holdout" else "eval rows")
         tested.append(f"Membership inference with {', '.join(s['attacks'])} attacks on {s['members']} training rows "
-                      f"(members) against {s['nonmembers']} eval rows not in the training data (non-members).")
+                      f"(members) against {s['nonmembers']} {against} not in the training data (non-members).")
+        tested.append(f"Blind baselines that never query the model ({', '.join(s['blind_baselines'])}; cross-fitted), "
+                      "and the attacks' margin over the best of them.")
+        m = s["matched"]
+        if m.get("ran"):
+            tested.append(f"The attacks on members and non-members matched on {m['on']} ({m['members_kept']} of "
+                          f"{m['members']} pairs kept).")
+        else:
+            not_tested.append(f"Matched comparison: {m['reason']}.")
         ref = s["reference"]
         if ref.get("ran"):
             tested.append(f"Reference-calibrated attack: {ref['method']} ({ref['models']} reference models).")

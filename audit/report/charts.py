@@ -99,8 +99,11 @@ def heatmap(matrix: Any, row_labels: Sequence[str], col_labels: Sequence[str], *
 def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *, title: str = "",
                xlabel: str = "", ylabel: str = "", log_x: bool = False, log_y: bool = False,
                diagonal: bool = False, xlim: tuple[float, float] | None = None,
-               ylim: tuple[float, float] | None = None, markers: bool = False) -> str:
-    """Lines (name, x, y); ``diagonal`` draws y = x (a perfect calibration, a chance ROC)."""
+               ylim: tuple[float, float] | None = None, markers: bool = False,
+               dashed: Sequence[str] = (), legend_loc: str = "best") -> str:
+    """Lines (name, x, y); ``diagonal`` draws y = x (a perfect calibration, a chance ROC); the
+    series named in ``dashed`` are drawn dotted (baselines beside the lines they qualify);
+    ``legend_loc`` is matplotlib's, or "outside" for a legend right of the axes (many series)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     if diagonal:
@@ -108,7 +111,7 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
         ax.plot([lo, hi], [lo, hi], color="#999", linestyle="--", linewidth=1, label="_diag")
     for k, (name, xs, ys) in enumerate(series):
         ax.plot(xs, ys, color=PALETTE[k % len(PALETTE)], label=name, linewidth=1.5,
-                marker="o" if markers else None, markersize=3)
+                linestyle=":" if name in dashed else "-", marker="o" if markers else None, markersize=3)
     if log_x:
         ax.set_xscale("log")
     if log_y:
@@ -121,7 +124,10 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if len(series) > 1 or any(name for name, _, _ in series):
-        ax.legend(frameon=False, fontsize=8)
+        if legend_loc == "outside":
+            ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        else:
+            ax.legend(frameon=False, fontsize=8, loc=legend_loc)
     return _svg(fig)
 
 

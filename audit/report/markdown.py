@@ -68,6 +68,19 @@ def front_matter(report: AuditReport) -> dict[str, Any]:
     return card
 
 
+def _membership_lines(mia: dict[str, Any]) -> list[str]:
+    """The membership-inference verdict: the same sentences as the HTML section (results.json
+    holds them), the warning that members and non-members differ without the model first."""
+    statements = mia.get("statements") or []
+    if not mia.get("ran") or not statements:
+        return []
+    lines = ["Membership inference:", ""]
+    for st in statements:
+        text = md_escape(st.get("text", ""))
+        lines.append(f"- **{text}**" if st.get("kind") == "warn" else f"- {text}")
+    return [*lines, ""]
+
+
 def render_markdown(report: AuditReport) -> str:
     import yaml
 
@@ -129,6 +142,8 @@ def render_markdown(report: AuditReport) -> str:
                 out.append("")
             except KeyError:
                 pass
+        if r.auditor == "privacy":
+            out += _membership_lines(r.extra.get("membership") or {})
         out.append("| metric | slice | value | 95% CI |\n|---|---|---|---|")
         for m in r.metrics[:40]:
             ci = f"{format_number(m.ci_low)} – {format_number(m.ci_high)}" if m.ci_low is not None else ""

@@ -26,6 +26,18 @@ def _no_finding_above_info(result: Any) -> bool:
     return all(f.severity == "info" for f in result.findings)
 
 
+def _leak_findings(result: Any) -> list[Any]:
+    return [f for f in result.findings if f.evidence.get("kind") == "leakage" and f.severity in ("warn", "fail")]
+
+
+@pytest.fixture(scope="module")
+def shifted(demo_clean: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The clean control with mostly short "members" against mostly long non-members."""
+    from audit.demo import build_shifted_control
+
+    return build_shifted_control(demo_clean, tmp_path_factory.mktemp("shifted"), seed=0)
+
+
 def test_loss_attack_finds_the_memorised_training_split(demo_planted: Any, planted_target: Any,
                                                         context_factory: Any) -> None:
     ctx = context_factory(demo_planted, planted_target, with_train=True)
@@ -36,8 +48,12 @@ def test_loss_attack_finds_the_memorised_training_split(demo_planted: Any, plant
     headline = result.metric("mia_auc")
     assert headline.value == max(result.metric("mia_auc", a).value for a in ATTACKS)
     assert "Strongest attack" in headline.description
-    auc_findings = [f for f in result.findings if f.evidence.get("metric") == "mia_auc"]
+    # The leakage finding judges the margin over the best blind baseline, which is near chance here.
+    auc_findings = [f for f in result.findings if f.evidence.get("metric") == "mia_auc_margin"]
     assert [f.severity for f in auc_findings] == ["fail"]
+    assert auc_findings[0].evidence["kind"] == "leakage"
+    assert result.metric("mia_blind_auc").value < 0.6
+    assert not [f for f in result.findings if f.evidence.get("kind") == "distribution_shift" and f.severity != "info"]
     for name in ("mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr"):
         for attack in ATTACKS:
             m = result.metric(name, attack)
@@ -166,8 +182,148 @@ def test_train_reference_trains_seeded_online_references(demo_planted: Any, plan
     assert 0 <= m.value <= 1 and m.ci_low <= m.value <= m.ci_high
 
 
+# ------------------------------------------------------------------- blind baselines
+
+def test_blind_baselines_and_margins_equal_sklearn_on_the_same_scores(demo_planted: Any, planted_target: Any,
+                                                                     clean_target: Any, context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    auditor = PrivacyAuditor(mia_examples=300, **FAST)
+    result = auditor.run(ctx)
+    sample = auditor.membership_scores(ctx)
+    y = sample.y
+    assert set(sample.blind) == {"length_tokens", "length_words", "label", "ngrams"}
+    aucs, tprs = {}, {}
+    for name, s in {**sample.scores, **sample.blind}.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        aucs[name], tprs[name] = roc_auc_score(y, s), tpr[fpr <= 0.01].max()
+        if name in sample.blind:
+            assert result.metric("mia_blind_auc", name).value == pytest.approx(aucs[name], abs=1e-12)
+            assert result.metric("mia_blind_tpr_at_1pct_fpr", name).value == pytest.approx(tprs[name])
+            assert result.metric("mia_blind_tpr_at_0_1pct_fpr", name).value == pytest.approx(tpr[fpr <= 0.001].max())
+    best = max(sample.blind, key=lambda b: aucs[b])
+    best_tpr = max(sample.blind, key=lambda b: (tprs[b], aucs[b]))
+    assert result.metric("mia_blind_auc").value == pytest.approx(aucs[best])
+    for attack in ATTACKS:
+        margin = result.metric("mia_auc_margin", attack)
+        assert margin.value == pytest.approx(aucs[attack] - max(0.5, aucs[best]), abs=1e-12)
+        assert margin.ci_low <= margin.value <= margin.ci_high
+        assert result.metric("mia_tpr_at_1pct_fpr_margin", attack).value == pytest.approx(
+            tprs[attack] - max(0.01, tprs[best_tpr]))
+    assert result.metric("mia_auc_margin").value == max(result.metric("mia_auc_margin", a).value for a in ATTACKS)
+    # Blind means blind: the same rows under another model get the same baseline scores.
+    other = auditor.membership_scores(context_factory(demo_planted, clean_target, with_train=True))
+    assert all(np.array_equal(other.blind[b], sample.blind[b]) for b in sample.blind)
+    assert not np.array_equal(other.scores["loss"], sample.scores["loss"])
+
+
+def test_memorisation_is_found_over_the_blind_baselines_and_after_matching(demo_planted: Any, planted_target: Any,
+                                                                          context_factory: Any) -> None:
+    ctx = context_factory(demo_planted, planted_target, with_train=True)
+    result = PrivacyAuditor(mia_examples=400, **FAST).run(ctx)
+    assert result.metric("mia_blind_auc").value < 0.6  # members and non-members: one distribution
+    margin = result.metric("mia_auc_margin")
+    assert margin.ci_low > 0.1
+    matched = result.extra["membership"]["matched"]
+    assert matched["ran"] and matched["members_kept"] == matched["nonmembers_kept"] >= 0.6 * 400
+    assert result.metric("mia_matched_rows").value == 2 * matched["members_kept"]
+    assert result.metric("mia_auc_matched").value > 0.7
+    assert abs(result.metric("mia_blind_auc_matched").value - 0.5) < 0.1
+    assert [f.severity for f in _leak_findings(result)] == ["fail"]
+
+
+def test_distribution_shift_control_is_not_flagged_as_leaking(shifted: Any, clean_target: Any,
+                                                             context_factory: Any) -> None:
+    """The regression test for the bug: a model that memorised nothing, "members" mostly short
+    rows and non-members mostly long ones. The raw attack separates them well above chance; so
+    does a rule that only counts words; the leakage verdict must not follow the raw AUC."""
+    ctx = context_factory(shifted, clean_target, with_train=True)
+    result = PrivacyAuditor(mia_examples=400, **FAST).run(ctx)
+    raw = result.metric("mia_auc", "loss")
+    assert raw.value > 0.75 and raw.ci_low > PrivacyAuditor.defaults["auc_max"]  # the old rule would flag it
+    assert result.metric("mia_blind_auc", "length_words").value > 0.75
+    blind = result.metric("mia_blind_auc")
+    assert blind.ci_low > 0.75
+    assert result.metric("mia_auc_margin").value < 0.05
+    assert not _leak_findings(result), [f.title for f in result.findings]
+    (shift,) = [f for f in result.findings if f.evidence.get("kind") == "distribution_shift"]
+    assert shift.severity == "warn"
+    assert shift.title.startswith(f"Members and non-members are distinguishable without the model: AUC {blind.value:.3f}")
+    assert shift.title.endswith("the attack AUC cannot be read as leakage") and "--holdout-data" in shift.detail
+    mia = result.extra["membership"]
+    assert mia["distinguishable_without_model"] is True
+    assert mia["statements"][0] == {"kind": "warn", "text": shift.title + "."}
+    matched = mia["matched"]
+    assert matched["ran"] and 20 <= matched["members_kept"] < 0.6 * mia["members"]
+    assert abs(result.metric("mia_auc_matched", "loss").value - 0.5) < 0.1
+    html = render_section(result)
+    assert '<div class="finding finding-warn">' in html and "distinguishable without the model" in html
+    assert f"kept {matched['members_kept']} of {mia['members']} members" in html
+    assert "blind: length in tokens" in html and "margin over best blind" in html
+
+
+def test_holdout_rows_are_the_nonmembers_when_given(demo_planted: Any, planted_target: Any, context_factory: Any,
+                                                    tmp_path: Path) -> None:
+    from audit.data import load_evalset
+
+    frame = pd.read_csv(demo_planted.eval_path)
+    frame.iloc[:400].to_csv(tmp_path / "eval.csv", index=False)
+    frame.iloc[400:].to_csv(tmp_path / "holdout.csv", index=False)
+    build = SimpleNamespace(model_dir=demo_planted.model_dir, eval_path=tmp_path / "eval.csv",
+                            train_path=demo_planted.train_path)
+    ctx = context_factory(build, planted_target, with_train=True)
+    ctx.holdout = load_evalset(tmp_path / "holdout.csv", label_names=planted_target.label_names)
+    auditor = PrivacyAuditor(mia_examples=300, **FAST)
+    result = auditor.run(ctx)
+    sample = auditor.membership_scores(ctx)
+    mia = result.extra["membership"]
+    assert mia["nonmembers_from"] == "holdout" and mia["nonmember_source"] == "holdout.csv"
+    # Non-member scores are the model's losses on held-out rows, not on eval rows.
+    texts = [ctx.holdout.texts[i] for i in sample.nonmembers]
+    logits = planted_target.predict_logits(texts).astype(np.float64)
+    logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    labels = ctx.holdout.labels[sample.nonmembers]
+    np.testing.assert_allclose(sample.scores["loss"][sample.n:], logp[np.arange(len(texts)), labels], rtol=1e-6)
+    assert result.metric("mia_auc", "loss").value > 0.7 and _leak_findings(result)
+    assert any("held-out rows (holdout.csv, --holdout-data)" in s["text"] for s in mia["statements"])
+    assert any("held-out rows (--holdout-data)" in line for line in result.extra["tested"])
+
+
+def test_holdout_data_flows_from_the_command_line_and_results_repeat_under_the_seed(
+        demo_planted: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from audit.cli import main
+
+    frame = pd.read_csv(demo_planted.eval_path)
+    frame.iloc[:200].to_csv(tmp_path / "eval.csv", index=False)
+    frame.iloc[400:].to_csv(tmp_path / "holdout.csv", index=False)
+    outs = []
+    for name in ("a", "b"):
+        code = main(["run", str(demo_planted.model_dir), "--data", str(tmp_path / "eval.csv"), "--train-data",
+                     str(demo_planted.train_path), "--holdout-data", str(tmp_path / "holdout.csv"),
+                     "--auditors", "privacy", "--out", str(tmp_path / name), "--seed", "3", "--quiet",
+                     "--option", "privacy.mia_examples=150", "--option", "privacy.n_bootstrap=50"])
+        assert code == 0, capsys.readouterr()
+        data = json.loads((tmp_path / name / "results.json").read_text())
+        for key in ("created", "timings"):
+            data["metadata"].pop(key)
+        data["metadata"]["config"].pop("out")
+        data["results"][0].pop("timings")
+        outs.append(data)
+    assert outs[0] == outs[1]
+    meta, mia = outs[0]["metadata"], outs[0]["results"][0]["extra"]["membership"]
+    assert meta["config"]["holdout_data"] == str(tmp_path / "holdout.csv")
+    assert meta["holdout"]["rows"] == len(frame) - 400 and len(meta["holdout"]["fingerprint"]) == 64
+    assert mia["nonmembers_from"] == "holdout" and mia["members"] == 150
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "Held-out data" in html and "held-out rows (<code>--holdout-data</code>)" in html
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert "Membership inference:" in card and "Margin of the attack over it:" in card
+    assert "Matched comparison on length in tokens" in card
+
+
 @pytest.mark.parametrize(("options", "match"), [
     ({"mia_examples": 0}, "option privacy.mia_examples: expected an integer >= 1"),
+    ({"match_bins": 0}, "option privacy.match_bins: expected an integer >= 1"),
+    ({"blind_auc_max": 1.5}, r"option privacy.blind_auc_max: expected a finite number >= 0 and <= 1"),
     ({"auc_max": 1.5}, r"option privacy.auc_max: expected a finite number >= 0 and <= 1"),
     ({"reference_models": "one/dir"}, "option privacy.reference_models: expected a list of strings"),
     ({"train_reference": -1}, "option privacy.train_reference: expected an integer >= 0"),
@@ -256,7 +412,10 @@ def test_section_renders_attacks_roc_and_scope(demo_planted: Any, planted_target
     html = render_section(result)
     for text in ("Membership inference", "loss threshold (Yeom et al. 2018)", "modified entropy (Song &amp; Mittal 2021)",
                  "<svg", "log-log", "TPR @ 1% FPR", "needs &gt;= 1000 non-members", "Not tested: Reference-calibrated",
-                 "Personal information in the data", "What was and was not tested"):
+                 "Personal information in the data", "What was and was not tested",
+                 "blind: character and word n-grams (logistic regression)", "margin over best blind", "AUC matched",
+                 "Best blind baseline (text and label only, no model)", "mia_auc_margin", "mia_blind_auc",
+                 "evaluation rows", "Tested: Blind baselines that never query the model"):
         assert text in html, text
     assert any("Too few non-members (200)" in f.title and f.severity == "info" for f in result.findings)
     json.dumps(result.to_dict())  # JSON-able
