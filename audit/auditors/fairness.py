@@ -9,7 +9,9 @@ counterfactual token swaps, plus advisory post-processing evidence.
   generalized entropy indices (Speicher et al. 2018) through AIF360's ``ClassificationMetric``.
   Seeded bootstrap intervals are stratified by group; a group below ``min_group_size`` is
   listed as too small to judge and left out of the headline metrics.
-* Bias AUCs per identity subgroup (Borkan et al. 2019) and the Jigsaw final score.
+* Bias AUCs per identity subgroup (Borkan et al. 2019) and the Jigsaw final score; a subgroup
+  whose rows all have one class is listed with that reason (its AUCs are undefined), apart from
+  those too small to judge.
 * Counterfactual token fairness (Garg et al. 2019): each identity term swapped for the other
   terms of its category, the variants re-scored through the shared target.
 * Mitigation evidence: fairlearn's ``ThresholdOptimizer`` (Hardt et al. 2016) fitted on a
@@ -41,6 +43,10 @@ SKIP_MULTI_LABEL = "multi-label classifiers are not supported by the fairness au
 POSITIVE_LABEL_UNKNOWN = "expected one of the model's labels {known} (name or index), got {value!r}"
 INTERSECTION = "×"
 TOO_SMALL = "too small to judge"
+# A bias AUC ranks positives against negatives: with one class on a side it does not exist,
+# however many rows there are (Borkan et al. 2019 leave such subgroups out too).
+ONE_CLASS = "one class only: AUC undefined"
+REST_ONE_CLASS = "fewer than two classes outside it: BPSN/BNSP AUC undefined"
 JUDGED = "judged"
 ADVISORY = ("Advisory: what post-processing with per-group thresholds could buy on held-out rows; "
             "it uses the sensitive attribute at prediction time, which may be unlawful or unwanted.")
@@ -478,16 +484,16 @@ class _Run:
             judged: dict[str, list[float]] = {"subgroup_auc": [], "bpsn_auc": [], "bnsp_auc": []}
             any_term = False
             min_n = self.o["min_group_size"]
-            usable = [(name, mask) for name, mask in subgroups
-                      if mask.sum() >= min_n and 0 < y[mask].sum() < mask.sum() and 0 < y[~mask].sum() < (~mask).sum()]
+            status = {name: _subgroup_status(y, mask, min_n) for name, mask in subgroups}
+            usable = [(name, mask) for name, mask in subgroups if status[name] == JUDGED]
             # Bonferroni over the judged subgroups, so many subgroups do not raise alarms by chance.
             confidence = 1 - 0.05 / max(len(usable), 1)
             level = f"95% CI adjusted for {len(usable)} subgroups" if len(usable) > 1 else "95% CI"
             for name, mask in self.ctx.progress(subgroups, total=len(subgroups), desc="fairness: bias AUCs"):
                 values = bias_aucs(y, score, mask)
-                ok = any(name == u[0] for u in usable)
+                ok = status[name] == JUDGED
                 row = {"subgroup": name + suffix, "count": int(mask.sum()), "positives": int(y[mask].sum()),
-                       "status": JUDGED if ok else TOO_SMALL, **values}
+                       "status": status[name], **values}
                 rows.append(row)
                 if not ok:
                     continue
@@ -816,6 +822,20 @@ def _vs_rest(rate: Callable[[np.ndarray, np.ndarray], float], how: str) -> Calla
         return a / b if b > 0 else float("nan")
 
     return statistic
+
+
+def _subgroup_status(y: np.ndarray, mask: np.ndarray, min_n: int) -> str:
+    """Whether a subgroup's bias AUCs can be judged, and if not, why: too few rows, or one class
+    only inside it (or outside it), where the AUCs are undefined rather than uncertain."""
+    n, positives = int(mask.sum()), int(y[mask].sum())
+    if n < min_n:
+        return TOO_SMALL
+    if positives in (0, n):
+        return ONE_CLASS
+    rest, rest_positives = int((~mask).sum()), int(y[~mask].sum())
+    if rest_positives in (0, rest):
+        return REST_ONE_CLASS
+    return JUDGED
 
 
 def _unclear(severity: str) -> str:

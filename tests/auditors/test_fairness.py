@@ -21,6 +21,8 @@ from audit._fairness_metrics import (
     severity,
 )
 from audit.auditors.fairness import (
+    JUDGED,
+    ONE_CLASS,
     POSITIVE_LABEL_UNKNOWN,
     SKIP_MULTI_LABEL,
     TOO_SMALL,
@@ -28,6 +30,7 @@ from audit.auditors.fairness import (
     _import_aif360,
 )
 from audit.errors import AuditInputError
+from tests._text import one_line
 
 FAST = {"n_bootstrap": 100, "counterfactual": False, "mitigation": False}
 
@@ -402,3 +405,22 @@ def test_result_is_json_data_and_reproducible_under_a_seed(tmp_path: Path) -> No
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
     html = render_section(AuditorResult.from_dict(json.loads(json.dumps(first))))
     assert "<mark>elderly</mark>" in html or "<mark>young</mark>" in html
+
+
+def test_a_subgroup_with_one_class_is_undefined_not_too_small(tmp_path: Path) -> None:
+    """'elderly' has plenty of rows, all positive: its AUCs do not exist, which is not a matter of size."""
+    from audit.report.html import render_section
+
+    words = (("great", "positive"), ("awful", "negative"), ("fine", "neutral"))
+    rows = [{"text": f"the young one said it was {words[i % 3][0]}", "label": words[i % 3][1]} for i in range(90)]
+    rows += [{"text": "the elderly one said it was great", "label": "positive"} for _ in range(40)]
+    rows += [{"text": f"the teenage one said it was {words[i % 3][0]}", "label": words[i % 3][1]} for i in range(6)]
+    path = tmp_path / "one_class.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    result = FairnessAuditor(positive_label="positive", min_group_size=20, **FAST).run(
+        _context(path, _KeywordTarget()))
+    assert result.status == "ok", result.reason
+    status = dict(result.table("bias_auc").to_frame()[["subgroup", "status"]].to_numpy())
+    assert status == {"young": JUDGED, "elderly": ONE_CLASS, "teenage": TOO_SMALL}
+    assert not [m for m in result.metrics if m.slice == "elderly" and m.name.endswith("_gap")]
+    assert ONE_CLASS in one_line(render_section(result))
