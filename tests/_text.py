@@ -17,3 +17,10 @@ _SPACE = re.compile(r"\s+")
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (line breaks, page breaks, padding) made one space."""
     return _SPACE.sub(" ", text).strip()
+
+
+def starts_a_line(phrase: str, text: str) -> bool:
+    """Whether a line of ``text`` starts (after indentation) with ``phrase``, whatever whitespace
+    separates its words: a heading at the top of a printed page, say."""
+    words = r"\s+".join(re.escape(w) for w in phrase.split())
+    return re.search(rf"^\s*{words}\b", text, re.M) is not None
