@@ -267,7 +267,7 @@ class _Run:
         from fairlearn import metrics as flm
         from sklearn.metrics import accuracy_score, precision_score
 
-        from audit._fairness_metrics import HEADLINE, headline_metrics
+        from audit._fairness_metrics import headline_intervals, rate_interval
 
         in_slice = np.array([g is not None for g in groups])
         if in_slice.sum() == 0:
@@ -293,9 +293,10 @@ class _Run:
             rows = g == str(k)
             row = by_group.loc[k]
             status = JUDGED if str(k) in judged else TOO_SMALL
-            sel_ci = self._ci(np.mean, [p[rows]], salt=f"sel:{slice_name}:{k}")
-            tpr_ci = self._ci(lambda yy, pp: pp[yy == 1].mean() if (yy == 1).any() else np.nan,
-                              [y[rows], p[rows]], salt=f"tpr:{slice_name}:{k}")
+            sel_ci = rate_interval(y[rows], p[rows], rate="selection_rate", n_resamples=self.o["n_bootstrap"],
+                                   seed=self._seed(f"sel:{slice_name}:{k}"))
+            tpr_ci = rate_interval(y[rows], p[rows], rate="tpr", n_resamples=self.o["n_bootstrap"],
+                                   seed=self._seed(f"tpr:{slice_name}:{k}"))
             group_rows.append({
                 "slice": slice_name, "group": str(k), "status": status, "count": int(row["count"]),
                 "positives": int(y[rows].sum()),
@@ -326,9 +327,10 @@ class _Run:
             "equal_opportunity_difference": flm.equal_opportunity_difference(yj, pj, sensitive_features=sf),
         }
         better = {"demographic_parity_ratio": True, "equalized_odds_ratio": True}
-        for name in HEADLINE:
-            ci = self._ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, k_groups)[name],
-                          [yj, pj, codes], salt=f"headline:{slice_name}", strata=codes)
+        # One set of resamples, stratified by group, for all five (one seed per slice).
+        cis = headline_intervals(yj, pj, codes, k_groups, n_resamples=self.o["n_bootstrap"],
+                                 seed=self._seed(f"headline:{slice_name}"))
+        for name, ci in cis.items():
             self.metrics.append(Metric(name, float(values[name]), *ci, better.get(name, False), slice_name,
                                        f"fairlearn {name}, between groups, worst case"))
             headline_rows.append({"metric": name, "slice": slice_name, "value": float(values[name]),
@@ -343,7 +345,7 @@ class _Run:
         comparisons (not from the most extreme pair, whose gap is inflated by chance)."""
         import pandas as pd
 
-        from audit._fairness_metrics import severity
+        from audit._fairness_metrics import severity, vs_rest_interval
 
         BinaryLabelDataset, ClassificationMetric = _import_aif360()
         k = len(names)
@@ -369,12 +371,11 @@ class _Run:
                 d_fpr = float(m.false_positive_rate_difference())
                 theil, gei = float(m.theil_index()), float(m.generalized_entropy_index(alpha=2))
             salt = f"{slice_name}:{name}"
-            di_ci = self._ci(_vs_rest(_selection, "ratio"), [y, p, member], salt=f"di:{salt}", strata=codes,
-                             confidence=confidence)
-            tpr_ci = self._ci(_vs_rest(_tpr, "diff"), [y, p, member], salt=f"tpr:{salt}", strata=codes,
-                              confidence=confidence)
-            fpr_ci = self._ci(_vs_rest(_fpr, "diff"), [y, p, member], salt=f"fpr:{salt}", strata=codes,
-                              confidence=confidence)
+            di_ci, tpr_ci, fpr_ci = (
+                vs_rest_interval(y, p, codes, i, rate=rate, how=how, n_resamples=self.o["n_bootstrap"],
+                                 seed=self._seed(f"{key}:{salt}"), confidence=confidence)
+                for key, rate, how in (("di", "selection_rate", "ratio"), ("tpr", "tpr", "diff"),
+                                       ("fpr", "fpr", "diff")))
             aif_rows.append({"slice": slice_name, "group": name, "disparate_impact": di, "di_ci_low": di_ci[0],
                              "di_ci_high": di_ci[1], "statistical_parity_difference": spd,
                              "average_odds_difference": aod, "tpr_difference": d_tpr, "tpr_diff_ci_low": tpr_ci[0],
@@ -796,32 +797,6 @@ class _Run:
                 "accuracy_before": float((base == yt).mean()), "accuracy_after": float((new == yt).mean()),
             })
         return out
-
-
-def _selection(y: np.ndarray, p: np.ndarray) -> float:
-    return float(p.mean()) if p.size else float("nan")
-
-
-def _tpr(y: np.ndarray, p: np.ndarray) -> float:
-    pos = y == 1
-    return float(p[pos].mean()) if pos.any() else float("nan")
-
-
-def _fpr(y: np.ndarray, p: np.ndarray) -> float:
-    neg = y == 0
-    return float(p[neg].mean()) if neg.any() else float("nan")
-
-
-def _vs_rest(rate: Callable[[np.ndarray, np.ndarray], float], how: str) -> Callable[..., float]:
-    """A statistic of (y, p, member): the group's rate over (ratio) or minus (diff) the rest's."""
-
-    def statistic(y: np.ndarray, p: np.ndarray, member: np.ndarray) -> float:
-        a, b = rate(y[member], p[member]), rate(y[~member], p[~member])
-        if how == "diff":
-            return a - b
-        return a / b if b > 0 else float("nan")
-
-    return statistic
 
 
 def _subgroup_status(y: np.ndarray, mask: np.ndarray, min_n: int) -> str:
