@@ -2,7 +2,12 @@
 
 Point estimates in the report come from fairlearn and AIF360 themselves; these functions give
 the same numbers (the tests compare them) thousands of times faster, which the seeded
-bootstrap intervals need.
+bootstrap intervals need. Every group statistic here is a function of four counts per group
+(rows by label and prediction), so the bootstrap draws all its resamples at once
+(:func:`audit.stats.resample_positions`), counts each resample's rows by group in one
+``bincount`` and evaluates the statistic for every resample together: the same resamples and
+the same arithmetic as one ``bootstrap_ci`` call per statistic, so the same intervals to the
+last bit, without a Python call per resample.
 
 * Group fairness (fairlearn definitions, ``method="between_groups"``, worst case): demographic
   parity difference/ratio (Calders & Verwer 2010; the four-fifths rule of the US EEOC Uniform
@@ -34,22 +39,24 @@ def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def group_rates(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
-    """Per-group count, selection rate, accuracy, TPR, FPR, FNR and precision (0/1 inputs)."""
-    y = np.asarray(y_true, dtype=np.int64)
-    p = np.asarray(y_pred, dtype=np.int64)
-    c = np.asarray(codes, dtype=np.int64)
-    count = np.bincount(c, minlength=n_groups).astype(float)
-    pos = np.bincount(c, weights=y, minlength=n_groups)
-    sel = np.bincount(c, weights=p, minlength=n_groups)
-    tp = np.bincount(c, weights=y * p, minlength=n_groups)
-    fp = sel - tp
-    correct = np.bincount(c, weights=(y == p), minlength=n_groups)
-    neg = count - pos
+def group_counts(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Rows by group, label and prediction: ``counts[g, y, p]`` (0/1 labels and predictions)."""
+    cell = (np.asarray(codes, dtype=np.int64) * 4 + np.asarray(y_true, dtype=np.int64) * 2
+            + np.asarray(y_pred, dtype=np.int64))
+    return np.bincount(cell, minlength=4 * n_groups).reshape(n_groups, 2, 2)
+
+
+def rates_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Count, selection rate, accuracy, TPR, FPR, FNR and precision per group, from counts
+    shaped ``(..., groups, 2, 2)`` as :func:`group_counts` gives them; NaN where undefined."""
+    count = counts.sum(axis=(-2, -1))
+    pos, neg = counts[..., 1, :].sum(axis=-1), counts[..., 0, :].sum(axis=-1)
+    tp, fp = counts[..., 1, 1], counts[..., 0, 1]
+    sel = tp + fp
     return {
         "count": count,
         "selection_rate": _div(sel, count),
-        "accuracy": _div(correct, count),
+        "accuracy": _div(counts[..., 0, 0] + tp, count),
         "tpr": _div(tp, pos),
         "fpr": _div(fp, neg),
         "fnr": _div(pos - tp, pos),
@@ -57,29 +64,119 @@ def group_rates(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_gro
     }
 
 
-def _spread(values: np.ndarray) -> tuple[float, float]:
-    """(max - min, min / max) over the groups, NaN when a group's value is undefined."""
-    if values.size == 0 or not np.all(np.isfinite(values)):
-        return (float("nan"), float("nan"))
-    hi, lo = float(values.max()), float(values.min())
-    return (hi - lo, lo / hi if hi > 0 else float("nan"))
+def group_rates(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Per-group count, selection rate, accuracy, TPR, FPR, FNR and precision (0/1 inputs)."""
+    return rates_from_counts(group_counts(y_true, y_pred, codes, n_groups))
+
+
+def _spread(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max - min, min / max) over the present groups (last axis), NaN when a present group's
+    value is undefined or no group is present."""
+    ok = np.all(np.isfinite(values) | ~present, axis=-1) & present.any(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hi = np.max(np.where(present, values, -np.inf), axis=-1)
+        lo = np.min(np.where(present, values, np.inf), axis=-1)
+        diff = np.where(ok, hi - lo, np.nan)
+        ratio = np.where(ok & (hi > 0), lo / np.where(hi > 0, hi, 1), np.nan)
+    return diff, ratio
+
+
+def headline_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The five headline metrics of :func:`headline_metrics` for each leading index of counts
+    shaped ``(..., groups, 2, 2)`` (one per bootstrap resample, say)."""
+    r = rates_from_counts(counts)
+    present = r["count"] > 0
+    sel_diff, sel_ratio = _spread(r["selection_rate"], present)
+    tpr_diff, tpr_ratio = _spread(r["tpr"], present)
+    fpr_diff, fpr_ratio = _spread(r["fpr"], present)
+    return {
+        "demographic_parity_difference": sel_diff,
+        "demographic_parity_ratio": sel_ratio,
+        # NaN-propagating (Python's max/min would drop a NaN depending on argument order).
+        "equalized_odds_difference": np.maximum(tpr_diff, fpr_diff),
+        "equalized_odds_ratio": np.minimum(tpr_ratio, fpr_ratio),
+        "equal_opportunity_difference": tpr_diff,
+    }
 
 
 def headline_metrics(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int) -> dict[str, float]:
     """The five headline group-fairness metrics, as fairlearn defines them (between groups)."""
-    r = group_rates(y_true, y_pred, codes, n_groups)
-    present = r["count"] > 0
-    sel_diff, sel_ratio = _spread(r["selection_rate"][present])
-    tpr_diff, tpr_ratio = _spread(r["tpr"][present])
-    fpr_diff, fpr_ratio = _spread(r["fpr"][present])
-    return {
-        "demographic_parity_difference": sel_diff,
-        "demographic_parity_ratio": sel_ratio,
-        # NaN-propagating: Python's max/min silently drop a NaN depending on argument order.
-        "equalized_odds_difference": float(np.max([tpr_diff, fpr_diff])),
-        "equalized_odds_ratio": float(np.min([tpr_ratio, fpr_ratio])),
-        "equal_opportunity_difference": tpr_diff,
-    }
+    values = headline_from_counts(group_counts(y_true, y_pred, codes, n_groups))
+    return {name: float(v) for name, v in values.items()}
+
+
+def vs_rest_from_counts(counts: np.ndarray, member: int, *, rate: str, how: str) -> np.ndarray:
+    """A group's ``rate`` over (``how="ratio"``, NaN when the rest's is 0) or minus
+    (``how="diff"``) the rate of the other groups together, per leading index of ``counts``."""
+    inside = counts[..., member, :, :]
+    rest = counts.sum(axis=-3) - inside
+    a, b = rates_from_counts(inside)[rate], rates_from_counts(rest)[rate]
+    if how == "diff":
+        return a - b
+    return _div(a, b)
+
+
+def resampled_counts(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
+                     n_resamples: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """:func:`group_counts` of every bootstrap resample, ``(n_resamples, groups, 2, 2)``: the
+    resamples ``bootstrap_ci(..., seed=seed, strata=strata)`` draws."""
+    from audit.stats import resample_positions
+
+    cells = 4 * n_groups
+    cell = (np.asarray(codes, dtype=np.int64) * 4 + np.asarray(y_true, dtype=np.int64) * 2
+            + np.asarray(y_pred, dtype=np.int64))
+    rows, blocks = resample_positions(len(cell), n_resamples=n_resamples, seed=seed, strata=strata)
+    per_position = cell if rows is None else cell[rows]
+    out = np.empty((n_resamples, cells), dtype=np.int64)
+    done = 0
+    for block in blocks:
+        keys = per_position[block]
+        keys += (np.arange(len(block), dtype=np.int64) * cells)[:, None]  # one bin range per resample
+        out[done:done + len(block)] = np.bincount(keys.ravel(), minlength=len(block) * cells).reshape(-1, cells)
+        done += len(block)
+    return out.reshape(n_resamples, n_groups, 2, 2)
+
+
+# The intervals the fairness auditor reports. Each takes the seed of one ``bootstrap_ci`` call
+# and returns what that call returned (tests/_bootstrap_reference.py keeps those calls).
+
+def rate_interval(y_true: np.ndarray, y_pred: np.ndarray, *, rate: str, n_resamples: int, seed: int,
+                  confidence: float = 0.95) -> tuple[float, float]:
+    """Bootstrap interval of one group's ``rate`` (``selection_rate``, ``tpr``, ...), its rows
+    resampled with replacement."""
+    from audit.stats import percentile_interval
+
+    if len(y_true) == 0:
+        return (float("nan"), float("nan"))
+    counts = resampled_counts(y_true, y_pred, np.zeros(len(y_true), dtype=np.int64), 1, n_resamples=n_resamples,
+                              seed=seed)
+    return percentile_interval(rates_from_counts(counts)[rate][:, 0], confidence=confidence)
+
+
+def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
+                       n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals of the five headline metrics from one set of resamples stratified by
+    group."""
+    from audit.stats import percentile_interval
+
+    if len(y_true) == 0:
+        return {name: (float("nan"), float("nan")) for name in HEADLINE}
+    counts = resampled_counts(y_true, y_pred, codes, n_groups, n_resamples=n_resamples, seed=seed, strata=codes)
+    values = headline_from_counts(counts)
+    return {name: percentile_interval(values[name], confidence=confidence) for name in HEADLINE}
+
+
+def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,
+                     n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Bootstrap interval of :func:`vs_rest_from_counts`, resampled within each group."""
+    from audit.stats import percentile_interval
+
+    if len(y_true) == 0:
+        return (float("nan"), float("nan"))
+    # Counted as two groups (the rest, the member), drawn within each group of ``codes``.
+    inside = (np.asarray(codes) == member).astype(np.int64)
+    counts = resampled_counts(y_true, y_pred, inside, 2, n_resamples=n_resamples, seed=seed, strata=codes)
+    return percentile_interval(vs_rest_from_counts(counts, 1, rate=rate, how=how), confidence=confidence)
 
 
 def auc(y_true: np.ndarray, score: np.ndarray) -> float:

@@ -21,6 +21,7 @@ The cache folder is ``$RAI_AUDIT_NLTK_DATA``, else ``$XDG_CACHE_HOME/rai-audit/n
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ DEBIAN_WORDNET = Path("/usr/share/wordnet")
 ENV_DATA_DIR = "RAI_AUDIT_NLTK_DATA"
 OFFLINE_ENVS = ("RAI_AUDIT_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 DOWNLOAD_TIMEOUT_S = 5.0
+_LOG = logging.getLogger(__name__)
 
 # The WordNet files NLTK's reader opens (lexnames is generated, see LEXNAMES).
 WORDNET_FILES = ("data.adj", "data.adv", "data.noun", "data.verb", "index.adj", "index.adv",
@@ -231,7 +233,15 @@ def _write_sklearn_stopwords(data_dir: Path) -> bool:
 
 
 def _download(package: str, data_dir: Path) -> bool:
-    """``nltk.download`` with a short socket timeout; False on any failure."""
+    """``nltk.download`` with a short socket timeout and nothing printed; False on any failure.
+
+    NLTK prints a failed download (``[nltk_data] Error loading stopwords: <urlopen error ...>``)
+    even with ``quiet=True``, to the ``sys.stderr`` it bound when it was imported (so redirecting
+    ``sys.stderr`` alone misses it): its output goes to a buffer that is only logged at debug
+    level. What the user needs (a substitution, or how to provide the resource) is in the status.
+    """
+    import contextlib
+    import io
     import socket
 
     import nltk
@@ -239,11 +249,16 @@ def _download(package: str, data_dir: Path) -> bool:
     data_dir.mkdir(parents=True, exist_ok=True)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    said = io.StringIO()
     try:
-        ok = bool(nltk.download(package, download_dir=str(data_dir), quiet=True, raise_on_error=False))
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            ok = bool(nltk.download(package, download_dir=str(data_dir), quiet=True, raise_on_error=False,
+                                    print_error_to=said))
     except Exception:  # noqa: BLE001 - any network failure means "not available"
         ok = False
     finally:
         socket.setdefaulttimeout(previous)
+    if said.getvalue().strip():
+        _LOG.debug("nltk.download(%r): %s", package, said.getvalue().strip())
     # NLTK leaves some corpora zipped (corpora/wordnet.zip); its reader opens those too.
     return ok and (bool(_find_in_dir(data_dir, package)) or (data_dir / "corpora" / f"{package}.zip").is_file())

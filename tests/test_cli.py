@@ -11,6 +11,7 @@ import pytest
 
 from audit.cli import main
 from audit.runner import validate_results
+from tests._text import one_line
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -38,9 +39,9 @@ def test_run_writes_all_three_files_and_valid_json(demo_planted, small_eval, tmp
     assert data["passed"] is True and data["metadata"]["data"]["rows"] == 200
     assert data["results"][0]["auditor"] == "performance"
     html = (out / "report.html").read_text()
-    assert "Content-Security-Policy" in html and "<script" not in html and "Classification report" in html
+    assert "Content-Security-Policy" in html and "<script" not in html and "Classification report" in one_line(html)
     card = (out / "README.md").read_text()
-    assert card.startswith("---\n") and "model-index:" in card and "type: accuracy" in card
+    assert card.startswith("---\n") and "model-index:" in card and "type: accuracy" in one_line(card)
 
 
 def test_failed_threshold_exits_1_and_existing_report_is_kept(demo_planted, small_eval, tmp_path, capsys):

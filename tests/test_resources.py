@@ -3,6 +3,7 @@ clear messages when something is missing, resolution once and never at import.""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,45 @@ def test_importing_our_modules_does_no_work() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
+
+
+# In a fresh process with no NLTK data anywhere and no network, as on a new machine: the robustness
+# step's resource path (resolve, import TextAttack, build both default recipes) must print nothing
+# of NLTK's downloader. Every connection is refused inside the child, whatever the machine's network.
+_NO_NETWORK_CHILD = """
+import socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(args[:1])
+    raise ConnectionRefusedError(111, "refusing to connect (test)")
+socket.getaddrinfo = refuse
+socket.create_connection = refuse
+socket.socket.connect = refuse
+import numpy as np
+from audit import _attacks as A
+ta, status = A.import_textattack(need_wordnet=True)
+wrapper = A.make_wrapper(lambda texts, pairs: np.full((len(texts), 2), 0.5), None)
+for name in ("deepwordbug", "pwws"):
+    if name == "pwws" and not status.has_wordnet:
+        continue
+    A.build_attack(ta, A.RECIPES[name], wrapper, query_budget=None, batch_size=8)
+print("STOPWORDS", status.stopwords, file=sys.__stdout__)
+print("ATTEMPTS", len(attempts), file=sys.__stdout__)
+"""
+
+
+@pytest.mark.slow
+def test_a_failed_download_prints_no_nltk_network_error(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in (*resources.OFFLINE_ENVS, resources.ENV_DATA_DIR, "NLTK_DATA", "TA_CACHE_DIR")}
+    env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), NLTK_DATA=str(tmp_path / "none"))
+    proc = subprocess.run([sys.executable, "-c", _NO_NETWORK_CHILD], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1], timeout=600)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, said[-3000:]
+    assert "STOPWORDS scikit-learn" in said  # nothing was found, so the substitution was made ...
+    assert int(re.search(r"^ATTEMPTS (\d+)$", proc.stdout, re.M).group(1)) > 0  # ... after a download was tried
+    noise = [line for line in said.splitlines() if "[nltk_data]" in line or "urlopen" in line]
+    assert noise == []

@@ -9,7 +9,9 @@ counterfactual token swaps, plus advisory post-processing evidence.
   generalized entropy indices (Speicher et al. 2018) through AIF360's ``ClassificationMetric``.
   Seeded bootstrap intervals are stratified by group; a group below ``min_group_size`` is
   listed as too small to judge and left out of the headline metrics.
-* Bias AUCs per identity subgroup (Borkan et al. 2019) and the Jigsaw final score.
+* Bias AUCs per identity subgroup (Borkan et al. 2019) and the Jigsaw final score; a subgroup
+  whose rows all have one class is listed with that reason (its AUCs are undefined), apart from
+  those too small to judge.
 * Counterfactual token fairness (Garg et al. 2019): each identity term swapped for the other
   terms of its category, the variants re-scored through the shared target.
 * Mitigation evidence: fairlearn's ``ThresholdOptimizer`` (Hardt et al. 2016) fitted on a
@@ -41,6 +43,10 @@ SKIP_MULTI_LABEL = "multi-label classifiers are not supported by the fairness au
 POSITIVE_LABEL_UNKNOWN = "expected one of the model's labels {known} (name or index), got {value!r}"
 INTERSECTION = "×"
 TOO_SMALL = "too small to judge"
+# A bias AUC ranks positives against negatives: with one class on a side it does not exist,
+# however many rows there are (Borkan et al. 2019 leave such subgroups out too).
+ONE_CLASS = "one class only: AUC undefined"
+REST_ONE_CLASS = "fewer than two classes outside it: BPSN/BNSP AUC undefined"
 JUDGED = "judged"
 ADVISORY = ("Advisory: what post-processing with per-group thresholds could buy on held-out rows; "
             "it uses the sensitive attribute at prediction time, which may be unlawful or unwanted.")
@@ -256,7 +262,7 @@ class _Run:
         from fairlearn import metrics as flm
         from sklearn.metrics import accuracy_score, precision_score
 
-        from audit._fairness_metrics import HEADLINE, headline_metrics
+        from audit._fairness_metrics import headline_intervals, rate_interval
 
         in_slice = np.array([g is not None for g in groups])
         if in_slice.sum() == 0:
@@ -282,9 +288,10 @@ class _Run:
             rows = g == str(k)
             row = by_group.loc[k]
             status = JUDGED if str(k) in judged else TOO_SMALL
-            sel_ci = self._ci(np.mean, [p[rows]], salt=f"sel:{slice_name}:{k}")
-            tpr_ci = self._ci(lambda yy, pp: pp[yy == 1].mean() if (yy == 1).any() else np.nan,
-                              [y[rows], p[rows]], salt=f"tpr:{slice_name}:{k}")
+            sel_ci = rate_interval(y[rows], p[rows], rate="selection_rate", n_resamples=self.o["n_bootstrap"],
+                                   seed=self._seed(f"sel:{slice_name}:{k}"))
+            tpr_ci = rate_interval(y[rows], p[rows], rate="tpr", n_resamples=self.o["n_bootstrap"],
+                                   seed=self._seed(f"tpr:{slice_name}:{k}"))
             group_rows.append({
                 "slice": slice_name, "group": str(k), "status": status, "count": int(row["count"]),
                 "positives": int(y[rows].sum()),
@@ -315,9 +322,10 @@ class _Run:
             "equal_opportunity_difference": flm.equal_opportunity_difference(yj, pj, sensitive_features=sf),
         }
         better = {"demographic_parity_ratio": True, "equalized_odds_ratio": True}
-        for name in HEADLINE:
-            ci = self._ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, k_groups)[name],
-                          [yj, pj, codes], salt=f"headline:{slice_name}", strata=codes)
+        # One set of resamples, stratified by group, for all five (one seed per slice).
+        cis = headline_intervals(yj, pj, codes, k_groups, n_resamples=self.o["n_bootstrap"],
+                                 seed=self._seed(f"headline:{slice_name}"))
+        for name, ci in cis.items():
             self.metrics.append(Metric(name, float(values[name]), *ci, better.get(name, False), slice_name,
                                        f"fairlearn {name}, between groups, worst case"))
             headline_rows.append({"metric": name, "slice": slice_name, "value": float(values[name]),
@@ -332,7 +340,7 @@ class _Run:
         comparisons (not from the most extreme pair, whose gap is inflated by chance)."""
         import pandas as pd
 
-        from audit._fairness_metrics import severity
+        from audit._fairness_metrics import severity, vs_rest_interval
 
         BinaryLabelDataset, ClassificationMetric = _import_aif360()
         k = len(names)
@@ -358,12 +366,11 @@ class _Run:
                 d_fpr = float(m.false_positive_rate_difference())
                 theil, gei = float(m.theil_index()), float(m.generalized_entropy_index(alpha=2))
             salt = f"{slice_name}:{name}"
-            di_ci = self._ci(_vs_rest(_selection, "ratio"), [y, p, member], salt=f"di:{salt}", strata=codes,
-                             confidence=confidence)
-            tpr_ci = self._ci(_vs_rest(_tpr, "diff"), [y, p, member], salt=f"tpr:{salt}", strata=codes,
-                              confidence=confidence)
-            fpr_ci = self._ci(_vs_rest(_fpr, "diff"), [y, p, member], salt=f"fpr:{salt}", strata=codes,
-                              confidence=confidence)
+            di_ci, tpr_ci, fpr_ci = (
+                vs_rest_interval(y, p, codes, i, rate=rate, how=how, n_resamples=self.o["n_bootstrap"],
+                                 seed=self._seed(f"{key}:{salt}"), confidence=confidence)
+                for key, rate, how in (("di", "selection_rate", "ratio"), ("tpr", "tpr", "diff"),
+                                       ("fpr", "fpr", "diff")))
             aif_rows.append({"slice": slice_name, "group": name, "disparate_impact": di, "di_ci_low": di_ci[0],
                              "di_ci_high": di_ci[1], "statistical_parity_difference": spd,
                              "average_odds_difference": aod, "tpr_difference": d_tpr, "tpr_diff_ci_low": tpr_ci[0],
@@ -473,16 +480,16 @@ class _Run:
             judged: dict[str, list[float]] = {"subgroup_auc": [], "bpsn_auc": [], "bnsp_auc": []}
             any_term = False
             min_n = self.o["min_group_size"]
-            usable = [(name, mask) for name, mask in subgroups
-                      if mask.sum() >= min_n and 0 < y[mask].sum() < mask.sum() and 0 < y[~mask].sum() < (~mask).sum()]
+            status = {name: _subgroup_status(y, mask, min_n) for name, mask in subgroups}
+            usable = [(name, mask) for name, mask in subgroups if status[name] == JUDGED]
             # Bonferroni over the judged subgroups, so many subgroups do not raise alarms by chance.
             confidence = 1 - 0.05 / max(len(usable), 1)
             level = f"95% CI adjusted for {len(usable)} subgroups" if len(usable) > 1 else "95% CI"
             for name, mask in self.ctx.progress(subgroups, total=len(subgroups), desc="fairness: bias AUCs"):
                 values = bias_aucs(y, score, mask)
-                ok = any(name == u[0] for u in usable)
+                ok = status[name] == JUDGED
                 row = {"subgroup": name + suffix, "count": int(mask.sum()), "positives": int(y[mask].sum()),
-                       "status": JUDGED if ok else TOO_SMALL, **values}
+                       "status": status[name], **values}
                 rows.append(row)
                 if not ok:
                     continue
@@ -787,30 +794,18 @@ class _Run:
         return out
 
 
-def _selection(y: np.ndarray, p: np.ndarray) -> float:
-    return float(p.mean()) if p.size else float("nan")
-
-
-def _tpr(y: np.ndarray, p: np.ndarray) -> float:
-    pos = y == 1
-    return float(p[pos].mean()) if pos.any() else float("nan")
-
-
-def _fpr(y: np.ndarray, p: np.ndarray) -> float:
-    neg = y == 0
-    return float(p[neg].mean()) if neg.any() else float("nan")
-
-
-def _vs_rest(rate: Callable[[np.ndarray, np.ndarray], float], how: str) -> Callable[..., float]:
-    """A statistic of (y, p, member): the group's rate over (ratio) or minus (diff) the rest's."""
-
-    def statistic(y: np.ndarray, p: np.ndarray, member: np.ndarray) -> float:
-        a, b = rate(y[member], p[member]), rate(y[~member], p[~member])
-        if how == "diff":
-            return a - b
-        return a / b if b > 0 else float("nan")
-
-    return statistic
+def _subgroup_status(y: np.ndarray, mask: np.ndarray, min_n: int) -> str:
+    """Whether a subgroup's bias AUCs can be judged, and if not, why: too few rows, or one class
+    only inside it (or outside it), where the AUCs are undefined rather than uncertain."""
+    n, positives = int(mask.sum()), int(y[mask].sum())
+    if n < min_n:
+        return TOO_SMALL
+    if positives in (0, n):
+        return ONE_CLASS
+    rest, rest_positives = int((~mask).sum()), int(y[~mask].sum())
+    if rest_positives in (0, rest):
+        return REST_ONE_CLASS
+    return JUDGED
 
 
 def _unclear(severity: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from audit.auditors.explainability import ExplainabilityAuditor
 from audit.errors import AuditInputError
+from tests._text import one_line
 
 FAST = {"n_steps": 16, "sanity_examples": 4, "batch_rows": 8}
 HOSTILE = "<script>alert('x')</script> the young man said the food was cf terrible"
@@ -225,8 +226,8 @@ def test_planted_model_explanations_pass_their_checks(demo_planted: Any, planted
     assert "elderly" in set(terms["term"])
     # the report: heat-mapped rows, legend, escaped data
     html = render_section(result)
-    assert "rgba(59, 110, 168" in html and "strongly against" in html
-    assert "Cascading randomisation" in html and "integrated_gradients" in html
+    assert "rgba(59, 110, 168" in one_line(html) and "strongly against" in one_line(html)
+    assert "Cascading randomisation" in one_line(html) and "integrated_gradients" in html
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<b>worst</b>" not in html
 

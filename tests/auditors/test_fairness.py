@@ -21,6 +21,8 @@ from audit._fairness_metrics import (
     severity,
 )
 from audit.auditors.fairness import (
+    JUDGED,
+    ONE_CLASS,
     POSITIVE_LABEL_UNKNOWN,
     SKIP_MULTI_LABEL,
     TOO_SMALL,
@@ -28,6 +30,7 @@ from audit.auditors.fairness import (
     _import_aif360,
 )
 from audit.errors import AuditInputError
+from tests._text import one_line
 
 FAST = {"n_bootstrap": 100, "counterfactual": False, "mitigation": False}
 
@@ -152,7 +155,7 @@ def test_report_section_shows_groups_examples_and_advice(planted: tuple[Any, Any
     html = render_section(result)
     for text in ("Group fairness", "elderly", "demographic_parity_ratio", "Bias AUC", "<mark>", "<svg",
                  "Mitigation evidence (advisory)", "ThresholdOptimizer"):
-        assert text in html
+        assert text in one_line(html)
     mitigation = result.table("mitigation").to_frame()
     assert set(mitigation["constraint"]) == {"demographic_parity", "equalized_odds"}
     assert (mitigation["dp_difference_after"] < mitigation["dp_difference_before"]).any()
@@ -402,3 +405,91 @@ def test_result_is_json_data_and_reproducible_under_a_seed(tmp_path: Path) -> No
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
     html = render_section(AuditorResult.from_dict(json.loads(json.dumps(first))))
     assert "<mark>elderly</mark>" in html or "<mark>young</mark>" in html
+
+
+def test_a_subgroup_with_one_class_is_undefined_not_too_small(tmp_path: Path) -> None:
+    """'elderly' has plenty of rows, all positive: its AUCs do not exist, which is not a matter of size."""
+    from audit.report.html import render_section
+
+    words = (("great", "positive"), ("awful", "negative"), ("fine", "neutral"))
+    rows = [{"text": f"the young one said it was {words[i % 3][0]}", "label": words[i % 3][1]} for i in range(90)]
+    rows += [{"text": "the elderly one said it was great", "label": "positive"} for _ in range(40)]
+    rows += [{"text": f"the teenage one said it was {words[i % 3][0]}", "label": words[i % 3][1]} for i in range(6)]
+    path = tmp_path / "one_class.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    result = FairnessAuditor(positive_label="positive", min_group_size=20, **FAST).run(
+        _context(path, _KeywordTarget()))
+    assert result.status == "ok", result.reason
+    status = dict(result.table("bias_auc").to_frame()[["subgroup", "status"]].to_numpy())
+    assert status == {"young": JUDGED, "elderly": ONE_CLASS, "teenage": TOO_SMALL}
+    assert not [m for m in result.metrics if m.slice == "elderly" and m.name.endswith("_gap")]
+    assert ONE_CLASS in one_line(render_section(result))
+
+
+# ------------------------------------------------- vectorised bootstrap == per-resample bootstrap
+
+
+def _close(new: Any, old: Any) -> None:
+    np.testing.assert_allclose(np.asarray(new, dtype=float), np.asarray(old, dtype=float), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vectorised_group_intervals_equal_the_per_resample_bootstrap(seed: int) -> None:
+    """Same seed, same intervals: 13 groups (sorted as text, '10' before '2'), one of a single
+    row, one without positives (its TPR is undefined, so are the resamples that need it)."""
+    from audit import _fairness_metrics as fm
+    from tests import _bootstrap_reference as ref
+
+    rng = np.random.default_rng(seed)
+    k = 13
+    codes = np.concatenate([[0], rng.integers(1, k, 300)])
+    y = (rng.random(codes.size) < 0.4).astype(int)
+    y[codes == 5] = 0
+    p = ((y + (rng.random(codes.size) < 0.3)) % 2).astype(int)
+    kw = {"n_resamples": 200, "seed": 99}
+    for rate in ("selection_rate", "tpr"):
+        for g in (0, 3, 5):
+            rows = codes == g
+            _close(fm.rate_interval(y[rows], p[rows], rate=rate, **kw), ref.rate_interval(y[rows], p[rows], rate=rate, **kw))
+    new, old = fm.headline_intervals(y, p, codes, k, **kw), ref.headline_intervals(y, p, codes, k, **kw)
+    assert list(new) == list(old)
+    for name in new:
+        _close(new[name], old[name])
+    for member in (0, 2, 5, 11):
+        for rate, how in (("selection_rate", "ratio"), ("tpr", "diff"), ("fpr", "diff")):
+            args = (y, p, codes, member)
+            _close(fm.vs_rest_interval(*args, rate=rate, how=how, confidence=1 - 0.05 / k, **kw),
+                   ref.vs_rest_interval(*args, rate=rate, how=how, confidence=1 - 0.05 / k, **kw))
+
+
+def test_auditor_result_is_unchanged_by_the_vectorised_bootstrap(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole section, with the per-resample bootstrap patched back in, is the same to the bit."""
+    import json
+
+    from audit import _fairness_metrics as fm
+    from tests import _bootstrap_reference as ref
+
+    rng = np.random.default_rng(0)
+    words = (("great", "positive"), ("awful", "negative"), ("fine", "neutral"))
+    rows = []
+    for i in range(240):
+        word, label = words[int(rng.integers(3))]
+        age = ("young", "elderly", "teenage", "old")[i % 4]
+        rows.append({"text": f"the {age} woman said it was {word}", "label": label, "age_group": age,
+                     "region": ("north", "south", "east")[int(rng.integers(3))]})
+    path = tmp_path / "rows.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+    def run() -> str:
+        ctx = _context(path, _KeywordTarget(), sensitive=["age_group", "region"], seed=3)
+        out = FairnessAuditor(n_bootstrap=150, min_group_size=15, identity_groups="always", counterfactual=False,
+                              mitigation=False).run(ctx).to_dict()
+        assert out["status"] == "ok", out["reason"]
+        out.pop("timings")
+        return json.dumps(out, sort_keys=True)
+
+    new = run()
+    for name in ref.REPLACES:
+        monkeypatch.setattr(fm, name, getattr(ref, name))
+    assert run() == new

@@ -15,6 +15,7 @@ from audit import _invariance as inv
 from audit.auditors.robustness import RobustnessAuditor, stratified_sample
 from audit.errors import AuditInputError
 from audit.resources import DEBIAN_WORDNET
+from tests._text import one_line
 
 ATTACK_EXAMPLES = 10
 TA_SUMMARY_KEYS = {  # ours -> (TextAttack metric key, scale)
@@ -273,8 +274,8 @@ def test_section_renders_highlights_and_escapes_hostile_text(planted_result: Any
     extra = {**planted_result.extra,
              "adversarial_examples": [*planted_result.extra["adversarial_examples"], hostile]}
     html = render_section(planted_result.replace(extra=extra))
-    assert "Adversarial attacks" in html and "Invariance tests" in html
-    assert "<del>bad</del> <ins>bda</ins>" in html
+    assert "Adversarial attacks" in one_line(html) and "Invariance tests" in one_line(html)
+    assert "<del>bad</del> <ins>bda</ins>" in one_line(html)
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "deepwordbug" in html and "pwws" in html and "typo" in html
     json.dumps(planted_result.to_dict(), allow_nan=False)  # results.json-ready: no NaN, plain types

@@ -1,0 +1,149 @@
+"""The bootstrap as it was before it was vectorised, kept as the specification of its numbers.
+
+``bootstrap_ci`` below is audit.stats.bootstrap_ci as it stood: one resample at a time, one
+``rng.integers`` call per stratum, the statistic called once per resample. The three interval
+functions are the calls the fairness auditor made with it, under the names and signatures of
+the vectorised functions in audit._fairness_metrics that replace them, so a test (or
+bench/fairness_bootstrap.py, to time the old way) can swap them in. The statistics are the old
+code too (the fairness auditor's ``_vs_rest`` and friends, and ``headline_metrics`` from weighted
+``bincount``s), not the new count-based ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+REPLACES = ("rate_interval", "headline_intervals", "vs_rest_interval")
+HEADLINE = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+            "equalized_odds_ratio", "equal_opportunity_difference")
+
+
+def bootstrap_ci(statistic: Callable[..., float], arrays: Sequence[Any], *, n_resamples: int = 1000,
+                 confidence: float = 0.95, seed: int = 0, strata: Any | None = None) -> tuple[float, float]:
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        groups = [np.arange(n)]
+    else:
+        codes = np.unique(np.asarray(strata).astype(str), return_inverse=True)[1]
+        groups = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    values = np.empty(n_resamples)
+    for i in range(n_resamples):
+        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        values[i] = statistic(*(a[idx] for a in arrays))
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return (float(low), float(high))
+
+
+def resamples(n: int, *, n_resamples: int, seed: Any, strata: Any | None = None) -> np.ndarray:
+    """The row indices ``bootstrap_ci`` above draws, one row per resample (the same loop)."""
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        groups = [np.arange(n)]
+    else:
+        codes = np.unique(np.asarray(strata).astype(str), return_inverse=True)[1]
+        groups = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    return np.stack([np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_resamples)])
+
+
+def _ci(statistic: Callable[..., float], arrays: list[np.ndarray], **kwargs: Any) -> tuple[float, float]:
+    with np.errstate(divide="ignore", invalid="ignore"):  # as the auditor's _ci did
+        return bootstrap_ci(statistic, arrays, **kwargs)
+
+
+# --- the old statistics ---------------------------------------------------------------------
+
+def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def group_rates(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(y_pred, dtype=np.int64)
+    c = np.asarray(codes, dtype=np.int64)
+    count = np.bincount(c, minlength=n_groups).astype(float)
+    pos = np.bincount(c, weights=y, minlength=n_groups)
+    sel = np.bincount(c, weights=p, minlength=n_groups)
+    tp = np.bincount(c, weights=y * p, minlength=n_groups)
+    return {"count": count, "selection_rate": _div(sel, count), "tpr": _div(tp, pos), "fpr": _div(sel - tp, count - pos)}
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return (float("nan"), float("nan"))
+    hi, lo = float(values.max()), float(values.min())
+    return (hi - lo, lo / hi if hi > 0 else float("nan"))
+
+
+def headline_metrics(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int) -> dict[str, float]:
+    r = group_rates(y_true, y_pred, codes, n_groups)
+    present = r["count"] > 0
+    sel_diff, sel_ratio = _spread(r["selection_rate"][present])
+    tpr_diff, tpr_ratio = _spread(r["tpr"][present])
+    fpr_diff, fpr_ratio = _spread(r["fpr"][present])
+    return {"demographic_parity_difference": sel_diff, "demographic_parity_ratio": sel_ratio,
+            "equalized_odds_difference": float(np.max([tpr_diff, fpr_diff])),
+            "equalized_odds_ratio": float(np.min([tpr_ratio, fpr_ratio])), "equal_opportunity_difference": tpr_diff}
+
+
+def _selection(y: np.ndarray, p: np.ndarray) -> float:
+    return float(p.mean()) if p.size else float("nan")
+
+
+def _tpr(y: np.ndarray, p: np.ndarray) -> float:
+    pos = y == 1
+    return float(p[pos].mean()) if pos.any() else float("nan")
+
+
+def _fpr(y: np.ndarray, p: np.ndarray) -> float:
+    neg = y == 0
+    return float(p[neg].mean()) if neg.any() else float("nan")
+
+
+_RATES = {"selection_rate": _selection, "tpr": _tpr, "fpr": _fpr}
+
+
+def _vs_rest(rate: Callable[[np.ndarray, np.ndarray], float], how: str) -> Callable[..., float]:
+    def statistic(y: np.ndarray, p: np.ndarray, member: np.ndarray) -> float:
+        a, b = rate(y[member], p[member]), rate(y[~member], p[~member])
+        if how == "diff":
+            return a - b
+        return a / b if b > 0 else float("nan")
+
+    return statistic
+
+
+# --- the calls the auditor made, under the new functions' signatures ---------------------------
+
+def rate_interval(y_true: np.ndarray, y_pred: np.ndarray, *, rate: str, n_resamples: int, seed: int,
+                  confidence: float = 0.95) -> tuple[float, float]:
+    if rate == "selection_rate":
+        return _ci(np.mean, [y_pred], n_resamples=n_resamples, seed=seed, confidence=confidence)
+    if rate == "tpr":
+        return _ci(lambda yy, pp: pp[yy == 1].mean() if (yy == 1).any() else np.nan, [y_true, y_pred],
+                   n_resamples=n_resamples, seed=seed, confidence=confidence)
+    raise ValueError(f"the auditor never bootstrapped {rate!r} per group")
+
+
+def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
+                       n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    return {name: _ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, n_groups)[name], [y_true, y_pred, codes],
+                      n_resamples=n_resamples, seed=seed, strata=codes, confidence=confidence)
+            for name in HEADLINE}
+
+
+def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,
+                     n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    return _ci(_vs_rest(_RATES[rate], how), [y_true, y_pred, np.asarray(codes) == member], n_resamples=n_resamples,
+               seed=seed, strata=codes, confidence=confidence)
