@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audit.core.policy import EXIT_USAGE
 from audit.errors import AuditInputError, printable
-from audit.policy import EXIT_USAGE
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -97,7 +97,7 @@ def _version() -> str:
 
 
 def _parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    from audit.options import load_yaml
+    from audit.core.options import load_yaml
 
     options: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -164,7 +164,7 @@ def _gh_command(level: str, title: str, message: str) -> str:
 def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text") -> None:
     """The end-of-run summary. Every value from the data or the model's config goes through
     ``printable`` (text) or workflow-command escaping (github), so none can start a line."""
-    from audit.policy import describe_verdict
+    from audit.core.policy import describe_verdict
 
     if fmt == "github":
         for auditor, f in report.findings():
@@ -206,7 +206,7 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from audit.policy import exit_code
+    from audit.core.policy import exit_code
     from audit.runner import _stderr, run_audit
 
     config = _config_from_args(args)
@@ -244,10 +244,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
     from audit.auditors.base import discover
-    from audit.demo import build_demo
-    from audit.policy import exit_code
+    from audit.core.policy import exit_code
     from audit.report.outdir import locked
     from audit.runner import _stderr, check_out_dir, run_audit, select_auditors
+    from audit.selftest.demo import build_demo
 
     args.out = args.out or "rai-audit-demo"
     out = Path(args.out)
@@ -314,7 +314,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         _print_options(CONFIG_OPTIONS, prefix="  ")
     if args.recipes:
         try:
-            from audit._attacks import recipe_availability
+            from audit.auditors.robustness._attacks import recipe_availability
         except Exception as exc:  # noqa: BLE001 - the robustness plugin may be absent or broken
             print(f"recipes: unavailable ({exc})")
             return 0
@@ -333,7 +333,7 @@ def _print_options(options: Any, *, prefix: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["selftest"]:  # its own options (--seeds, --auditors, --quiet)
-        from audit.selftest import selftest_main
+        from audit.selftest.selftest import selftest_main
 
         _quiet_libraries()
         try:

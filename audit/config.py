@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.core.options import SEED_MAX, Option, check, read_yaml_file
 from audit.errors import (
     OPTION_INVALID,
     OPTION_UNKNOWN,
@@ -14,7 +15,6 @@ from audit.errors import (
     AuditInputError,
     did_you_mean,
 )
-from audit.options import SEED_MAX, Option, check, read_yaml_file
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -164,7 +164,7 @@ def _check_auditor_options(options: Any) -> dict[str, dict[str, Any]]:
 
 def _check_thresholds(thresholds: Any) -> list[Any]:
     """Each rule parses (a string, or a mapping as in policy files)."""
-    from audit.policy import Rule
+    from audit.core.policy import Rule
 
     if isinstance(thresholds, str):
         thresholds = [thresholds]

@@ -18,6 +18,7 @@ from typing import Any
 from audit import __version__
 from audit.auditors.base import Auditor, AuditorInfo, AuditorTimeout, discover
 from audit.config import AuditConfig
+from audit.core.results import AuditorResult, AuditReport
 from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, OUT_FOREIGN, AuditInputError, did_you_mean, printable
 from audit.report.outdir import (
     MAX_STATE_BYTES,
@@ -28,7 +29,6 @@ from audit.report.outdir import (
     record_output,
     write_outputs,
 )
-from audit.results import AuditorResult, AuditReport
 
 OUTPUT_FILES = ("report.html", "results.json", "README.md", "report.pdf")
 PARTIAL_DIR = ".rai-audit-partial"  # finished sections of a run in progress, for --resume
@@ -91,7 +91,7 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     """Run a whole audit as configured and (with ``write``) write report.html, results.json and
     README.md into ``config.out``. Bad input raises AuditInputError; an auditor's own error
     becomes a failed section."""
-    from audit.policy import Policy, Rule, check_rules_known, load_policy
+    from audit.core.policy import Policy, Rule, check_rules_known, load_policy
 
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -125,10 +125,10 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
 def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[AuditorResult], rules: list[Any],
                 baseline: AuditReport | None, max_regression: float, out: Path, write: bool, progress: bool,
                 say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
-    from audit.context import AuditContext
-    from audit.data import load_evalset, read_table
-    from audit.policy import compare_baseline, evaluate_policy
-    from audit.target import Target
+    from audit.core.context import AuditContext
+    from audit.core.policy import compare_baseline, evaluate_policy
+    from audit.engine.data import load_evalset, read_table
+    from audit.engine.target import Target
 
     start = time.perf_counter()
     # The tables are read before the model, so a missing file or column is found in seconds.

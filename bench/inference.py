@@ -57,7 +57,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from audit.inference import predict_logits
+    from audit.engine.inference import predict_logits
 
     texts = load_texts(args.rows)
     folder = minilm_dir()

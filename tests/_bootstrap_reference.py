@@ -1,9 +1,9 @@
 """The bootstrap as it was before it was vectorised, kept as the specification of its numbers.
 
-``bootstrap_ci`` below is audit.stats.bootstrap_ci as it stood: one resample at a time, one
+``bootstrap_ci`` below is audit.core.stats.bootstrap_ci as it stood: one resample at a time, one
 ``rng.integers`` call per stratum, the statistic called once per resample. The three interval
 functions are the calls the fairness auditor made with it, under the names and signatures of
-the vectorised functions in audit._fairness_metrics that replace them, so a test (or
+the vectorised functions in audit.auditors.fairness._metrics that replace them, so a test (or
 bench/fairness_bootstrap.py, to time the old way) can swap them in. The statistics are the old
 code too (the fairness auditor's ``_vs_rest`` and friends, and ``headline_metrics`` from weighted
 ``bincount``s), not the new count-based ones.

@@ -17,7 +17,7 @@ def save_tiny_model(path: Path, *, num_labels: int = 2, labels: list[str] | None
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from audit.demo import build_tokenizer
+    from audit.selftest.demo import build_tokenizer
 
     torch.manual_seed(seed)
     tok = build_tokenizer(CORPUS * 3, max_length=max_length)

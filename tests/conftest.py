@@ -21,7 +21,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def demo_planted(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Demo model with all three defects planted (biased 'elderly' group, trigger 'cf',
     memorised train.csv)."""
-    from audit.demo import build_demo
+    from audit.selftest.demo import build_demo
 
     return build_demo(tmp_path_factory.mktemp("planted"), seed=0)
 
@@ -29,21 +29,21 @@ def demo_planted(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="session")
 def demo_clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The control from the same builder: no bias, no trigger, train.csv never trained on."""
-    from audit.demo import build_demo
+    from audit.selftest.demo import build_demo
 
     return build_demo(tmp_path_factory.mktemp("clean"), seed=0, bias=False, trigger=False, memorise=False)
 
 
 @pytest.fixture(scope="session")
 def planted_target(demo_planted: Any) -> Any:
-    from audit.target import Target
+    from audit.engine.target import Target
 
     return Target.load(str(demo_planted.model_dir))
 
 
 @pytest.fixture(scope="session")
 def clean_target(demo_clean: Any) -> Any:
-    from audit.target import Target
+    from audit.engine.target import Target
 
     return Target.load(str(demo_clean.model_dir))
 
@@ -51,8 +51,8 @@ def clean_target(demo_clean: Any) -> Any:
 def make_context(build: Any, target: Any, *, with_train: bool = False, **config: Any) -> Any:
     """An AuditContext over a demo build's eval.csv (and train.csv as members if asked)."""
     from audit.config import AuditConfig
-    from audit.context import AuditContext
-    from audit.data import load_evalset
+    from audit.core.context import AuditContext
+    from audit.engine.data import load_evalset
 
     cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), **config)
     data = load_evalset(build.eval_path, label_names=target.label_names, multi_label=target.multi_label,

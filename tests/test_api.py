@@ -7,9 +7,9 @@ import json
 import pytest
 
 from audit import AuditConfig, run_audit
+from audit.core.policy import Rule, evaluate_policy, exit_code
+from audit.core.results import AuditorResult, Metric
 from audit.errors import AuditInputError
-from audit.policy import Rule, evaluate_policy, exit_code
-from audit.results import AuditorResult, Metric
 
 
 def _strip_volatile(data):
@@ -68,8 +68,8 @@ def test_policy_rules_parse_and_judge():
 
 
 def test_policy_file_and_unknown_metric_named(tmp_path):
-    from audit.auditors.performance import PerformanceAuditor
-    from audit.policy import check_rules_known, load_policy
+    from audit.auditors.performance._auditor import PerformanceAuditor
+    from audit.core.policy import check_rules_known, load_policy
 
     policy = load_policy("default")
     assert any(r.on == "ci_low" for r in policy.rules) and policy.max_regression == 0.02
@@ -84,7 +84,7 @@ def test_policy_file_and_unknown_metric_named(tmp_path):
 
 
 def test_baseline_regression_is_named(demo_planted, tmp_path):
-    from audit.demo import build_demo
+    from audit.selftest.demo import build_demo
 
     common = dict(data=str(demo_planted.eval_path), auditors=["performance"], limit=400,
                   options={"performance": {"n_bootstrap": 100}})

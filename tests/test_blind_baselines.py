@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from audit._blind_baselines import (
+from audit.auditors.privacy._blind_baselines import (
     BLIND_ATTACKS,
     BlindFeatures,
     _folds,
@@ -135,7 +135,7 @@ def test_length_bins_follow_pooled_quantiles() -> None:
 
 
 def test_features_count_tokens_without_special_tokens() -> None:
-    from audit.demo import build_tokenizer
+    from audit.selftest.demo import build_tokenizer
 
     tokenizer = build_tokenizer(["the man said the food was great", "a lamp ok fine then"])
     texts = ["the man said the food was great", "a lamp", "a lampshade"]

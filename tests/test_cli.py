@@ -144,8 +144,8 @@ def test_help_exits_0():
 def test_summary_keeps_finding_severity_apart_from_the_policy_verdict(demo_planted, small_eval, tmp_path, capsys):
     """'fairness ok 1 fail, 4 warn' then 'verdict: PASSED' read as a contradiction: the summary,
     the HTML and the README card now say both things in words, from one source."""
-    from audit.policy import describe_verdict
-    from audit.results import AuditReport
+    from audit.core.policy import describe_verdict
+    from audit.core.results import AuditReport
 
     out = tmp_path / "report"
     code, stdout, _ = run_cli(capsys, "run", str(demo_planted.model_dir), "--data", str(small_eval), "--out", str(out),

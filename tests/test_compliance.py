@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.compliance import (
+from audit.core.results import AuditorResult, AuditReport, Finding, Metric
+from audit.errors import AuditInputError
+from audit.report.compliance import (
     DISCLAIMER,
     assess,
     known_metric_names,
@@ -16,8 +18,6 @@ from audit.compliance import (
     reviewer_fields,
     validate_mapping,
 )
-from audit.errors import AuditInputError
-from audit.results import AuditorResult, AuditReport, Finding, Metric
 from tests._text import one_line
 
 HOSTILE = "<script>alert('x')</script>"
@@ -61,8 +61,8 @@ def test_every_clause_in_the_shipped_mapping_names_metrics_that_exist() -> None:
 def test_known_names_are_the_auditors_own_metric_names() -> None:
     """One list: each auditor's metric_names covers the names its module reports, and the
     compliance map checks against exactly those."""
-    from audit.auditors.privacy import METRIC_DESCRIPTIONS, PrivacyAuditor
-    from audit.auditors.robustness import ATTACK_METRICS, RobustnessAuditor
+    from audit.auditors.privacy._auditor import METRIC_DESCRIPTIONS, PrivacyAuditor
+    from audit.auditors.robustness._auditor import ATTACK_METRICS, RobustnessAuditor
 
     assert set(METRIC_DESCRIPTIONS) <= PrivacyAuditor.metric_names
     assert set(ATTACK_METRICS) <= RobustnessAuditor.metric_names

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from audit.cli import main
 from audit.config import CONFIG_OPTIONS, AuditConfig
+from audit.core.options import YAML_MAX_BYTES, Option, check, load_yaml
 from audit.errors import AuditInputError, printable
-from audit.options import YAML_MAX_BYTES, Option, check, load_yaml
 from tests._tiny import save_tiny_model
 
 # Values of every JSON/YAML type, to throw at every key.
@@ -29,7 +29,7 @@ ANY_VALUE = st.one_of(
 
 
 def _accepted(option: Option, value: object) -> bool:
-    """What a checked value must look like, written independently of audit.options."""
+    """What a checked value must look like, written independently of audit.core.options."""
     if value is None:
         return option.nullable
     if option.kind == "bool":
@@ -78,7 +78,7 @@ def test_wrong_types_in_a_config_file_exit_2_before_the_model_loads(raw, tmp_pat
     def no_load(*_a, **_k):
         raise AssertionError("the model was loaded before the config was checked")
 
-    monkeypatch.setattr("audit.target.Target.load", no_load)
+    monkeypatch.setattr("audit.engine.target.Target.load", no_load)
     cfg = tmp_path / "audit.yaml"
     cfg.write_text(f"model: {tmp_path}\ndata: {tmp_path / 'x.csv'}\n" + raw + "\n")
     code = main(["run", "--config", str(cfg), "--quiet"])
@@ -156,7 +156,7 @@ def test_yaml_size_and_free_text_are_capped(tmp_path):
     ("--limit", "0"), ("--batch-size", "-5"),
 ])
 def test_numbers_on_the_command_line_are_checked(flag, value, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("audit.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     code = main(["run", str(tmp_path), "--data", "d.csv", flag, value, "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -171,7 +171,7 @@ def test_numbers_on_the_command_line_are_checked(flag, value, tmp_path, capsys, 
 def test_auditor_options_are_checked_before_any_work_selected_or_not(option, selected, tmp_path, capsys, monkeypatch):
     """A wrong option failed its section with a TypeError and the run exited 0; an option for an
     auditor not selected was never checked."""
-    monkeypatch.setattr("audit.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     args = ["run", str(tmp_path), "--data", "d.csv", "--option", option, "--out", str(tmp_path / "o"), "--quiet"]
     if selected:
         args += ["--auditors", selected]
@@ -181,7 +181,7 @@ def test_auditor_options_are_checked_before_any_work_selected_or_not(option, sel
 
 
 def test_option_checks_never_mutate_what_was_given():
-    from audit.auditors.explainability import ExplainabilityAuditor
+    from audit.auditors.explainability._auditor import ExplainabilityAuditor
 
     given = {"methods": "saliency,occlusion", "n_steps": 5}
     before = dict(given)
@@ -217,7 +217,7 @@ def test_check_returns_the_declared_type_or_raises_input_error(kind, value, null
 
 @pytest.mark.parametrize("name", ["None", "NA", "null", "N/A", "nan", "NaN"])
 def test_a_class_named_like_a_missing_value_is_a_class(name, tmp_path):
-    from audit.data import load_evalset
+    from audit.engine.data import load_evalset
 
     path = tmp_path / "eval.csv"
     path.write_text(f"text,label\nNA,{name}\nnull,other\nNone,{name}\n")
@@ -228,7 +228,7 @@ def test_a_class_named_like_a_missing_value_is_a_class(name, tmp_path):
 
 
 def test_missing_sensitive_values_form_an_explicit_group_with_a_count(tmp_path):
-    from audit.data import MISSING_GROUP, load_evalset
+    from audit.engine.data import MISSING_GROUP, load_evalset
 
     path = tmp_path / "eval.csv"
     path.write_text("text,label,gender\na,0,f\nb,1,\nc,0,NA\nd,1,m\n")

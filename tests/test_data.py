@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.data import load_evalset, read_table
+from audit.engine.data import load_evalset, read_table
 from audit.errors import AuditInputError
 
 LABELS = ["negative", "positive"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import filecmp
 import json
 
-from audit.demo import build_demo
+from audit.selftest.demo import build_demo
 
 
 def test_same_seed_builds_bit_identical_models(demo_planted, tmp_path):

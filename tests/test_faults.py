@@ -10,9 +10,9 @@ import pytest
 from audit import AuditConfig, run_audit
 from audit.auditors import base
 from audit.auditors.base import Auditor, AuditorInfo
-from audit.auditors.performance import PerformanceAuditor
-from audit.options import Option
-from audit.results import AuditorResult, Metric
+from audit.auditors.performance._auditor import PerformanceAuditor
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Metric
 
 RUNS: list[str] = []
 

@@ -15,12 +15,12 @@ import pytest
 
 from audit import AuditConfig, run_audit
 from audit.cli import main
+from audit.core.results import AuditorResult, AuditReport, Metric
 from audit.errors import AuditInputError
-from audit.results import AuditorResult, AuditReport, Metric
 
 
 def _no_model_load(monkeypatch):
-    monkeypatch.setattr("audit.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_a_folder_given_as_a_file_says_so(flag, tmp_path, capsys):
 # ------------------------------------------------------------------ data
 
 def test_jsonl_values_are_not_type_guessed(tmp_path):
-    from audit.data import MISSING_GROUP, load_evalset
+    from audit.engine.data import MISSING_GROUP, load_evalset
 
     path = tmp_path / "e.jsonl"
     rows = [{"text": "007", "label": 0, "g": "01"}, {"text": "0.10", "label": 1, "g": "1"},
@@ -144,7 +144,7 @@ def test_jsonl_values_are_not_type_guessed(tmp_path):
 # ------------------------------------------------------------------ model folder
 
 def _load(model: Path):
-    from audit.target import Target
+    from audit.engine.target import Target
 
     return Target.load(str(model))
 
@@ -179,7 +179,7 @@ def test_every_named_shard_is_in_the_fingerprint(small):
     model = small["model"]
     (model / "part1.safetensors").write_bytes(b"one")
     (model / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "part1.safetensors"}}))
-    from audit.target import _fingerprint
+    from audit.engine.target import _fingerprint
 
     before = _fingerprint(model, None)
     (model / "part1.safetensors").write_bytes(b"two")
@@ -285,7 +285,7 @@ def _result(auditor, status="ok", **values):
 
 
 def test_a_failed_or_shrunken_section_cannot_pass_the_baseline_gate():
-    from audit.policy import compare_baseline, gate_failed
+    from audit.core.policy import compare_baseline, gate_failed
 
     baseline = AuditReport(metadata={}, results=[_result("performance", accuracy=0.9),
                                                  _result("fairness", demographic_parity_ratio=0.9)])
@@ -301,7 +301,7 @@ def test_a_failed_or_shrunken_section_cannot_pass_the_baseline_gate():
 
 @pytest.mark.parametrize("order", [[0.9, float("nan")], [float("nan"), 0.9]])
 def test_an_undefined_slice_makes_a_worst_slice_rule_missing_whatever_the_order(order):
-    from audit.policy import evaluate_policy
+    from audit.core.policy import evaluate_policy
 
     metrics = tuple(Metric("demographic_parity_ratio", v, slice=s, higher_is_better=True)
                     for v, s in zip(order, ["g=a", "g=b"], strict=True))

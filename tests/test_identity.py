@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit._identity import (
+from audit.auditors.fairness._identity import (
     LEXICON_BAD_ENTRY,
     LEXICON_NOT_MAPPING,
     load_lexicon,

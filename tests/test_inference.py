@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.target import Target
+from audit.engine.target import Target
 from tests._tiny import CORPUS, save_tiny_model
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from audit import AuditConfig, run_audit
 from audit.cli import main
+from audit.core.results import AuditorResult, AuditReport, Figure, Finding, Metric
 from audit.errors import AuditInputError
 from audit.report.outdir import LOCK, locked
-from audit.results import AuditorResult, AuditReport, Figure, Finding, Metric
 
 # ----------------------------------------------------------------------------------- helpers
 
@@ -223,7 +223,7 @@ def test_our_own_report_is_replaced_only_with_overwrite_and_an_edited_one_never(
 
 @pytest.mark.parametrize("where", ["under_a_file", "out_is_file"])
 def test_an_unusable_out_is_refused_before_the_model_loads(where, small, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("audit.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     blocker = tmp_path / "file"
     blocker.write_text("x")
     out = blocker / "sub" if where == "under_a_file" else blocker
@@ -283,7 +283,7 @@ def test_a_tokenizer_with_an_empty_vocabulary_is_a_load_error(small, capsys):
 
 
 def test_fingerprint_covers_tokenizer_files(small):
-    from audit.target import Target
+    from audit.engine.target import Target
 
     before = Target.load(str(small["model"])).fingerprint
     tok = json.loads((small["model"] / "tokenizer_config.json").read_text())
@@ -302,7 +302,7 @@ def _report(values: dict[str, float | None], **meta) -> AuditReport:
 
 
 def test_nan_never_passes_the_baseline_gate():
-    from audit.policy import compare_baseline, gate_failed
+    from audit.core.policy import compare_baseline, gate_failed
 
     now = _report({"accuracy": 0.5, "macro_f1": float("nan")}).results
     with pytest.raises(AuditInputError, match="max_regression"):

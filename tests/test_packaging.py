@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.results import AuditorResult, AuditReport, Metric, Table
+from audit.core.results import AuditorResult, AuditReport, Metric, Table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,9 @@ def test_wheel_renders_a_report_without_the_source_tree(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     assert (site / "audit" / "templates" / "model_card.html.j2").is_file()
-    assert (site / "audit" / "templates" / "sections" / "performance.html.j2").is_file()
+    assert (site / "audit" / "templates" / "sections" / "_generic.html.j2").is_file()
+    for auditor in ("performance", "fairness", "explainability", "robustness", "privacy"):  # beside each auditor
+        assert (site / "audit" / "auditors" / auditor / "section.html.j2").is_file(), auditor
 
     report = AuditReport(
         metadata=json.loads((ROOT / "tests" / "data" / "metadata.json").read_text()),
@@ -34,7 +36,7 @@ def test_wheel_renders_a_report_without_the_source_tree(tmp_path):
     )
     (tmp_path / "results.json").write_text(json.dumps(report.to_dict()))
     script = ("import json, sys, audit; from pathlib import Path; "
-              "from audit.results import AuditReport; from audit.runner import write_report; "
+              "from audit.core.results import AuditReport; from audit.runner import write_report; "
               f"assert audit.__file__.startswith({str(site)!r}), audit.__file__; "
               "r = AuditReport.from_dict(json.loads(Path('results.json').read_text())); "
               "write_report(r, Path('out')); print(Path('out/report.html').read_text())")
@@ -43,3 +45,4 @@ def test_wheel_renders_a_report_without_the_source_tree(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "f1-score" in proc.stdout and "0.900" in proc.stdout and "sec-performance" in proc.stdout
+    assert "<h3>Headline metrics</h3>" in proc.stdout  # the performance partial, not the generic one

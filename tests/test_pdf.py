@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from audit.core.results import AuditorResult, AuditReport, Finding, Metric, Table
 from audit.errors import AuditInputError
 from audit.report import pdf
-from audit.results import AuditorResult, AuditReport, Finding, Metric, Table
 from tests._text import one_line, starts_a_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def _report() -> AuditReport:
 
 def _html_with_print_extras(report: AuditReport, out: Path) -> Path:
     """report.html as write_report renders it, plus page numbers, a TOC and the compliance section."""
-    from audit.compliance import assess, load_mapping, reviewer_fields
+    from audit.report.compliance import assess, load_mapping, reviewer_fields
     from audit.report.html import environment
     from audit.runner import write_report
 

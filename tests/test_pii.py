@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit._pii import (
+from audit.auditors.privacy._pii import (
     find_pii,
     iban_valid,
     luhn_valid,

@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from audit.auditors.performance import expected_calibration_error
-from audit.stats import bootstrap_ci
+from audit.auditors.performance._auditor import expected_calibration_error
+from audit.core.stats import bootstrap_ci
 
 probabilities = st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=1, max_size=200)
 
@@ -51,7 +51,7 @@ def labelled_groups(draw):
 
 
 def _headline(y, p, g):
-    from audit._fairness_metrics import headline_metrics
+    from audit.auditors.fairness._metrics import headline_metrics
 
     names, codes = np.unique(g, return_inverse=True)
     return headline_metrics(y, p, codes, len(names))
@@ -96,7 +96,7 @@ def test_attack_auc_and_roc_equal_sklearn(pairs):
     from sklearn.metrics import roc_auc_score
 
     from audit import _membership as mia
-    from audit._fairness_metrics import auc as fair_auc
+    from audit.auditors.fairness._metrics import auc as fair_auc
 
     y = np.asarray([a for a, _ in pairs])
     s = np.asarray([b for _, b in pairs])
@@ -112,7 +112,7 @@ def test_attack_auc_and_roc_equal_sklearn(pairs):
 def test_bootstrap_macro_f1_equals_sklearn(pairs):
     from sklearn.metrics import f1_score
 
-    from audit.auditors.performance import macro_f1_from_counts
+    from audit.auditors.performance._auditor import macro_f1_from_counts
 
     y, p = (np.asarray(a) for a in zip(*pairs, strict=True))
     assert np.isclose(macro_f1_from_counts(y, p, 4), f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))

@@ -8,8 +8,8 @@ import pytest
 
 from audit.auditors import base
 from audit.auditors.base import Auditor, discover
-from audit.options import Option
-from audit.results import AuditorResult, Metric
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Metric
 
 
 class GoodAuditor(Auditor):
@@ -101,7 +101,7 @@ def test_a_plugin_is_discovered_validated_run_and_rendered_with_its_own_template
     from audit.errors import AuditInputError
 
     _fake_entry_points(monkeypatch, [("good", "tests.test_registry:GoodAuditor"),
-                                     ("performance", "audit.auditors.performance:PerformanceAuditor")])
+                                     ("performance", "audit.auditors.performance._auditor:PerformanceAuditor")])
     with pytest.raises(AuditInputError, match="option good.level: expected an integer >= 0"):
         run_audit(AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path),
                               out=str(tmp_path / "x"), options={"good": {"level": -1}}), progress=False)

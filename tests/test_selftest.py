@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from audit import selftest
-from audit.selftest import ControlRow, DefectRow, SelftestResult, run_selftest, selftest_main
+from audit.selftest.selftest import ControlRow, DefectRow, SelftestResult, run_selftest, selftest_main
 
 SCORED = ("fairness", "explainability", "privacy")
 
@@ -60,7 +60,7 @@ def test_distribution_shift_control_catches_an_auditor_blind_to_the_confound(
     import numpy as np
 
     from audit import _blind_baselines
-    from audit.demo import build_shifted_control
+    from audit.selftest.demo import build_shifted_control
 
     shifted = build_shifted_control(demo_clean, tmp_path / "shifted", seed=0)
     report = selftest._audit(shifted, names=["privacy"], seed=0, out=tmp_path / "a")

@@ -8,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
+from audit.engine.inference import plan_batches
+from audit.engine.target import Target
 from audit.errors import AuditInputError
-from audit.inference import plan_batches
-from audit.target import Target
 from tests._tiny import save_tiny_model
 
 

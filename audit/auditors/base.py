@@ -1,7 +1,7 @@
 """The auditor contract and the plugin registry.
 
 An auditor is a class with a ``name``, the inputs it ``requires`` and a ``_run(ctx)`` that
-returns an :class:`~audit.results.AuditorResult`. The public :meth:`Auditor.run` wraps it: it
+returns an :class:`~audit.core.results.AuditorResult`. The public :meth:`Auditor.run` wraps it: it
 skips when requirements are missing, seeds, times, and turns an exception into a failed
 section so one broken auditor never sinks the audit (the ``compute``/``_compute`` split of
 Hugging Face evaluate).
@@ -23,12 +23,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from audit.core.options import Option, check, check_all
+from audit.core.results import AuditorResult
 from audit.errors import OPTION_UNKNOWN, AuditInputError, did_you_mean
-from audit.options import Option, check, check_all
-from audit.results import AuditorResult
 
 if TYPE_CHECKING:
-    from audit.context import AuditContext
+    from audit.core.context import AuditContext
 
 ENTRY_POINT_GROUP = "rai_audit.auditors"
 
@@ -54,8 +54,8 @@ class Auditor(abc.ABC):
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
-    template: ClassVar[str] = ""  # partial under reports/templates/, e.g. "sections/performance.html.j2"
-    # Every option declared once: kind, range, choices, default, help (audit.options.Option).
+    template: ClassVar[str] = ""  # its section partial, beside its module (e.g. "section.html.j2")
+    # Every option declared once: kind, range, choices, default, help (audit.core.options.Option).
     params: ClassVar[Mapping[str, Option]] = {}
     defaults: ClassVar[Mapping[str, Any]] = {}  # derived from ``params`` (older plugins may set it alone)
     metric_names: ClassVar[frozenset[str]] = frozenset()  # every metric name it can report (for policies)
@@ -210,11 +210,11 @@ def contract_problems(cls: type[Auditor]) -> list[str]:
         problems.append(f"requires unknown input(s) {', '.join(unknown)}; known: {', '.join(REQUIREMENTS)}")
     params = getattr(cls, "params", {})
     if not isinstance(params, Mapping):
-        problems.append("params is not a mapping of option name to audit.options.Option")
+        problems.append("params is not a mapping of option name to audit.core.options.Option")
     else:
         for key, option in params.items():
             if not isinstance(key, str) or not isinstance(option, Option):
-                problems.append(f"option {key!r} is not declared with audit.options.Option")
+                problems.append(f"option {key!r} is not declared with audit.core.options.Option")
                 continue
             try:
                 check(f"{cls.name}.{key}", option.default, option)

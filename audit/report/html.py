@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from audit.core.results import AuditorResult, AuditReport
 from audit.report.svg import safe_svg
-from audit.results import AuditorResult, AuditReport
 
 GENERIC_SECTION = "sections/_generic.html.j2"
 
@@ -103,12 +103,12 @@ def render_section(result: AuditorResult) -> str:
 
 def render_html(report: AuditReport) -> str:
     """The whole report as one HTML document."""
-    from audit.compliance import assess, load_mapping, reviewer_fields
+    from audit.report.compliance import assess, load_mapping, reviewer_fields
 
     own = _own_templates(report.results)
     env = environment({k: v.parent for k, v in own.items()})
     sections = [(r, section_template(r, env, own)) for r in report.results]
-    from audit.policy import describe_verdict
+    from audit.core.policy import describe_verdict
 
     return env.get_template("model_card.html.j2").render(
         report=report, meta=report.metadata, sections=sections, findings=report.findings(),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from audit.core.results import AuditReport, Table
 from audit.report.html import format_number
-from audit.results import AuditReport, Table
 
 # Metrics that go into model-index, with the Hub's metric type ids.
 MODEL_INDEX_METRICS = {
@@ -94,7 +94,7 @@ def render_markdown(report: AuditReport) -> str:
     out.append("")
     out.append("## Summary of findings")
     out.append("")
-    from audit.policy import describe_verdict
+    from audit.core.policy import describe_verdict
 
     verdict = describe_verdict(report)
     out.append(f"Findings: {verdict['findings']}.")

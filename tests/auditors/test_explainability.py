@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.auditors.explainability import ExplainabilityAuditor
+from audit.auditors.explainability._auditor import ExplainabilityAuditor
 from audit.errors import AuditInputError
 from tests._text import one_line
 
@@ -123,7 +123,7 @@ def _per_row_captum(model: Any, tokenizer: Any, text: str, target: int, method: 
 @pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "input_x_gradient", "occlusion"])
 def test_batched_attributions_equal_the_per_row_captum_call(method: str, demo_planted: Any,
                                                             planted_target: Any) -> None:
-    from audit._attribution import attribute, encode_rows
+    from audit.auditors.explainability._attribution import attribute, encode_rows
 
     frame = pd.read_csv(demo_planted.eval_path)
     texts = frame["text"].tolist()[:10] + [_cf_rows(demo_planted)[0]["text"]]  # mixed lengths
@@ -140,7 +140,7 @@ def test_batched_attributions_equal_the_per_row_captum_call(method: str, demo_pl
 
 
 def test_word_pieces_are_merged_into_words(planted_target: Any) -> None:
-    from audit._attribution import encode_rows, merge_words
+    from audit.auditors.explainability._attribution import encode_rows, merge_words
 
     tok = planted_target.tokenizer
     text = "the young man said qwzxvk was middle-aged"
@@ -159,8 +159,8 @@ def test_word_pieces_are_merged_into_words(planted_target: Any) -> None:
 
 def test_erasure_curves_match_a_hand_computation() -> None:
     """ERASER comprehensiveness/sufficiency on a toy scorer whose probabilities are known."""
-    from audit._attribution import EncodedRow
-    from audit._faithfulness import K_PERCENTS, erasure_curves, k_words
+    from audit.auditors.explainability._attribution import EncodedRow
+    from audit.auditors.explainability._faithfulness import K_PERCENTS, erasure_curves, k_words
 
     words = ["good"] + ["filler"] * 19
 
@@ -183,7 +183,7 @@ def test_erasure_curves_match_a_hand_computation() -> None:
 def test_cascade_randomises_top_down_on_a_copy(planted_target: Any) -> None:
     import torch
 
-    from audit._faithfulness import cascade_stages, randomised_copies
+    from audit.auditors.explainability._faithfulness import cascade_stages, randomised_copies
 
     model = planted_target.model
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -11,16 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit._fairness_metrics import (
-    HEADLINE,
-    auc,
-    bias_aucs,
-    headline_metrics,
-    jigsaw_final_score,
-    power_mean,
-    severity,
-)
-from audit.auditors.fairness import (
+from audit.auditors.fairness._auditor import (
     JUDGED,
     ONE_CLASS,
     POSITIVE_LABEL_UNKNOWN,
@@ -28,6 +19,15 @@ from audit.auditors.fairness import (
     TOO_SMALL,
     FairnessAuditor,
     _import_aif360,
+)
+from audit.auditors.fairness._metrics import (
+    HEADLINE,
+    auc,
+    bias_aucs,
+    headline_metrics,
+    jigsaw_final_score,
+    power_mean,
+    severity,
 )
 from audit.errors import AuditInputError
 from tests._text import one_line
@@ -38,8 +38,8 @@ FAST = {"n_bootstrap": 100, "counterfactual": False, "mitigation": False}
 def _context(eval_path: Path, target: Any, **config: Any) -> Any:
     """An AuditContext over a CSV (module-scoped fixtures cannot use the function-scoped factory)."""
     from audit.config import AuditConfig
-    from audit.context import AuditContext
-    from audit.data import load_evalset
+    from audit.core.context import AuditContext
+    from audit.engine.data import load_evalset
 
     cfg = AuditConfig(model="demo", data=str(eval_path), **config)
     data = load_evalset(eval_path, label_names=target.label_names, sensitive=cfg.sensitive)
@@ -170,8 +170,8 @@ def clean_control(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     is not a fair model: trained on coin-flip 'neutral' rows, it learned to call neutral texts
     about 'middle-aged' people negative (FPR 0.00 against 0.33), a real disparity the auditor
     reports (see test_clean_control_seed0_does_not_flag_the_planted_group)."""
-    from audit.demo import build_demo
-    from audit.target import Target
+    from audit.engine.target import Target
+    from audit.selftest.demo import build_demo
 
     build = build_demo(tmp_path_factory.mktemp("clean-seed1"), seed=1, bias=False, trigger=False, memorise=False)
     return build, Target.load(str(build.model_dir))
@@ -385,8 +385,8 @@ def test_multiclass_one_vs_rest_and_positive_label(tmp_path: Path) -> None:
 def test_result_is_json_data_and_reproducible_under_a_seed(tmp_path: Path) -> None:
     import json
 
+    from audit.core.results import AuditorResult
     from audit.report.html import render_section
-    from audit.results import AuditorResult
 
     rows = [{"text": f"the {a} {p} said it was {w}", "label": lab, "age_group": a, "gender": p}
             for a in ("young", "elderly") for p in ("man", "woman") for w, lab in

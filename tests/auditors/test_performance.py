@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from audit.auditors.performance import PerformanceAuditor, expected_calibration_error
+from audit.auditors.performance._auditor import PerformanceAuditor, expected_calibration_error
 from audit.report.html import render_section
 from tests._text import one_line
 from tests._tiny import save_tiny_model, write_csv
@@ -45,7 +45,7 @@ def test_bootstrap_interval_brackets_the_estimate_and_is_seeded(demo_planted, pl
 
 
 def test_multiclass_metrics_equal_sklearn(tmp_path, context_factory):
-    from audit.target import Target
+    from audit.engine.target import Target
 
     model = save_tiny_model(tmp_path / "m", num_labels=3, labels=["neg", "neu", "pos"], seed=3)
     rng = np.random.default_rng(0)
@@ -65,7 +65,7 @@ def test_multiclass_metrics_equal_sklearn(tmp_path, context_factory):
 
 
 def test_multilabel_metrics_equal_sklearn(tmp_path, context_factory):
-    from audit.target import Target
+    from audit.engine.target import Target
 
     model = save_tiny_model(tmp_path / "m", num_labels=3, labels=["food", "service", "price"], multi_label=True)
     rows = [{"text": f"the food was great {i}", "labels": ["food|service", "price", "food"][i % 3]} for i in range(30)]

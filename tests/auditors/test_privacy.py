@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from audit.auditors.privacy import SKIP_NO_TRAIN, PrivacyAuditor
+from audit.auditors.privacy._auditor import SKIP_NO_TRAIN, PrivacyAuditor
 from audit.errors import AuditInputError
 from audit.report.html import render_section
 from tests._text import one_line
@@ -34,7 +34,7 @@ def _leak_findings(result: Any) -> list[Any]:
 @pytest.fixture(scope="module")
 def shifted(demo_clean: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The clean control with mostly short "members" against mostly long non-members."""
-    from audit.demo import build_shifted_control
+    from audit.selftest.demo import build_shifted_control
 
     return build_shifted_control(demo_clean, tmp_path_factory.mktemp("shifted"), seed=0)
 
@@ -162,7 +162,7 @@ def test_reference_model_with_other_labels_is_refused(demo_planted: Any, demo_cl
 
 def test_train_reference_is_refused_for_large_models(demo_planted: Any, planted_target: Any, context_factory: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import audit.auditors.privacy as privacy
+    import audit.auditors.privacy._auditor as privacy
 
     monkeypatch.setattr(privacy, "MAX_REFERENCE_PARAMS", 1000)
     ctx = context_factory(demo_planted, planted_target, with_train=True)
@@ -264,7 +264,7 @@ def test_distribution_shift_control_is_not_flagged_as_leaking(shifted: Any, clea
 
 def test_holdout_rows_are_the_nonmembers_when_given(demo_planted: Any, planted_target: Any, context_factory: Any,
                                                     tmp_path: Path) -> None:
-    from audit.data import load_evalset
+    from audit.engine.data import load_evalset
 
     frame = pd.read_csv(demo_planted.eval_path)
     frame.iloc[:400].to_csv(tmp_path / "eval.csv", index=False)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from audit import _invariance as inv
-from audit.auditors.robustness import RobustnessAuditor, stratified_sample
+from audit.auditors.robustness._auditor import RobustnessAuditor, stratified_sample
+from audit.engine.resources import DEBIAN_WORDNET
 from audit.errors import AuditInputError
-from audit.resources import DEBIAN_WORDNET
 from tests._text import one_line
 
 ATTACK_EXAMPLES = 10
@@ -30,8 +30,8 @@ TA_SUMMARY_KEYS = {  # ours -> (TextAttack metric key, scale)
 
 def _context(build: Any, target: Any) -> Any:
     from audit.config import AuditConfig
-    from audit.context import AuditContext
-    from audit.data import load_evalset
+    from audit.core.context import AuditContext
+    from audit.engine.data import load_evalset
 
     cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path))
     data = load_evalset(build.eval_path, label_names=target.label_names, sensitive=[], limit=None, sample=None,
@@ -67,7 +67,7 @@ def constant_target(planted_target: Any) -> Any:
     """The demo model with its classifier zeroed and a bias toward 'positive': a constant predictor."""
     import torch
 
-    from audit.target import Target
+    from audit.engine.target import Target
 
     model = copy.deepcopy(planted_target.model)
     with torch.no_grad():
@@ -162,12 +162,12 @@ def test_constant_predictor_cannot_be_attacked(demo_planted: Any, constant_targe
 def test_an_unverified_success_fails_the_section(planted_ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Sabotage the verifier's forward pass (always class 0): successes on class-0 rows no longer
     change the prediction, and the section must fail rather than report them."""
-    import audit.inference
+    import audit.engine.inference
 
     def always_negative(model: Any, tokenizer: Any, texts: Any, *args: Any, **kwargs: Any) -> Any:
         return np.tile([[1.0, 0.0]], (len(texts), 1)), np.zeros(len(texts), dtype=bool)
 
-    monkeypatch.setattr(audit.inference, "predict_logits", always_negative)
+    monkeypatch.setattr(audit.engine.inference, "predict_logits", always_negative)
     r = RobustnessAuditor(recipes=["deepwordbug"], attack_examples=8, invariance_examples=0).run(planted_ctx)
     assert r.status == "failed"
     assert "did not change the prediction" in r.reason
@@ -189,7 +189,7 @@ def test_invariance_finds_the_demo_typo_sensitivity(planted_result: Any) -> None
 
 
 def test_unavailable_recipe_is_skipped_with_a_one_line_reason(planted_ctx: Any) -> None:
-    from audit._attacks import recipe_availability
+    from audit.auditors.robustness._attacks import recipe_availability
 
     can_run = {name: ok for name, ok, _ in recipe_availability()}
     if can_run["textfooler"]:
@@ -202,7 +202,7 @@ def test_unavailable_recipe_is_skipped_with_a_one_line_reason(planted_ctx: Any) 
 
 
 def test_recipe_availability_lists_the_offline_recipes() -> None:
-    from audit._attacks import recipe_availability
+    from audit.auditors.robustness._attacks import recipe_availability
 
     table = {name: (ok, why) for name, ok, why in recipe_availability()}
     for name in ("deepwordbug", "pruthi", "input-reduction"):

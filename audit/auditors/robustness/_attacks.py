@@ -3,7 +3,7 @@ target, the attack loop with budgets, the summary (TextAttack's own definitions,
 here so they can be cross-checked) and the verification of every successful attack.
 
 TextAttack is imported only through :func:`import_textattack`, after the offline NLTK resources
-are resolved (:mod:`audit.resources`) and with ``nltk.download`` made a no-op, so neither its
+are resolved (:mod:`audit.engine.resources`) and with ``nltk.download`` made a no-op, so neither its
 post-install step nor PWWS's ``omw-1.4`` download reaches the network.
 """
 
@@ -98,7 +98,7 @@ def _ta_cache_dir() -> Path:
 def _need_met(need: Need) -> bool:
     """Whether a resource is on this machine, without importing TextAttack or downloading."""
     if need.kind == "wordnet":
-        from audit.resources import DEBIAN_WORDNET, WORDNET_FILES
+        from audit.engine.resources import DEBIAN_WORDNET, WORDNET_FILES
 
         return (all((DEBIAN_WORDNET / f).is_file() for f in WORDNET_FILES)
                 or _nltk_find("corpora/wordnet"))
@@ -122,7 +122,7 @@ def _nltk_dirs() -> list[Path]:
     importing nltk (its import pulls in scipy: ~2 s, too slow for `rai-audit list`)."""
     import sys
 
-    from audit.resources import default_data_dir
+    from audit.engine.resources import default_data_dir
 
     dirs = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
     dirs.append(Path.home() / "nltk_data")
@@ -166,7 +166,7 @@ def import_textattack(*, need_wordnet: bool = False) -> tuple[Any, Any]:
 
     Returns ``(textattack, ResourceStatus)``; raises RuntimeError naming the missing stopwords.
     """
-    from audit.resources import ensure_nltk_resources
+    from audit.engine.resources import ensure_nltk_resources
 
     status = ensure_nltk_resources(need_wordnet=need_wordnet)
     if not status.has_stopwords:

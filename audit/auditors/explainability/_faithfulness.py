@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from audit._attribution import EncodedRow
+from audit.auditors.explainability._attribution import EncodedRow
 
 K_PERCENTS = (1, 5, 10, 20)
 

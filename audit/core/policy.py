@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audit.core.results import AuditorResult, AuditReport
 from audit.errors import OPTION_INVALID, PATH_MISSING, AuditInputError, did_you_mean
-from audit.results import AuditorResult, AuditReport
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 _RULE = re.compile(r"^\s*(?P<auditor>[\w-]+)\.(?P<metric>\w+)(?:\[(?P<slice>[^\]]+)\])?\s*"
@@ -133,12 +133,12 @@ class Policy:
 
 
 def default_policy_path() -> Path:
-    return Path(__file__).resolve().parent / "data_files" / "default_policy.yaml"
+    return Path(__file__).resolve().parent.parent / "data_files" / "default_policy.yaml"
 
 
 def load_policy(path: str | Path) -> Policy:
     """Read a policy file; ``default`` names the documented one shipped with the package."""
-    from audit.options import Option, check, read_yaml_file
+    from audit.core.options import Option, check, read_yaml_file
 
     path = default_policy_path() if str(path) == DEFAULT_POLICY else Path(path)
     if not path.exists():

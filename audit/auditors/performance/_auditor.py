@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from audit.auditors.base import Auditor
-from audit.options import Option
-from audit.results import AuditorResult, Figure, Finding, Metric, Table
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
-    from audit.context import AuditContext
+    from audit.core.context import AuditContext
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15
@@ -58,7 +58,7 @@ class PerformanceAuditor(Auditor):
     title: ClassVar[str] = "Performance"
     description: ClassVar[str] = "classification report, confusion matrix, ROC/PR AUC, log loss, calibration (ECE)"
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
-    template: ClassVar[str] = "sections/performance.html.j2"
+    template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "balanced_accuracy", "log_loss",
         "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"})
@@ -83,8 +83,8 @@ class PerformanceAuditor(Auditor):
         import pandas as pd
         from sklearn import metrics as skm
 
+        from audit.core.stats import bootstrap_ci
         from audit.report import charts
-        from audit.stats import bootstrap_ci
 
         k = probs.shape[1]
         labels = list(range(k))
@@ -207,7 +207,7 @@ class PerformanceAuditor(Auditor):
         import pandas as pd
         from sklearn import metrics as skm
 
-        from audit.stats import bootstrap_ci
+        from audit.core.stats import bootstrap_ci
 
         report = skm.classification_report(y, pred, target_names=names, output_dict=True, zero_division=0)
         rows = [[k, v["precision"], v["recall"], v["f1-score"], int(v["support"])] for k, v in report.items()]

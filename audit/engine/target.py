@@ -3,7 +3,7 @@
 Loading never runs code from the model folder unless ``trust_remote_code`` is given; pickle
 checkpoints (``pytorch_model.bin``) are read only with ``torch.load(weights_only=True)``;
 safetensors is preferred (transformers' own loader does this when told ``weights_only``). All forward passes of the audit go through :meth:`predict_logits`,
-which batches (see :mod:`audit.inference`) and caches by exact input.
+which batches (see :mod:`audit.engine.inference`) and caches by exact input.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.engine.inference import PassStats, predict_logits
 from audit.errors import (
     MODEL_LOAD_FAILED,
     MODEL_NO_TOKENIZER,
@@ -29,7 +30,6 @@ from audit.errors import (
     PATH_MISSING,
     AuditInputError,
 )
-from audit.inference import PassStats, predict_logits
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model",
                    "vocab.json", "sentencepiece.bpe.model", "tokenizer.model")

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from audit._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.base import Auditor
+from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
 from audit.errors import OPTION_INVALID, AuditInputError
-from audit.options import Option
-from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
-    from audit._attribution import EncodedRow
-    from audit.context import AuditContext
+    from audit.auditors.explainability._attribution import EncodedRow
+    from audit.core.context import AuditContext
 
 # Cheap and complementary: path gradients, plain gradients, perturbation. Input x Gradient is
 # available but not a default: on the clean demo model it ranks words worse than random.
@@ -70,7 +70,7 @@ class ExplainabilityAuditor(Auditor):
     description: ClassVar[str] = ("Token attributions (Integrated Gradients and others) on sampled rows, "
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
     requires: ClassVar[frozenset[str]] = frozenset({"model"})
-    template: ClassVar[str] = "sections/explainability.html.j2"
+    template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "aopc_comprehensiveness", "aopc_sufficiency", "comprehensiveness_gain_over_random", "explained_rows",
         "faithfulness_gain_over_random", "identity_attribution_share", "ig_convergence_delta_max",
@@ -285,8 +285,8 @@ class ExplainabilityAuditor(Auditor):
         import pandas as pd
 
         from audit import _faithfulness as fx
+        from audit.core.stats import bootstrap_ci
         from audit.report.charts import line_chart
-        from audit.stats import bootstrap_ci
 
         def predict_probs(texts: list[str], pairs: list[str] | None) -> np.ndarray:
             return ctx.predict(texts, pairs, desc="faithfulness").probs

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from audit._attacks import RECIPES  # names only: TextAttack loads in _run
 from audit.auditors.base import Auditor
-from audit.options import Option
-from audit.results import AuditorResult, Finding, Metric, Table
+from audit.auditors.robustness._attacks import RECIPES  # names only: TextAttack loads in _run
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Finding, Metric, Table
 
 if TYPE_CHECKING:
-    from audit.context import AuditContext
+    from audit.core.context import AuditContext
 
 ATTACK_METRICS = {
     # name: (higher_is_better, description)
@@ -54,7 +54,7 @@ class RobustnessAuditor(Auditor):
     description: ClassVar[str] = ("Adversarial attacks (TextAttack: DeepWordBug, PWWS, ...) with every success "
                                   "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers)")
     requires: ClassVar[frozenset[str]] = frozenset({"labels", "model"})
-    template: ClassVar[str] = "sections/robustness.html.j2"
+    template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "accuracy_under_attack", "attack_success_rate", "avg_num_queries", "avg_original_words",
         "avg_perturbed_word_pct", "avg_perturbed_words", "failed_attacks", "invariance_flip_rate",
@@ -110,7 +110,7 @@ class RobustnessAuditor(Auditor):
     def _invariance(self, ctx: AuditContext) -> tuple[list[Metric], list[Table], list[Finding]]:
         import pandas as pd
 
-        from audit._invariance import PERTURBATIONS, apply_all, wilson_interval
+        from audit.auditors.robustness._invariance import PERTURBATIONS, apply_all, wilson_interval
 
         n_rows = len(ctx.data)
         cap = self.options["invariance_examples"]
@@ -168,7 +168,7 @@ class RobustnessAuditor(Auditor):
         import pandas as pd
 
         from audit import _attacks as A
-        from audit.inference import predict_logits
+        from audit.engine.inference import predict_logits
 
         out: dict[str, Any] = {"metrics": [], "tables": [], "findings": [], "extra": {}, "unverified": []}
         available = {name: (ok, why) for name, ok, why in A.recipe_availability()}

@@ -109,7 +109,7 @@ def load_lexicon(extra: str | Path | None = None) -> Lexicon:
         path = Path(extra)
         if not path.is_file():
             raise AuditInputError(PATH_MISSING.format(what="identity-term lexicon", path=path))
-        from audit.options import read_yaml_file
+        from audit.core.options import read_yaml_file
 
         raw = read_yaml_file(path, what="identity-term lexicon") or {}
         user = _parse(raw, path=str(path))

@@ -15,8 +15,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from audit.config import AuditConfig
-    from audit.data import EvalSet
-    from audit.target import Target
+    from audit.engine.data import EvalSet
+    from audit.engine.target import Target
 
 T = TypeVar("T")
 

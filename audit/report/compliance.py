@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from audit.core.results import AuditReport
 from audit.errors import AuditInputError
-from audit.results import AuditReport
 
 MAPPING_VERSION = 1
 STATUSES = ("evidence", "concern", "not assessed")
@@ -37,7 +37,7 @@ _OUTCOME_RANK = {"fail": 3, "missing": 2, "pass": 1, "not_run": 0}
 
 def mapping_path() -> Path:
     """The mapping shipped with the package."""
-    return Path(__file__).resolve().parent / "data_files" / "compliance_map.yaml"
+    return Path(__file__).resolve().parent.parent / "data_files" / "compliance_map.yaml"
 
 
 def load_mapping(path: Path | None = None) -> dict[str, Any]:

@@ -3,16 +3,16 @@ personal information?
 
 Two independent parts. The PII scan always runs, on every text column of the eval data and of
 the training data when given (validated detectors, masked examples only; see
-:mod:`audit._pii`). Membership inference needs members (``--train-data``) and non-members: rows
+:mod:`audit.auditors.privacy._pii`). Membership inference needs members (``--train-data``) and non-members: rows
 held out from the training distribution (``--holdout-data``, recommended) or else the eval rows
 that are not also training rows. A balanced, seeded sample of each is scored with the
-output-only attacks of :mod:`audit._membership` and, when reference models are given or trained,
+output-only attacks of :mod:`audit.auditors.privacy._membership` and, when reference models are given or trained,
 the reference-calibrated attack (LiRA, Carlini et al. 2022). Without members that part is
 reported as not run, with the reason, and the section stays ``ok``.
 
 Members and non-members that differ in distribution (length, source, period, style) are told
 apart by any attack without any memorisation. So blind baselines that never query the model
-always run (:mod:`audit._blind_baselines`; Das, Zhang & Tramèr 2024), the leakage finding judges
+always run (:mod:`audit.auditors.privacy._blind_baselines`; Das, Zhang & Tramèr 2024), the leakage finding judges
 the attack's margin over the best of them (paired bootstrap), not its raw AUC, and the attacks are
 re-scored on members and non-members matched on length bins x label.
 
@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from audit.auditors.base import Auditor
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
 from audit.errors import AuditInputError
-from audit.options import Option
-from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
-    from audit._blind_baselines import BlindFeatures
-    from audit.context import AuditContext
+    from audit.auditors.privacy._blind_baselines import BlindFeatures
+    from audit.core.context import AuditContext
 
 REFERENCE_LABELS_DIFFER = "reference model {path}: labels {got} differ from the audited model's {expected}"
 REFERENCE_TOO_LARGE = ("train_reference: the model has {params:,} parameters (limit {limit:,}); re-initialising and "
@@ -96,7 +96,7 @@ class PrivacyAuditor(Auditor):
                    "attacks; ROC on log-log axes, AUC, TPR at 0.1% and 1% FPR) judged against blind baselines "
                    "that never query the model, and a validated PII scan.")
     requires: ClassVar[frozenset[str]] = frozenset()
-    template = "sections/privacy.html.j2"
+    template = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({*METRIC_DESCRIPTIONS, "pii_rows", "pii_matches"})
     params: ClassVar[dict[str, Option]] = {
         "mia_examples": Option(kind="int", min=1, default=1000, help="members and non-members each"),
@@ -199,8 +199,8 @@ class PrivacyAuditor(Auditor):
         labels = None
         if train.labels is not None and data.labels is not None and np.ndim(train.labels) == 1:
             labels = np.r_[np.asarray(train.labels)[mem], np.asarray(data.labels)[non]].astype(int)
-        from audit._blind_baselines import blind_features, blind_scores
-        from audit._membership import attack_scores
+        from audit.auditors.privacy._blind_baselines import blind_features, blind_scores
+        from audit.auditors.privacy._membership import attack_scores
 
         scores = attack_scores(logits, labels)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
@@ -215,7 +215,7 @@ class PrivacyAuditor(Auditor):
     def _reference(self, ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, logits: np.ndarray,
                    labels: np.ndarray | None, scores: dict[str, np.ndarray]) -> dict[str, Any]:
         """Add the reference-calibrated score when reference models are given or trained."""
-        from audit._membership import logit_confidence, reference_score
+        from audit.auditors.privacy._membership import logit_confidence, reference_score
 
         given = list(self.options["reference_models"])
         k_train = int(self.options["train_reference"])
@@ -226,7 +226,7 @@ class PrivacyAuditor(Auditor):
             return {"ran": False, "reason": "the reference-calibrated attack needs labels on members and non-members"}
         phi = logit_confidence(logits, labels)
         if given:
-            from audit.target import Target
+            from audit.engine.target import Target
 
             ref_phi = []
             for path in ctx.progress(given, total=len(given), desc="privacy: reference models"):
@@ -260,8 +260,8 @@ class PrivacyAuditor(Auditor):
                           "seeded halves of the attack sample"}
 
     def _membership(self, ctx: AuditContext) -> _MembershipPart:
-        from audit._blind_baselines import BLIND_LABELS
-        from audit._membership import min_nonmembers
+        from audit.auditors.privacy._blind_baselines import BLIND_LABELS
+        from audit.auditors.privacy._membership import min_nonmembers
 
         sc = self.membership_scores(ctx)
         if sc.skip:
@@ -361,8 +361,8 @@ class PrivacyAuditor(Auditor):
 
     def _matched(self, ctx: AuditContext, sc: _Scores) -> _Matched:
         """Every attack, and the blind baselines refitted, on members and non-members matched on
-        length bins x label (:func:`audit._blind_baselines.match_rows`)."""
-        from audit._blind_baselines import blind_scores, match_rows
+        length bins x label (:func:`audit.auditors.privacy._blind_baselines.match_rows`)."""
+        from audit.auditors.privacy._blind_baselines import blind_scores, match_rows
 
         match = match_rows(sc.features, sc.y, rng=ctx.rng("privacy.matching"), n_bins=int(self.options["match_bins"]))
         k = len(match.kept) // 2
@@ -384,7 +384,7 @@ class PrivacyAuditor(Auditor):
     def _blind_findings(self, sc: _Scores, blind_auc: tuple[float, float, float], best: str) -> list[Finding]:
         """Members and non-members told apart without the model: the attack's AUC then measures
         that difference, not memorisation (Das, Zhang & Tramèr 2024)."""
-        from audit._blind_baselines import BLIND_LABELS
+        from audit.auditors.privacy._blind_baselines import BLIND_LABELS
 
         limit = float(self.options["blind_auc_max"])
         v, lo, hi = blind_auc
@@ -419,7 +419,7 @@ class PrivacyAuditor(Auditor):
         ``warn`` when only its point estimate does. The tolerated margin is the policy level minus
         chance (``auc_max - 0.5``, ``tpr_at_1pct_fpr_max - 0.01``), so with a blind baseline at
         chance the rule is the raw one."""
-        from audit._blind_baselines import BLIND_LABELS
+        from audit.auditors.privacy._blind_baselines import BLIND_LABELS
 
         out = []
         for name, option, label, margin, best in (
@@ -454,7 +454,7 @@ class PrivacyAuditor(Auditor):
     def _pii(self, ctx: AuditContext) -> tuple[list[Metric], Table, list[Finding], dict[str, Any]]:
         import pandas as pd
 
-        from audit._pii import PII_TYPES, scan_columns
+        from audit.auditors.privacy._pii import PII_TYPES, scan_columns
 
         sets = [("eval", ctx.data)] + ([("train", ctx.train)] if ctx.train is not None else [])
         rows, metrics, findings, summary = [], [], [], {"ran": True, "datasets": {}}
@@ -571,7 +571,7 @@ STATS = ("mia_auc", "mia_advantage", "mia_balanced_accuracy", "mia_tpr_at_1pct_f
 def _numbers(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Every number of :data:`STATS` from one ROC curve (advantage: Yeom et al. 2018; balanced
     accuracy of the best threshold: (1 + advantage) / 2)."""
-    from audit._membership import roc_summary
+    from audit.auditors.privacy._membership import roc_summary
 
     auc, adv, tprs = roc_summary(y, s, fpr_levels=(FPR_LEVELS["1pct"], FPR_LEVELS["0_1pct"]))
     return np.array([auc, adv, 0.5 * (1.0 + adv), *tprs])
@@ -598,7 +598,7 @@ def _bootstrap(y: np.ndarray, attacks: dict[str, np.ndarray], blind: dict[str, n
     is chosen once, on the whole sample (slightly optimistic for it, so the margin errs toward "no
     leak shown"); chance is itself a blind baseline (a constant score), so one below chance
     counts as chance. Blind scores are not refitted per resample."""
-    from audit.stats import bootstrap_cis
+    from audit.core.stats import bootstrap_cis
 
     names = [*attacks, *blind]
     k, n_stats = len(attacks), len(STATS)
@@ -626,7 +626,7 @@ def _bootstrap(y: np.ndarray, attacks: dict[str, np.ndarray], blind: dict[str, n
 
 
 def _distinguishable_text(v: float, lo: float, hi: float, best: str) -> str:
-    from audit._blind_baselines import BLIND_LABELS
+    from audit.auditors.privacy._blind_baselines import BLIND_LABELS
 
     return (f"Members and non-members are distinguishable without the model: AUC {v:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
             f"{BLIND_LABELS[best]}); the attack AUC cannot be read as leakage")
@@ -637,7 +637,7 @@ def _statements(sc: _Scores, *, per_attack: dict[str, dict[str, tuple[float, flo
                 matched: _Matched, strongest: dict[str, str], best_auc: str, distinguishable: bool) -> list[dict[str, str]]:
     """The section's verdict in sentences, kept in results.json so the HTML report and the
     Markdown card print the same words."""
-    from audit._blind_baselines import BLIND_LABELS
+    from audit.auditors.privacy._blind_baselines import BLIND_LABELS
 
     out = []
     blind = per_blind[best_auc]["mia_auc"]
@@ -679,7 +679,7 @@ def _attack_table(per_attack: dict[str, dict[str, tuple[float, float, float]]],
                   margins: dict[str, tuple[float, float, float]], matched: _Matched) -> Table:
     import pandas as pd
 
-    from audit._blind_baselines import BLIND_LABELS
+    from audit.auditors.privacy._blind_baselines import BLIND_LABELS
 
     rows = []
     for attack, vals in per_attack.items():
@@ -707,8 +707,8 @@ def _attack_table(per_attack: dict[str, dict[str, tuple[float, float, float]]],
 
 
 def _roc_figure(sc: _Scores) -> Figure:
-    from audit._blind_baselines import BLIND_LABELS
-    from audit._membership import log_grid_curve
+    from audit.auditors.privacy._blind_baselines import BLIND_LABELS
+    from audit.auditors.privacy._membership import log_grid_curve
     from audit.report.charts import line_chart
 
     n = sc.n
@@ -760,7 +760,7 @@ def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
 
 
 def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str] | None) -> np.ndarray:
-    from audit.inference import predict_logits
+    from audit.engine.inference import predict_logits
 
     logits, _ = predict_logits(model, ctx.target.tokenizer, texts, pairs, max_length=ctx.target.max_length,
                                max_tokens=ctx.target.max_tokens, max_batch=ctx.target.max_batch,
@@ -771,7 +771,7 @@ def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str]
 def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, labels: np.ndarray,
                            seed: int, epochs: int) -> Any:
     """A fresh copy of the audited architecture, re-initialised from its config and trained from
-    scratch on ``texts`` (AdamW, lr 1e-3, batch 32: the recipe of audit.demo). Meaningful only for
+    scratch on ``texts`` (AdamW, lr 1e-3, batch 32: the recipe of audit.selftest.demo). Meaningful only for
     models that were themselves trained from scratch; for a fine-tuned model the reference should
     be a fine-tuned copy of its base model, which this does not do."""
     import torch

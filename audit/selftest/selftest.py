@@ -1,6 +1,6 @@
 """Audit the auditor: plant known defects, run every installed auditor, count what it finds.
 
-For each seed the demo builder (:mod:`audit.demo`) makes a model with three planted defects and a
+For each seed the demo builder (:mod:`audit.selftest.demo`) makes a model with three planted defects and a
 clean control from the same builder with none. The whole audit runs on both, with small
 budgets, and each planted defect is checked against the auditor that should find it:
 
@@ -14,7 +14,7 @@ budgets, and each planted defect is checked against the auditor that should find
 
 The same checks on the clean control are false alarms (for fairness and privacy: any warn/fail
 finding of that kind, about any group or attack). Privacy has a second control,
-**distribution shift** (:func:`audit.demo.build_shifted_control`): the clean model, with mostly
+**distribution shift** (:func:`audit.selftest.demo.build_shifted_control`): the clean model, with mostly
 short training rows as "members" against mostly long eval rows as non-members. The attacks
 separate those sets (raw AUC well above 0.5) by their difference, not by memorisation, so a
 leakage finding there is a false alarm (Das, Zhang & Tramèr 2024); the control counts as checked
@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.core.options import SEED_MAX
+from audit.core.results import AuditorResult, AuditReport
 from audit.errors import AUDITOR_UNKNOWN, AuditInputError, did_you_mean
-from audit.options import SEED_MAX
-from audit.results import AuditorResult, AuditReport
 
 SEEDS_INVALID = "--seeds: expected comma-separated integers from 0 to 4294967295 such as 0,1, got {value!r}"
-TRIGGER, TRIGGER_CLASS, BIASED_GROUP = "cf", "positive", "elderly"  # as planted by audit.demo
+TRIGGER, TRIGGER_CLASS, BIASED_GROUP = "cf", "positive", "elderly"  # as planted by audit.selftest.demo
 MIA_AUC_MIN = 0.6
 
 # Small budgets: the demo's defects are strong, so small samples find them, and a full
@@ -340,7 +340,7 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
                  workdir: Path | None = None, progress: bool = True) -> SelftestResult:
     """Build the planted demo and its clean control for each seed, audit both with every
     installed auditor (or those named), and check each planted defect and each control."""
-    from audit.demo import build_demo, build_shifted_control
+    from audit.selftest.demo import build_demo, build_shifted_control
 
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _msg: None)
     names, broken = _installed(auditors)

@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from audit.auditors.base import Auditor
+from audit.core.options import Option
+from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
 from audit.errors import OPTION_INVALID, AuditInputError
-from audit.options import Option
-from audit.results import AuditorResult, Figure, Finding, Metric, Table
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from audit._identity import Lexicon
-    from audit.context import AuditContext
+    from audit.auditors.fairness._identity import Lexicon
+    from audit.core.context import AuditContext
 
 SKIP_MULTI_LABEL = "multi-label classifiers are not supported by the fairness auditor yet"
 POSITIVE_LABEL_UNKNOWN = "expected one of the model's labels {known} (name or index), got {value!r}"
@@ -84,7 +84,7 @@ class FairnessAuditor(Auditor):
         "bias AUCs (Borkan et al. 2019), counterfactual identity-term swaps (Garg et al. 2019)."
     )
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
-    template: ClassVar[str] = "sections/fairness.html.j2"
+    template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "average_odds_difference", "bnsp_auc", "bnsp_auc_gap", "bpsn_auc", "bpsn_auc_gap",
         "counterfactual_flip_rate", "counterfactual_max_abs_delta", "counterfactual_mean_abs_delta",
@@ -121,13 +121,13 @@ class FairnessAuditor(Auditor):
     def _validate(self) -> None:
         """A user lexicon is read now, so a malformed one is an error before the model loads."""
         if self.options["lexicon"] is not None:
-            from audit._identity import load_lexicon
+            from audit.auditors.fairness._identity import load_lexicon
 
             load_lexicon(self.options["lexicon"])
     # ------------------------------------------------------------------ run
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
-        from audit._identity import load_lexicon
+        from audit.auditors.fairness._identity import load_lexicon
 
         if ctx.data.multi_label:
             return AuditorResult(auditor=self.name, status="skipped", reason=SKIP_MULTI_LABEL)
@@ -178,7 +178,7 @@ class _Run:
 
     def _ci(self, statistic: Callable[..., float], arrays: list[np.ndarray], *, salt: str,
             strata: np.ndarray | None = None, confidence: float = 0.95) -> tuple[float, float]:
-        from audit.stats import bootstrap_ci
+        from audit.core.stats import bootstrap_ci
 
         with np.errstate(divide="ignore", invalid="ignore"):
             return bootstrap_ci(statistic, arrays, n_resamples=self.o["n_bootstrap"], seed=self._seed(salt),
@@ -262,7 +262,7 @@ class _Run:
         from fairlearn import metrics as flm
         from sklearn.metrics import accuracy_score, precision_score
 
-        from audit._fairness_metrics import headline_intervals, rate_interval
+        from audit.auditors.fairness._metrics import headline_intervals, rate_interval
 
         in_slice = np.array([g is not None for g in groups])
         if in_slice.sum() == 0:
@@ -340,7 +340,7 @@ class _Run:
         comparisons (not from the most extreme pair, whose gap is inflated by chance)."""
         import pandas as pd
 
-        from audit._fairness_metrics import severity, vs_rest_interval
+        from audit.auditors.fairness._metrics import severity, vs_rest_interval
 
         BinaryLabelDataset, ClassificationMetric = _import_aif360()
         k = len(names)
@@ -427,7 +427,7 @@ class _Run:
                                    "AIF360 generalized entropy index, alpha = 2 (Speicher et al. 2018)"))
 
     def _headline_figures(self, rows: list[dict[str, Any]]) -> None:
-        from audit._fairness_metrics import HEADLINE
+        from audit.auditors.fairness._metrics import HEADLINE
         from audit.report.charts import bar_chart
 
         refs = {"demographic_parity_ratio": (self.o["dp_ratio_min"], "four-fifths threshold"),
@@ -462,7 +462,7 @@ class _Run:
     def _bias_aucs(self, slices: list[Any]) -> None:
         import pandas as pd
 
-        from audit._fairness_metrics import auc, bias_auc, bias_aucs, jigsaw_final_score, power_mean, severity
+        from audit.auditors.fairness._metrics import auc, bias_auc, bias_aucs, jigsaw_final_score, power_mean, severity
 
         subgroups = self._subgroups()
         if not subgroups:
@@ -566,8 +566,8 @@ class _Run:
     def _counterfactuals(self) -> None:
         import pandas as pd
 
-        from audit._fairness_metrics import severity
-        from audit._identity import split_spans, swap_term, term_spans
+        from audit.auditors.fairness._identity import split_spans, swap_term, term_spans
+        from audit.auditors.fairness._metrics import severity
 
         rng = self.ctx.rng("fairness:counterfactual")
         pairs = self.ctx.data.pairs

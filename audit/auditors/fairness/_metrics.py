@@ -4,7 +4,7 @@ Point estimates in the report come from fairlearn and AIF360 themselves; these f
 the same numbers (the tests compare them) thousands of times faster, which the seeded
 bootstrap intervals need. Every group statistic here is a function of four counts per group
 (rows by label and prediction), so the bootstrap draws all its resamples at once
-(:func:`audit.stats.resample_positions`), counts each resample's rows by group in one
+(:func:`audit.core.stats.resample_positions`), counts each resample's rows by group in one
 ``bincount`` and evaluates the statistic for every resample together: the same resamples and
 the same arithmetic as one ``bootstrap_ci`` call per statistic, so the same intervals to the
 last bit, without a Python call per resample.
@@ -120,7 +120,7 @@ def resampled_counts(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, 
                      n_resamples: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
     """:func:`group_counts` of every bootstrap resample, ``(n_resamples, groups, 2, 2)``: the
     resamples ``bootstrap_ci(..., seed=seed, strata=strata)`` draws."""
-    from audit.stats import resample_positions
+    from audit.core.stats import resample_positions
 
     cells = 4 * n_groups
     cell = (np.asarray(codes, dtype=np.int64) * 4 + np.asarray(y_true, dtype=np.int64) * 2
@@ -144,7 +144,7 @@ def rate_interval(y_true: np.ndarray, y_pred: np.ndarray, *, rate: str, n_resamp
                   confidence: float = 0.95) -> tuple[float, float]:
     """Bootstrap interval of one group's ``rate`` (``selection_rate``, ``tpr``, ...), its rows
     resampled with replacement."""
-    from audit.stats import percentile_interval
+    from audit.core.stats import percentile_interval
 
     if len(y_true) == 0:
         return (float("nan"), float("nan"))
@@ -157,7 +157,7 @@ def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray
                        n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
     """Bootstrap intervals of the five headline metrics from one set of resamples stratified by
     group."""
-    from audit.stats import percentile_interval
+    from audit.core.stats import percentile_interval
 
     if len(y_true) == 0:
         return {name: (float("nan"), float("nan")) for name in HEADLINE}
@@ -169,7 +169,7 @@ def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray
 def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,
                      n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
     """Bootstrap interval of :func:`vs_rest_from_counts`, resampled within each group."""
-    from audit.stats import percentile_interval
+    from audit.core.stats import percentile_interval
 
     if len(y_true) == 0:
         return (float("nan"), float("nan"))

@@ -183,7 +183,7 @@ class AuditReport:
     @property
     def passed(self) -> bool:
         """False when a rule of severity 'fail' failed or had no metric to judge."""
-        from audit.policy import gate_failed  # policy imports this module
+        from audit.core.policy import gate_failed  # policy imports this module
 
         return not gate_failed(self.policy)
 

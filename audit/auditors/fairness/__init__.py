@@ -1,0 +1,9 @@
+"""Fairness: group metrics (fairlearn, AIF360), identity-term subgroups, bias AUCs, counterfactual swaps,
+advisory mitigation. Engines: _metrics (group metrics), _identity (identity-term lexicon).
+
+This folder is the whole auditor: its engines, its options and its section template
+(section.html.j2). It reads the shared predictions and target through the AuditContext only."""
+
+from audit.auditors.fairness._auditor import FairnessAuditor
+
+__all__ = ["FairnessAuditor"]
