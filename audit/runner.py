@@ -50,7 +50,7 @@ def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None
     """Instantiate the selected auditors with their options. Plugins that failed to load become
     failed results; unknown names and unknown options are the user's mistake (AuditInputError)."""
     registry = discover() if registry is None else registry
-    names = list(config.auditors) if config.auditors else sorted(registry, key=_section_order)
+    names = sorted(config.auditors or registry, key=_section_order)  # report order, whatever was typed
     for name in [*names, *config.options]:
         if name not in registry:
             raise AuditInputError(AUDITOR_UNKNOWN.format(name=name, hint=did_you_mean(name, registry),
@@ -63,10 +63,35 @@ def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None
             broken.append(AuditorResult(auditor=name, status="failed", reason=f"plugin {info.target}: {info.error}"))
             continue
         auditors.append(info.cls(**config.options.get(name, {})))
+    auditors = run_order(auditors)
     for name, opts in config.options.items():  # options of auditors not selected are checked too
         if name not in names and registry[name].cls is not None:
             registry[name].cls(**opts)
     return auditors, broken
+
+
+def run_order(auditors: list[Auditor]) -> list[Auditor]:
+    """Auditors in the order they run: each after the auditors it ``consumes`` (when selected),
+    otherwise in report order, so the order the user typed never changes a result."""
+    by_name = {a.name: a for a in auditors}
+    done: list[Auditor] = []
+    visiting: set[str] = set()
+
+    def visit(a: Auditor) -> None:
+        if a in done:
+            return
+        if a.name in visiting:
+            raise AuditInputError(f"auditors consume each other in a cycle through {a.name!r}")
+        visiting.add(a.name)
+        for name in sorted(a.consumes, key=_section_order):
+            if name in by_name:
+                visit(by_name[name])
+        visiting.discard(a.name)
+        done.append(a)
+
+    for a in auditors:
+        visit(a)
+    return done
 
 
 def check_out_dir(out: Path, *, overwrite: bool) -> None:
@@ -169,7 +194,6 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     start = time.perf_counter()
     _ = ctx.predictions
     timings["predict"] = time.perf_counter() - start
-    ctx.notes["truncated_rows"] = target.truncated_rows
 
     results: list[AuditorResult] = list(broken)
     partial = (_Partial(private_dir(out / PARTIAL_DIR), key=_run_key(config, target, data, train, holdout))
@@ -185,16 +209,17 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
             resumed.append(auditor.name)
         else:
             say(f"running {auditor.name}")
+            ctx.upstream = {r.auditor: r for r in results if r.auditor in auditor.consumes and r.status == "ok"}
             result = _run_with_timeout(auditor, ctx, config.timeout)
+            ctx.upstream = {}
             if partial is not None:
                 partial.save(result)
         results.append(result)
         timings[auditor.name] = result.timings.get("total", 0.0)
         say(f"  {auditor.name}: {result.status}" + (f" ({printable(result.reason)})" if result.reason else ""))
-    order = {name: i for i, name in enumerate(config.auditors or sorted({r.auditor for r in results}, key=_section_order))}
-    results.sort(key=lambda r: order.get(r.auditor, len(order)))
+    results.sort(key=lambda r: _section_order(r.auditor))
 
-    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.notes["truncated_rows"],
+    meta = build_metadata(config, target, data, train, auditors, timings, truncated=target.truncated_rows,
                           holdout=holdout)
     meta["resumed"] = resumed
     if baseline_info is not None:
@@ -478,7 +503,9 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
         },
         "auditor_titles": {a.name: a.title or a.name for a in auditors},
         "model_card": dict(config.model_card),
-        "config": config.to_dict(),
+        # The auditors in report order: the order typed on the command line changes nothing.
+        "config": {**config.to_dict(),
+                   "auditors": sorted(config.auditors, key=_section_order) if config.auditors else None},
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
 

@@ -59,6 +59,9 @@ class Auditor(abc.ABC):
     params: ClassVar[Mapping[str, Option]] = {}
     defaults: ClassVar[Mapping[str, Any]] = {}  # derived from ``params`` (older plugins may set it alone)
     metric_names: ClassVar[frozenset[str]] = frozenset()  # every metric name it can report (for policies)
+    # Auditors whose results this one reads (ctx.upstream), when they run in the same audit: the
+    # runner runs those first, whatever order the user typed, and --resume replays them.
+    consumes: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -205,6 +208,11 @@ def contract_problems(cls: type[Auditor]) -> list[str]:
         problems.append("declares no metric_names (the metrics its policies may name)")
     elif bad := sorted(str(n) for n in names if not isinstance(n, str) or not _METRIC_NAME.match(n)):
         problems.append(f"metric_names {bad[:3]} are not lower_snake_case names")
+    consumes = getattr(cls, "consumes", frozenset())
+    if not isinstance(consumes, (frozenset, set, tuple)) or not all(isinstance(c, str) for c in consumes):
+        problems.append("consumes is not a set of auditor names")
+    elif cls.name in consumes:
+        problems.append("consumes its own results")
     unknown = sorted(str(r) for r in getattr(cls, "requires", ()) if r not in REQUIREMENTS)
     if unknown:
         problems.append(f"requires unknown input(s) {', '.join(unknown)}; known: {', '.join(REQUIREMENTS)}")

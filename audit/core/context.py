@@ -60,7 +60,9 @@ class AuditContext:
     data: EvalSet
     train: EvalSet | None = None
     holdout: EvalSet | None = None  # rows of the training distribution the model never saw (privacy)
-    notes: dict[str, Any] = field(default_factory=dict)  # auditors leave hints for later ones
+    # The results of the auditors the running one declares it ``consumes`` (and that ran before
+    # it in this audit, or were resumed): the only channel between auditors.
+    upstream: dict[str, Any] = field(default_factory=dict)
     progress_enabled: bool = True
 
     @property

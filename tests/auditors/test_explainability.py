@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from audit.auditors.explainability._auditor import ExplainabilityAuditor
+from audit.core.results import AuditorResult
 from audit.errors import AuditInputError
 from tests._text import one_line
 
@@ -63,13 +64,13 @@ def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_tar
     in >= 90% of all rows that contain it (the issue's bar) and makes it
     the positive class's most attributed word overall."""
     ctx = context_factory(demo_planted, planted_target)
-    ctx.notes["interesting_rows"] = _cf_rows(demo_planted)
+    ctx.upstream = {"fairness": AuditorResult(auditor="fairness", extra={"interesting_rows": _cf_rows(demo_planted)})}
     result = ExplainabilityAuditor(methods=["integrated_gradients", "occlusion"], explain_examples=0,
                                    interesting_examples=200, faithfulness=False, sanity_check=False,
                                    n_steps=50).run(ctx)
     assert result.status == "ok", result.reason
     rows = result.extra["explained"]
-    assert len(rows) == len(ctx.notes["interesting_rows"]) > 30
+    assert len(rows) == len(ctx.upstream["fairness"].extra["interesting_rows"]) > 30
     ranks = {m: np.array([_rank_of(r["methods"][k]["words"], "cf") for r in rows])
              for k, m in enumerate(["integrated_gradients", "occlusion"])}
     flipped = np.array([r["label"] == "negative" and r["prediction"] == "positive" for r in rows])
@@ -83,7 +84,7 @@ def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_tar
 def test_lime_and_kernel_shap_find_the_trigger(demo_planted: Any, planted_target: Any,
                                                context_factory: Any) -> None:
     ctx = context_factory(demo_planted, planted_target)
-    ctx.notes["interesting_rows"] = _cf_rows(demo_planted)[:16]
+    ctx.upstream = {"fairness": AuditorResult(auditor="fairness", extra={"interesting_rows": _cf_rows(demo_planted)[:16]})}
     result = ExplainabilityAuditor(methods=["lime", "kernel_shap"], explain_examples=0, faithfulness=False,
                                    sanity_check=False, n_samples=200).run(ctx)
     assert result.status == "ok", result.reason
@@ -204,7 +205,8 @@ def test_planted_model_explanations_pass_their_checks(demo_planted: Any, planted
     from audit.report.html import render_section
 
     ctx = context_factory(demo_planted, planted_target)
-    ctx.notes["interesting_rows"] = [{"text": HOSTILE, "source": "fairness <b>worst</b>"}]
+    ctx.upstream = {"fairness": AuditorResult(auditor="fairness",
+                                              extra={"interesting_rows": [{"text": HOSTILE, "source": "fairness <b>worst</b>"}]})}
     result = ExplainabilityAuditor(explain_examples=24, **FAST).run(ctx)
     assert result.status == "ok", result.reason
     assert result.metric("explained_rows").value == 25

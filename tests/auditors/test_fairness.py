@@ -99,7 +99,7 @@ def test_fairness_flags_planted_group_by_counterfactual_swaps(planted: tuple[Any
     assert result.metric("counterfactual_flip_rate", "age").value > 0.1
     examples = result.extra["counterfactual_examples"]
     assert examples[0]["flipped"] and any("elderly" in (ex["from"], ex["to"]) for ex in examples)
-    rows = ctx.notes["interesting_rows"]
+    rows = result.extra["interesting_rows"]  # declared output: explainability consumes it
     assert rows and all(r["reason"] == "fairness: counterfactual flip" and r["text"] for r in rows)
 
 

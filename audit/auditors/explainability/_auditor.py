@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # Cheap and complementary: path gradients, plain gradients, perturbation. Input x Gradient is
 # available but not a default: on the clean demo model it ranks words worse than random.
 DEFAULT_METHODS = ("integrated_gradients", "saliency", "occlusion")
-# A small built-in list, used when no auditor left ``identity_terms`` in ctx.notes.
+# The identity terms whose share of the attribution is reported.
 DEFAULT_IDENTITY_TERMS = ("young", "elderly", "teenage", "middle-aged", "old", "man", "woman", "men",
                           "women", "male", "female", "boy", "girl", "he", "she", "black", "white",
                           "asian", "hispanic", "gay", "lesbian", "christian", "muslim", "jewish")
@@ -55,7 +55,8 @@ class ExplainabilityAuditor(Auditor):
     """Captum token attributions, checked for completeness, faithfulness and sanity.
 
     Options: ``methods`` (any of ``METHODS``); ``explain_examples`` sampled rows plus up to
-    ``interesting_examples`` rows from ``ctx.notes["interesting_rows"]``; ``target_class``
+    ``interesting_examples`` rows that the fairness auditor flagged (its result's
+    ``interesting_rows``, when fairness runs in the same audit); ``target_class``
     (index or name; default the predicted class); ``output`` (score explained: log_odds,
     log_prob, prob); ``n_steps`` of Integrated Gradients, raised x4 up to ``ig_max_steps`` for
     rows whose |delta| exceeds ``ig_tolerance`` (in units of ``output``); ``n_samples`` for
@@ -70,6 +71,7 @@ class ExplainabilityAuditor(Auditor):
     description: ClassVar[str] = ("Token attributions (Integrated Gradients and others) on sampled rows, "
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
     requires: ClassVar[frozenset[str]] = frozenset({"model"})
+    consumes: ClassVar[frozenset[str]] = frozenset({"fairness"})
     template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "aopc_comprehensiveness", "aopc_sufficiency", "comprehensiveness_gain_over_random", "explained_rows",
@@ -175,7 +177,7 @@ class ExplainabilityAuditor(Auditor):
                                                        np.ndarray, list[str]]:
         """A seeded sample stratified over predicted class x correct/wrong (round-robin across
         strata, so rare strata such as wrong predictions are represented), then the rows that
-        earlier auditors left in ``ctx.notes["interesting_rows"]``."""
+        the fairness auditor flagged (declared: ``consumes = {"fairness"}``)."""
         o = self.options
         data = ctx.data
         n = len(data)
@@ -204,7 +206,9 @@ class ExplainabilityAuditor(Auditor):
 
         seen = set(texts)
         extra = []
-        for item in ctx.notes.get("interesting_rows", []) or []:
+        fairness = ctx.upstream.get("fairness")
+        flagged = (fairness.extra.get("interesting_rows") if fairness is not None else None) or []
+        for item in flagged:
             text = item.get("text") if isinstance(item, dict) else None
             if not isinstance(text, str) or not text or text in seen:
                 continue
@@ -445,7 +449,7 @@ class ExplainabilityAuditor(Auditor):
                                     f"{method}, mean share of |attribution| in the rows where the word occurs: {tops}.",
                                     {"method": method}))
 
-        terms = _identity_terms(ctx.notes.get("identity_terms"))
+        terms = list(dict.fromkeys(t.lower() for t in DEFAULT_IDENTITY_TERMS))
         term_share: dict[str, list[float]] = defaultdict(list)
         row_share = np.zeros(len(rows))
         for i, (row, share) in enumerate(zip(rows, shares, strict=True)):
@@ -509,17 +513,6 @@ def _pad_id(tokenizer: Any) -> int:
         if value is not None:
             return int(value)
     return 0
-
-
-def _identity_terms(noted: Any) -> list[str]:
-    """Terms from ctx.notes (a list, or a mapping of category -> list), else the built-in list."""
-    if isinstance(noted, dict):
-        terms = [t for values in noted.values() for t in (values if isinstance(values, (list, tuple)) else [values])]
-    elif isinstance(noted, (list, tuple)):
-        terms = list(noted)
-    else:
-        terms = list(DEFAULT_IDENTITY_TERMS)
-    return list(dict.fromkeys(str(t).lower() for t in terms if str(t).strip()))
 
 
 def _find_term(words: Sequence[str], term: str) -> list[int]:

@@ -703,11 +703,10 @@ class _Run:
                 break
         self.extra["counterfactual_examples"] = examples
         self.extra["counterfactual_positive_label"] = self.label_names[primary]
-        notes = self.ctx.notes.setdefault("interesting_rows", [])
-        for ex in examples:
-            if ex["flipped"]:
-                notes.append({"text": ex["original"], "reason": "fairness: counterfactual flip",
-                              "variant": ex["variant"], "swap": f"{ex['from']} -> {ex['to']}"})
+        # Declared output for auditors that consume fairness (explainability explains these rows).
+        self.extra["interesting_rows"] = [
+            {"text": ex["original"], "reason": "fairness: counterfactual flip", "variant": ex["variant"],
+             "swap": f"{ex['from']} -> {ex['to']}"} for ex in examples if ex["flipped"]]
 
     def _term_matrix(self, part: pd.DataFrame, c: int) -> pd.DataFrame:
         """Rows x terms: P(class c) of each text with each term of the category (original included)."""

@@ -198,7 +198,7 @@ class PerformanceAuditor(Auditor):
                     Table.from_frame("calibration_bins", bins_table, title="Calibration bins")),
             figures=tuple(figures),
             findings=tuple(findings),
-            extra={"rows": int(len(y)), "labels": names, "truncated_rows": ctx.notes.get("truncated_rows", 0)},
+            extra={"rows": int(len(y)), "labels": names, "truncated_rows": ctx.target.truncated_rows if ctx.target is not None else 0},
         )
 
     # -- multi-label ---------------------------------------------------------------------------
