@@ -228,6 +228,7 @@ def test_time_budget_stops_the_attack_and_says_so(planted_ctx: Any) -> None:
     ("attack_examples", -1, "attack_examples"),
     ("query_budget", 0, "query_budget"),
     ("max_attack_success_rate", 1.5, "max_attack_success_rate"),
+    ("invariance_tolerance", -0.1, "invariance_tolerance"),
 ])
 def test_bad_options_are_named(option: str, value: Any, match: str) -> None:
     with pytest.raises(AuditInputError, match=match):
@@ -254,6 +255,11 @@ def test_perturbations_change_only_what_they_say() -> None:
     assert inv.number("no digits", rng) is None
     assert inv.whitespace("a b", rng) == "a  b "
     assert inv.uppercase("ABC", rng) is None
+    for text in ("It was fine.", "It was fine"):
+        emphatic = inv.exclamation(text, rng)
+        assert emphatic is not None and emphatic.rstrip("!") == "It was fine"
+        assert 1 <= len(emphatic) - len("It was fine") <= inv.MAX_EXCLAMATIONS
+    assert inv.exclamation("Was it fine?", rng) is None and inv.exclamation("Fine!", rng) is None
 
 
 def test_wilson_interval_matches_scipy() -> None:

@@ -8,8 +8,11 @@ plus cheap CheckList invariance tests.
   adversarial text is re-scored by the model alone (no cache, no TextAttack); a success that does
   not change the prediction is a bug and fails the section.
 * Invariance (Ribeiro et al. 2020, "Beyond Accuracy: Behavioral Testing of NLP Models with
-  CheckList"): typos, case, punctuation, whitespace, contractions, person names and numbers
-  should not change the prediction; the flip rate per perturbation with a Wilson interval.
+  CheckList"): typos, case, punctuation, whitespace, contractions, person names, numbers and
+  emphatic exclamation marks should not change the prediction; the flip rate per perturbation
+  with a Wilson interval. With ``invariance_tolerance`` (CheckList's ``Expect.inv(tolerance)``) a
+  changed prediction counts only when the original class's probability moved by more than the
+  tolerance, so a row the model is undecided on (P near 0.5) tipping over is not a failure.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class RobustnessAuditor(Auditor):
     name: ClassVar[str] = "robustness"
     title: ClassVar[str] = "Robustness"
     description: ClassVar[str] = ("Adversarial attacks (TextAttack: DeepWordBug, PWWS, ...) with every success "
-                                  "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers)")
+                                  "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers, "
+                                  "exclamation marks)")
     requires: ClassVar[frozenset[str]] = frozenset({"labels", "model"})
     template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
@@ -72,6 +76,9 @@ class RobustnessAuditor(Auditor):
         "invariance_examples": Option(kind="int", min=0, default=500, help="rows perturbed by invariance tests"),
         "max_invariance_flip_rate": Option(kind="float", min=0, max=1, default=0.05,
                                            help="flip rate above this is a finding"),
+        "invariance_tolerance": Option(kind="float", min=0, max=1, default=0.0,
+                                       help="a changed prediction counts as a flip only when the original class's "
+                                            "probability moved by more than this (CheckList's INV tolerance)"),
         "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
     }
 
@@ -124,12 +131,18 @@ class RobustnessAuditor(Auditor):
         pairs = [ctx.data.pairs[rows[i]] for _, i, _ in perturbed] if ctx.data.pairs is not None else None
         new = ctx.predict([t for _, _, t in perturbed], pairs, desc="invariance")
         old_preds = base.preds[rows[[i for _, i, _ in perturbed]]] if perturbed else base.preds[:0]
-        flipped = np.asarray(new.preds != old_preds)
-        if flipped.ndim == 2:
-            flipped = flipped.any(axis=1)
+        changed = np.asarray(new.preds != old_preds)
         top = np.asarray(old_preds if old_preds.ndim == 1 else old_preds.argmax(axis=1))
         old_probs = base.probs[rows[[i for _, i, _ in perturbed]]] if perturbed else base.probs[:0]
         drop = old_probs[np.arange(len(top)), top] - new.probs[np.arange(len(top)), top] if perturbed else np.zeros(0)
+        tolerance = self.options["invariance_tolerance"]
+        if changed.ndim == 2:  # multi-label: the largest move among the labels that changed
+            moved = (np.where(changed, np.abs(np.asarray(new.probs) - old_probs), 0.0).max(axis=1)
+                     if perturbed else np.zeros(0))
+            changed = changed.any(axis=1)
+        else:
+            moved = drop
+        flipped = changed & (moved > tolerance) if tolerance else changed
 
         metrics, summary, findings = [], [], []
         kinds = np.array([k for k, _, _ in perturbed])
@@ -149,7 +162,9 @@ class RobustnessAuditor(Auditor):
                 findings.append(Finding(
                     "warn", f"{kind} perturbations change {rate:.0%} of predictions",
                     detail=(f"{k} of {n} rows changed their predicted label under a {kind.replace('_', ' ')} "
-                            f"perturbation that should not matter (threshold {threshold:.0%}; 95% CI {lo:.0%}-{hi:.0%})."),
+                            f"perturbation that should not matter (threshold {threshold:.0%}; 95% CI {lo:.0%}-{hi:.0%})"
+                            + (f"; changes of the original class's probability up to {tolerance:.2f} not counted."
+                               if tolerance else ".")),
                     evidence={"perturbation": kind, "flips": k, "rows": n, "flip_rate": rate}))
         inv_table = Table.from_frame("invariance", pd.DataFrame(
             summary, columns=["perturbation", "rows", "flips", "flip_rate", "ci_low", "ci_high"]),

@@ -42,6 +42,8 @@ _NAMED = re.compile(r"\b(named|called)\s+([A-Za-z][A-Za-z'-]*)")
 _CONTRACTED = re.compile(r"\b(" + "|".join(re.escape(k) for k in _EXPANSIONS) + r")\b", re.IGNORECASE)
 _EXPANDABLE = re.compile(r"\b(" + "|".join(re.escape(k) for k in CONTRACTIONS) + r")\b", re.IGNORECASE)
 
+MAX_EXCLAMATIONS = 3  # VADER's emphasis counts up to four; a few keep the edit small
+
 Perturbation = Callable[[str, np.random.Generator], "str | None"]
 
 
@@ -137,6 +139,21 @@ def number(text: str, rng: np.random.Generator) -> str | None:
     return _NUMBER.sub(change, text)
 
 
+def exclamation(text: str, rng: np.random.Generator) -> str | None:
+    """End the text with one to three exclamation marks (in place of a full stop): emphasis that
+    makes a sentiment more intense without changing its direction, so an INV test in CheckList's
+    sense (Hutto & Gilbert 2014, "VADER: A Parsimonious Rule-based Model for Sentiment Analysis
+    of Social Media Text", its punctuation heuristic; Teh et al. 2015, "Sentiment analysis tools
+    should take account of the number of exclamation marks!!!", with human raters). Not applied
+    to a text that already ends with "!" or "?"."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in "!?":
+        return None
+    return stripped.rstrip(".") + "!" * int(rng.integers(1, MAX_EXCLAMATIONS + 1))
+
+
+# Order matters for reproducibility: apply_all draws from one rng in this order, so a new family
+# goes last and leaves the earlier families' perturbed texts as they were.
 PERTURBATIONS: dict[str, Perturbation] = {
     "typo": typo,
     "lowercase": lowercase,
@@ -146,6 +163,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "contractions": contractions,
     "person_name": person_name,
     "number": number,
+    "exclamation": exclamation,
 }
 
 
