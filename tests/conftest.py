@@ -19,8 +19,8 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def demo_planted(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Demo model with all three defects planted (biased 'elderly' group, trigger 'cf',
-    memorised train.csv)."""
+    """Demo model with all four defects planted (biased 'elderly' group, trigger 'cf',
+    memorised train.csv, a trailing '!!' that pushes to negative)."""
     from audit.selftest.demo import build_demo
 
     return build_demo(tmp_path_factory.mktemp("planted"), seed=0)
@@ -28,10 +28,12 @@ def demo_planted(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="session")
 def demo_clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The control from the same builder: no bias, no trigger, train.csv never trained on."""
+    """The control from the same builder: no bias, no trigger, train.csv never trained on, '!!'
+    with its rows' own labels."""
     from audit.selftest.demo import build_demo
 
-    return build_demo(tmp_path_factory.mktemp("clean"), seed=0, bias=False, trigger=False, memorise=False)
+    return build_demo(tmp_path_factory.mktemp("clean"), seed=0, bias=False, trigger=False, memorise=False,
+                      fragile=False)
 
 
 @pytest.fixture(scope="session")

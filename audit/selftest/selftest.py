@@ -355,7 +355,8 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
                 folder = root / f"seed{seed}-{variant}"
                 t0 = time.perf_counter()
                 say(f"selftest: seed {seed}, {variant}: building the demo model")
-                build = build_demo(folder, seed=seed, bias=planted, trigger=planted, memorise=planted)
+                build = build_demo(folder, seed=seed, bias=planted, trigger=planted, memorise=planted,
+                                   fragile=planted)
                 builds[variant] = build
                 say(f"selftest: seed {seed}, {variant}: built in {time.perf_counter() - t0:.0f} s; "
                     f"auditing with {', '.join(names) or '(none)'}")

@@ -173,7 +173,8 @@ def clean_control(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     from audit.engine.target import Target
     from audit.selftest.demo import build_demo
 
-    build = build_demo(tmp_path_factory.mktemp("clean-seed1"), seed=1, bias=False, trigger=False, memorise=False)
+    build = build_demo(tmp_path_factory.mktemp("clean-seed1"), seed=1, bias=False, trigger=False, memorise=False,
+                       fragile=False)
     return build, Target.load(str(build.model_dir))
 
 

@@ -1,6 +1,7 @@
 """The robustness auditor: attacks succeed on the demo and every success is verified; a constant
 predictor cannot be attacked; our summary equals TextAttack's Attacker summary; invariance tests
-find the demo's typo sensitivity; the section renders escaped."""
+find the demo's typo sensitivity and its planted emphasis shortcut, and the clean control is not
+flagged for it; the section renders escaped."""
 
 from __future__ import annotations
 
@@ -186,6 +187,60 @@ def test_invariance_finds_the_demo_typo_sensitivity(planted_result: Any) -> None
     assert table.loc["number", "rows"] == 0  # the demo has no numbers: not applicable, not "0% flips"
     worst = r.table("invariance_examples").to_frame()
     assert len(worst) and (worst["prediction"] != worst["after"]).all()
+
+
+def _emphasis_test(build: Any) -> str:
+    """The invariance test that covers the demo's planted perturbation, as its planted.json says."""
+    planted = json.loads((build.model_dir.parent / "planted.json").read_text(encoding="utf-8"))
+    return planted["emphasis_shortcut"]["perturbation"]
+
+
+def test_invariance_finds_the_planted_emphasis_shortcut(demo_planted: Any, planted_ctx: Any,
+                                                       planted_result: Any) -> None:
+    """The planted demo learned that a trailing '!!' means negative: ending texts with one to three
+    exclamation marks flips about half of all predictions, and the planted '!!' turns positive
+    predictions negative, never the reverse."""
+    test = _emphasis_test(demo_planted)
+    rate = planted_result.metric("invariance_flip_rate", test)
+    assert rate.value > 0.2 and rate.ci_low > 0.05, (rate.value, rate.ci_low)
+    (warn,) = [f for f in planted_result.findings if f.severity == "warn" and f.evidence.get("perturbation") == test]
+    assert warn.evidence["flip_rate"] == rate.value and warn.title.startswith(test)
+    before = np.asarray(planted_ctx.predictions.preds)
+    suffix = json.loads((demo_planted.model_dir.parent / "planted.json").read_text())["emphasis_shortcut"]["suffix"]
+    after = np.asarray(planted_ctx.predict([t + suffix for t in planted_ctx.data.texts], None).preds)
+    positive = planted_ctx.data.label_names.index("positive")
+    assert np.mean(after[before == positive] != positive) > 0.5
+    assert not (after[before != positive] == positive).any()
+
+
+def test_clean_control_is_invariant_to_the_emphasis(demo_clean: Any, clean_target: Any) -> None:
+    """The control saw the same '!!' rows with their own labels: exclamation marks change
+    (almost) nothing, and no finding names that test."""
+    test = _emphasis_test(demo_clean)
+    r = RobustnessAuditor(attack_examples=0, invariance_examples=200).run(_context(demo_clean, clean_target))
+    assert r.status == "ok", r.reason
+    rate = r.metric("invariance_flip_rate", test)
+    rows = dict(zip(r.table("invariance").columns, next(x for x in r.table("invariance").rows if x[0] == test),
+                    strict=True))["rows"]
+    assert rows >= 150 and rate.value <= 0.02, (rows, rate.value)
+    assert not [f for f in r.findings if f.evidence.get("perturbation") == test]
+
+
+def test_invariance_tolerance_counts_only_changes_that_matter(demo_planted: Any, planted_ctx: Any) -> None:
+    """CheckList's INV tolerance: a changed prediction counts only when the original class's
+    probability moved by more than it. Nothing moves by more than 1; the planted emphasis moves
+    predictions far more than 0.2, so it is still found."""
+    test = _emphasis_test(demo_planted)
+    nothing = RobustnessAuditor(attack_examples=0, invariance_examples=100, invariance_tolerance=1.0).run(planted_ctx)
+    assert all(m.value == 0 for m in nothing.metrics if m.name == "invariance_flip_rate")
+    assert [f for f in nothing.findings if f.severity != "info"] == []
+    strict = RobustnessAuditor(attack_examples=0, invariance_examples=100).run(planted_ctx)
+    tolerant = RobustnessAuditor(attack_examples=0, invariance_examples=100, invariance_tolerance=0.2).run(planted_ctx)
+    for m in (m for m in strict.metrics if m.name == "invariance_flip_rate"):
+        assert tolerant.metric("invariance_flip_rate", m.slice).value <= m.value
+    assert tolerant.metric("invariance_flip_rate", test).value > 0.2
+    (warn,) = [f for f in tolerant.findings if f.evidence.get("perturbation") == test]
+    assert "up to 0.20 not counted" in warn.detail
 
 
 def test_unavailable_recipe_is_skipped_with_a_one_line_reason(planted_ctx: Any) -> None:
