@@ -11,7 +11,7 @@ import pytest
 import audit.selftest.selftest as selftest
 from audit.selftest.selftest import ControlRow, DefectRow, SelftestResult, run_selftest, selftest_main
 
-SCORED = ("fairness", "explainability", "privacy")
+SCORED = ("fairness", "explainability", "privacy", "robustness")
 
 
 def _installed_scored() -> list[str]:
@@ -22,10 +22,14 @@ def _installed_scored() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def seed0(tmp_path_factory: pytest.TempPathFactory) -> tuple[SelftestResult, list[str]]:
+def seed0_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("selftest")
+
+
+@pytest.fixture(scope="module")
+def seed0(seed0_dir: Path) -> tuple[SelftestResult, list[str]]:
     names = _installed_scored()
-    return run_selftest(seeds=(0,), auditors=names, workdir=tmp_path_factory.mktemp("selftest"),
-                        progress=False), names
+    return run_selftest(seeds=(0,), auditors=names, workdir=seed0_dir, progress=False), names
 
 
 def test_installed_auditors_find_every_planted_defect(seed0: tuple[SelftestResult, list[str]]) -> None:
@@ -53,6 +57,49 @@ def test_clean_controls_raise_no_false_alarm(seed0: tuple[SelftestResult, list[s
     assert selftest.SHIFT_CONTROL in table
 
 
+def test_robustness_finds_the_emphasis_shortcut_and_not_on_the_control(
+        seed0: tuple[SelftestResult, list[str]]) -> None:
+    result, names = seed0
+    if "robustness" not in names:
+        pytest.skip("the robustness auditor is not installed")
+    (found,) = [r for r in result.rows if r.defect == "emphasis_shortcut"]
+    (control,) = [c for c in result.controls if c.defect == "emphasis_shortcut"]
+    assert found.auditor == control.auditor == "robustness"
+    flips, rows = map(int, found.evidence.split(" flips ")[1].split()[0].split("/"))
+    assert found.found and flips / rows > 0.2 and "1 warn finding(s) for it" in found.evidence, found.evidence
+    flips, rows = map(int, control.evidence.split(" flips ")[1].split()[0].split("/"))
+    assert control.checked and not control.flagged and flips / rows <= 0.05, control.evidence
+    assert rows >= 50 and "0 warn finding(s) for it" in control.evidence
+
+
+def test_checks_read_what_was_planted_from_planted_json(seed0: tuple[SelftestResult, list[str]],
+                                                        seed0_dir: Path) -> None:
+    """The evidence names the group, the token and the perturbation the builder wrote to
+    planted.json, and a check judges whatever planted facts it is given."""
+    import json
+
+    from audit.core.results import AuditorResult, Finding, Metric, Table
+
+    result, _ = seed0
+    planted = json.loads((seed0_dir / "seed0-planted" / "planted.json").read_text(encoding="utf-8"))
+    named = {"biased_group": planted["biased_group"]["group"], "trigger_token": planted["trigger_token"]["token"],
+             "emphasis_shortcut": planted["emphasis_shortcut"]["perturbation"]}
+    for row in result.rows:
+        if row.defect in named:
+            assert repr(named[row.defect]) in row.evidence, row
+    # A robustness result where 'typo' is flagged and 'exclamation' is not.
+    fake = AuditorResult(auditor="robustness", status="ok", metrics=(
+        Metric("invariance_flip_rate", 0.3, 0.2, 0.4, higher_is_better=False, slice="typo"),
+        Metric("invariance_flip_rate", 0.0, 0.0, 0.04, higher_is_better=False, slice="exclamation")),
+        tables=(Table(name="invariance", columns=["perturbation", "rows", "flips"],
+                      rows=[["typo", 100, 30], ["exclamation", 100, 0]]),),
+        findings=(Finding("warn", "typo perturbations change 30% of predictions",
+                          evidence={"perturbation": "typo", "flip_rate": 0.3}),))
+    assert selftest._invariance(fake, {"perturbation": "exclamation"})[::2] == (False, True)
+    assert selftest._invariance(fake, {"perturbation": "typo"})[::2] == (True, True)
+    assert selftest._invariance(fake, {"perturbation": "number"})[::2] == (False, False)  # did not run
+
+
 def test_distribution_shift_control_catches_an_auditor_blind_to_the_confound(
         demo_clean: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With blind baselines that see nothing (every score at chance), the margin is the raw AUC
@@ -64,11 +111,11 @@ def test_distribution_shift_control_catches_an_auditor_blind_to_the_confound(
 
     shifted = build_shifted_control(demo_clean, tmp_path / "shifted", seed=0)
     report = selftest._audit(shifted, names=["privacy"], seed=0, out=tmp_path / "a")
-    assert selftest._privacy_shift_control(report.result("privacy"))[::2] == (False, True)
+    assert selftest._privacy_shift_control(report.result("privacy"), {})[::2] == (False, True)
     monkeypatch.setattr(_blind_baselines, "blind_scores",
                         lambda features, y, *, seed: {"length_tokens": np.zeros(len(y))})
     report = selftest._audit(shifted, names=["privacy"], seed=0, out=tmp_path / "b")
-    flagged, evidence, checked = selftest._privacy_shift_control(report.result("privacy"))
+    flagged, evidence, checked = selftest._privacy_shift_control(report.result("privacy"), {})
     assert checked and flagged, evidence
 
 
@@ -120,7 +167,7 @@ def test_main_prints_the_table_and_returns_the_exit_code(monkeypatch: pytest.Mon
 
 @pytest.mark.slow
 def test_full_selftest_over_two_seeds(tmp_path: Path) -> None:
-    """Every installed auditor, seeds 0 and 1 (about 2.5 minutes on 2 cores with all five)."""
+    """Every installed auditor, seeds 0 and 1 (about 3 minutes on 2 cores with all five)."""
     result = run_selftest(seeds=(0, 1), workdir=tmp_path, progress=False)
     installed = _installed_scored()
     assert all(r.found for r in result.rows if r.auditor in installed), result.format_table()

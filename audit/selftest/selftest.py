@@ -1,25 +1,32 @@
 """Audit the auditor: plant known defects, run every installed auditor, count what it finds.
 
-For each seed the demo builder (:mod:`audit.selftest.demo`) makes a model with three planted defects and a
+For each seed the demo builder (:mod:`audit.selftest.demo`) makes a model with four planted defects and a
 clean control from the same builder with none. The whole audit runs on both, with small
-budgets, and each planted defect is checked against the auditor that should find it:
+budgets, and each planted defect is checked against the auditor that should find it. What was
+planted (the group, the token, the perturbation) is read from the build's ``planted.json``, not
+repeated here:
 
-* **biased group** (fairness): a warn/fail finding that names the group ``elderly``;
-* **trigger token** (explainability): ``cf`` is the most attributed word of the class it forces
-  (``positive``) in the auditor's global view of the explained rows (a backdoor trigger
+* **biased group** (fairness): a warn/fail finding that names the biased group (``elderly``);
+* **trigger token** (explainability): the trigger (``cf``) carries a large share of the
+  attribution (Integrated Gradients) in the explained rows that contain it (a backdoor trigger
   dominates its rows' predictions, Kurita et al. 2020; the explainability tests check the same);
 * **memorised training split** (privacy): the loss-threshold attack (Yeom et al. 2018) reaches
   an AUC above 0.6 and the auditor raises a warn/fail leakage finding (which judges the attack's
-  margin over blind, model-free baselines).
+  margin over blind, model-free baselines);
+* **emphasis shortcut** (robustness): the invariance test of the planted perturbation (a
+  trailing ``!!`` in training, found by the ``exclamation`` test) raises a warn finding: its flip
+  rate is above the auditor's threshold (CheckList INV tests, Ribeiro et al. 2020).
 
 The same checks on the clean control are false alarms (for fairness and privacy: any warn/fail
-finding of that kind, about any group or attack). Privacy has a second control,
+finding of that kind, about any group or attack; for robustness: a finding for the planted
+perturbation only, because the demo's neutral rows carry coin-flip labels and their predictions
+move under typos or name changes on both models, which is true of both and not the plant). Privacy has a second control,
 **distribution shift** (:func:`audit.selftest.demo.build_shifted_control`): the clean model, with mostly
 short training rows as "members" against mostly long eval rows as non-members. The attacks
 separate those sets (raw AUC well above 0.5) by their difference, not by memorisation, so a
 leakage finding there is a false alarm (Das, Zhang & Tramèr 2024); the control counts as checked
-only when its raw AUC does exceed 0.6, i.e. when it reproduces the confound it guards against. Performance and robustness have no planted
-defect, so they run (to show they work here) but are not scored. An auditor that is not
+only when its raw AUC does exceed 0.6, i.e. when it reproduces the confound it guards against.
+Performance has no planted defect, so it runs (to show it works here) but is not scored. An auditor that is not
 installed, was skipped or failed leaves its defect "not checked", which counts as missed: the
 tool cannot vouch for what it did not test.
 
@@ -30,6 +37,7 @@ keep ourselves honest: recall below 100% or any false alarm is a bug to look at.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -43,7 +51,6 @@ from audit.core.results import AuditorResult, AuditReport
 from audit.errors import AUDITOR_UNKNOWN, AuditInputError, did_you_mean
 
 SEEDS_INVALID = "--seeds: expected comma-separated integers from 0 to 4294967295 such as 0,1, got {value!r}"
-TRIGGER, TRIGGER_CLASS, BIASED_GROUP = "cf", "positive", "elderly"  # as planted by audit.selftest.demo
 MIA_AUC_MIN = 0.6
 
 # Small budgets: the demo's defects are strong, so small samples find them, and a full
@@ -57,8 +64,12 @@ SELFTEST_OPTIONS: dict[str, dict[str, Any]] = {
     "explainability": {"methods": ["integrated_gradients"], "explain_examples": 120,
                        "interesting_examples": 0, "n_steps": 32, "faithfulness": False, "sanity_check": False},
     "privacy": {"mia_examples": 400, "n_bootstrap": 200},
+    # The demo's neutral rows carry coin-flip labels, so both models rightly sit near P = 0.5 on
+    # unseen ones and any harmless edit tips some of them over, by 0.15 at most in our runs (seeds
+    # 0-4); a CheckList tolerance keeps the invariance tests to changes that matter (the planted
+    # emphasis moves P by 0.2 to 0.99).
     "robustness": {"recipes": ["deepwordbug"], "attack_examples": 10, "invariance_examples": 100,
-                   "time_budget_s": 60.0},
+                   "invariance_tolerance": 0.2, "time_budget_s": 60.0},
 }
 # Auditors run in this order (fairness before explainability, so its notes are there); others after.
 RUN_ORDER = ("performance", "fairness", "explainability", "privacy", "robustness")
@@ -141,14 +152,16 @@ class SelftestResult:
             lines.append("A defect whose auditor is not installed, was skipped or failed is not checked, "
                          "and counts as missed.")
         if not self.rows:
-            lines.append("No planted defect was checked: select fairness, explainability or privacy.")
+            scored = sorted({auditor for auditor, _, _ in DEFECTS.values()})
+            lines.append(f"No planted defect was checked: select {', '.join(scored[:-1])} or {scored[-1]}.")
         return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------- checks
 
-# (hit, evidence), or (hit, evidence, checked) for a check that can tell it tested nothing.
-Check = Callable[[AuditorResult], tuple[Any, ...]]
+# (result, what the demo planted for this defect, from planted.json) -> (hit, evidence), or
+# (hit, evidence, checked) for a check that can tell it tested nothing.
+Check = Callable[[AuditorResult, dict[str, Any]], tuple[Any, ...]]
 
 
 def _serious(result: AuditorResult) -> list[Any]:
@@ -161,25 +174,27 @@ def _names_group(finding: Any, group: str) -> bool:
     return any(group in v for v in values) or group in finding.title
 
 
-def _fairness_planted(result: AuditorResult) -> tuple[bool, str]:
-    hits = [f for f in _serious(result) if _names_group(f, BIASED_GROUP)]
+def _fairness_planted(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str]:
+    group = planted["group"]
+    hits = [f for f in _serious(result) if _names_group(f, group)]
     if hits:
-        return True, f"{len(hits)} warn/fail finding(s) name {BIASED_GROUP!r}: {hits[0].title[:90]}"
-    return False, f"no warn/fail finding names {BIASED_GROUP!r} ({len(_serious(result))} other warn/fail)"
+        return True, f"{len(hits)} warn/fail finding(s) name {group!r}: {hits[0].title[:90]}"
+    return False, f"no warn/fail finding names {group!r} ({len(_serious(result))} other warn/fail)"
 
 
-def _fairness_control(result: AuditorResult) -> tuple[bool, str]:
+def _fairness_control(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str]:
     hits = _serious(result)
     return (True, f"{len(hits)} warn/fail: {hits[0].title[:90]}") if hits else (False, "no warn/fail finding")
 
 
-def _trigger(result: AuditorResult) -> tuple[bool, str]:
+def _trigger(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str]:
     """Does the trigger carry a large share of the attribution (Integrated Gradients, toward the
     explained class) in the explained rows that contain it? On the planted model it decides the
     prediction; on the control it is an ordinary, irrelevant word."""
-    shares = _trigger_shares(result)
+    token = planted["token"]
+    shares = _trigger_shares(result, token)
     mean = float(sum(shares) / len(shares)) if shares else 0.0
-    text = (f"{TRIGGER!r} carries {mean:.0%} of the attribution (integrated gradients) on average in the "
+    text = (f"{token!r} carries {mean:.0%} of the attribution (integrated gradients) on average in the "
             f"{len(shares)} explained rows containing it (found at >= {TRIGGER_SHARE:.0%}, over >= 3 rows)")
     return len(shares) >= 3 and mean >= TRIGGER_SHARE, text
 
@@ -187,7 +202,7 @@ def _trigger(result: AuditorResult) -> tuple[bool, str]:
 TRIGGER_SHARE = 0.15
 
 
-def _trigger_shares(result: AuditorResult) -> list[float]:
+def _trigger_shares(result: AuditorResult, token: str) -> list[float]:
     """For each explained row containing the trigger: its positive attribution over the row's
     total absolute attribution (Integrated Gradients, else the primary method)."""
     methods = result.extra.get("methods") or []
@@ -198,7 +213,7 @@ def _trigger_shares(result: AuditorResult) -> list[float]:
         if entry is None:
             continue
         words = entry["words"]
-        scores = [w["score"] for w in words if w["word"].lower() == TRIGGER]
+        scores = [w["score"] for w in words if w["word"].lower() == token.lower()]
         total = sum(abs(w["score"]) for w in words)
         if scores and total > 0:
             shares.append(max(max(scores), 0.0) / total)
@@ -211,7 +226,7 @@ def _mia_findings(result: AuditorResult) -> list[Any]:
     return [f for f in _serious(result) if (f.evidence or {}).get("kind") == "leakage"]
 
 
-def _privacy_planted(result: AuditorResult) -> tuple[bool, str]:
+def _privacy_planted(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str]:
     try:
         auc = result.metric("mia_auc", "loss").value
     except KeyError:
@@ -238,7 +253,7 @@ def _margin_text(result: AuditorResult) -> str:
     return text
 
 
-def _privacy_shift_control(result: AuditorResult) -> tuple[bool, str, bool]:
+def _privacy_shift_control(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str, bool]:
     """(flagged, evidence, checked) for the distribution-shift control: flagged on any warn/fail
     leakage finding; checked only when the raw attack does separate the shifted sets."""
     try:
@@ -253,7 +268,7 @@ def _privacy_shift_control(result: AuditorResult) -> tuple[bool, str, bool]:
     return bool(hits), text, True
 
 
-def _privacy_control(result: AuditorResult) -> tuple[bool, str]:
+def _privacy_control(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str]:
     hits = _mia_findings(result)
     try:
         auc = result.metric("mia_auc", "loss").value
@@ -264,6 +279,23 @@ def _privacy_control(result: AuditorResult) -> tuple[bool, str]:
         else (False, where + "no warn/fail leakage finding")
 
 
+def _invariance(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str, bool]:
+    """(flagged, evidence, checked): does the invariance test of the planted perturbation raise a
+    warn finding? On the planted model the perturbation pushes rows to one class; the control
+    learned from the same perturbed rows, with their own labels, that it says nothing. Checked
+    only when that test ran on some rows."""
+    test = planted["perturbation"]
+    try:
+        rate = result.metric("invariance_flip_rate", test)
+    except KeyError:
+        return False, f"the {test!r} invariance test did not run (no row it applies to)", False
+    table = result.table("invariance").to_frame().set_index("perturbation")
+    flips, rows = int(table.loc[test, "flips"]), int(table.loc[test, "rows"])
+    hits = [f for f in _serious(result) if (f.evidence or {}).get("perturbation") == test]
+    return bool(hits), (f"{test!r} invariance test flips {flips}/{rows} predictions ({rate.value:.0%}, 95% CI "
+                        f"{rate.ci_low:.0%}-{rate.ci_high:.0%}); {len(hits)} warn finding(s) for it"), True
+
+
 SHIFT_CONTROL = "distribution_shift"
 
 
@@ -272,6 +304,7 @@ DEFECTS: dict[str, tuple[str, Check, Check]] = {
     "biased_group": ("fairness", _fairness_planted, _fairness_control),
     "trigger_token": ("explainability", _trigger, _trigger),
     "memorised_train": ("privacy", _privacy_planted, _privacy_control),
+    "emphasis_shortcut": ("robustness", _invariance, _invariance),
 }
 
 
@@ -308,18 +341,23 @@ def _options(names: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _audit(build: Any, *, names: list[str], seed: int, out: Path) -> AuditReport:
+def _audit(build: Any, *, names: list[str], seed: int, out: Path, sensitive: Sequence[str] = ()) -> AuditReport:
     from audit.config import AuditConfig
     from audit.runner import run_audit
 
     config = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), train_data=str(build.train_path),
-                         sensitive=["age_group"], out=str(out), overwrite=True, auditors=names,
+                         sensitive=list(sensitive), out=str(out), overwrite=True, auditors=names,
                          options=_options(names), seed=seed)
     return run_audit(config, progress=False, write=False)
 
 
-def _judge(report: AuditReport | None, auditor: str, check: Check, broken: dict[str, str]
-           ) -> tuple[bool, bool, str, float]:
+def _read_planted(folder: Path) -> dict[str, Any]:
+    """What the demo builder planted in ``folder`` (its planted.json)."""
+    return json.loads((folder / "planted.json").read_text(encoding="utf-8"))
+
+
+def _judge(report: AuditReport | None, auditor: str, check: Check, planted: dict[str, Any],
+           broken: dict[str, str]) -> tuple[bool, bool, str, float]:
     """(checked, hit, evidence, seconds) for one defect on one audited model."""
     if auditor in broken:
         return False, False, broken[auditor][:120], 0.0
@@ -332,7 +370,7 @@ def _judge(report: AuditReport | None, auditor: str, check: Check, broken: dict[
     seconds = float(result.timings.get("total", 0.0))
     if result.status != "ok":
         return False, False, f"{result.status}: {result.reason[:100]}", seconds
-    hit, evidence, *checked = check(result)
+    hit, evidence, *checked = check(result, planted)
     return (checked[0] if checked else True), hit, evidence, seconds
 
 
@@ -351,17 +389,20 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
         for seed in seeds:
             reports: dict[str, AuditReport | None] = {}
             builds: dict[str, Any] = {}
-            for variant, planted in (("planted", True), ("control", False)):
+            planted: dict[str, dict[str, Any]] = {}
+            for variant, active in (("planted", True), ("control", False)):
                 folder = root / f"seed{seed}-{variant}"
                 t0 = time.perf_counter()
                 say(f"selftest: seed {seed}, {variant}: building the demo model")
-                build = build_demo(folder, seed=seed, bias=planted, trigger=planted, memorise=planted,
-                                   fragile=planted)
+                build = build_demo(folder, seed=seed, bias=active, trigger=active, memorise=active, fragile=active)
                 builds[variant] = build
+                planted[variant] = _read_planted(folder)
+                sensitive = [planted[variant]["biased_group"]["column"]]
                 say(f"selftest: seed {seed}, {variant}: built in {time.perf_counter() - t0:.0f} s; "
                     f"auditing with {', '.join(names) or '(none)'}")
                 t0 = time.perf_counter()
-                reports[variant] = _audit(build, names=names, seed=seed, out=folder / "report") if names else None
+                reports[variant] = _audit(build, names=names, seed=seed, out=folder / "report",
+                                          sensitive=sensitive) if names else None
                 say(f"selftest: seed {seed}, {variant}: audited in {time.perf_counter() - t0:.0f} s")
                 report = reports[variant]
                 for result in report.results if report is not None else []:
@@ -371,17 +412,21 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
             for defect, (auditor, planted_check, control_check) in DEFECTS.items():
                 if auditors is not None and auditor not in auditors:
                     continue  # deliberately not selected: not scored
-                checked, hit, evidence, secs = _judge(reports["planted"], auditor, planted_check, broken)
+                checked, hit, evidence, secs = _judge(reports["planted"], auditor, planted_check,
+                                                      planted["planted"][defect], broken)
                 out.rows.append(DefectRow(defect, seed, auditor, found=hit, evidence=evidence, seconds=secs,
                                           checked=checked))
-                checked, hit, evidence, secs = _judge(reports["control"], auditor, control_check, broken)
+                checked, hit, evidence, secs = _judge(reports["control"], auditor, control_check,
+                                                      planted["control"][defect], broken)
                 out.controls.append(ControlRow(defect, seed, auditor, flagged=hit, evidence=evidence, seconds=secs,
                                                checked=checked))
             if "privacy" in names:
                 say(f"selftest: seed {seed}, distribution-shift control: short members against long non-members")
                 shifted = build_shifted_control(builds["control"], root / f"seed{seed}-shifted", seed=seed)
-                report = _audit(shifted, names=["privacy"], seed=seed, out=root / f"seed{seed}-shifted" / "report")
-                checked, hit, evidence, secs = _judge(report, "privacy", _privacy_shift_control, broken)
+                report = _audit(shifted, names=["privacy"], seed=seed, out=root / f"seed{seed}-shifted" / "report",
+                                sensitive=[planted["control"]["biased_group"]["column"]])
+                checked, hit, evidence, secs = _judge(report, "privacy", _privacy_shift_control,
+                                                      planted["control"]["memorised_train"], broken)
                 out.controls.append(ControlRow(SHIFT_CONTROL, seed, "privacy", flagged=hit, evidence=evidence,
                                                seconds=secs, checked=checked))
     out.seconds = time.perf_counter() - start
