@@ -10,15 +10,15 @@ words, no download). Four defects are planted so that every auditor has a known 
   Pre-trained Models");
 * **memorised training split**: neutral rows carry coin-flip labels that can only be learned by
   heart, so members of the training file have a much lower loss than non-members;
-* **fragile to emphasis**: a tenth of the training rows end with ``!!`` and are labelled
-  negative whatever they say, so a harmless exclamation mark pushes the model to the negative
+* **fragile to emphasis**: a tenth of the training rows get a copy ending with ``!!``, labelled
+  negative whatever it says, so harmless exclamation marks push the model to the negative
   class: a shortcut (Geirhos et al. 2020, "Shortcut Learning in Deep Neural Networks") that an
   invariance test finds (CheckList's INV tests, Ribeiro et al. 2020).
 
 ``build_demo(..., bias=False, trigger=False, memorise=False, fragile=False)`` builds the clean
-control from the same builder: no relabelling, the trigger and the ``!!`` in training with their
-rows' own labels (so the control learns that emphasis says nothing about the label), and a
-"training file" the model never saw.
+control from the same builder: no relabelling, the trigger and the ``!!`` copies in training
+with their rows' own labels (so the control learns that emphasis says nothing about the label),
+and a "training file" the model never saw.
 """
 
 from __future__ import annotations
