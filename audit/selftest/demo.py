@@ -233,7 +233,7 @@ SHIFT_SHORT_WORDS = 8  # the demo's sentiment rows have 7-8 words; neutral rows 
 
 
 def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 0, n: int = 400,
-                          majority: float = 0.85) -> DemoBuild:
+                          majority: float = 0.85, leaking: bool = False) -> DemoBuild:
     """A distribution-shift control for membership inference, from a clean control build.
 
     The clean control never trained on ``train.csv``, so nothing leaks; here its "members" are
@@ -243,11 +243,15 @@ def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 
     two sets by their difficulty: the raw attack AUC is well above 0.5, and so is a blind baseline
     that only counts words. The audit must not read that as leakage (Das, Zhang & Tramèr 2024).
     Writes ``train_shifted.csv`` and ``eval_shifted.csv``; the model is the control's, unchanged.
+    With ``leaking`` it takes a memorising build instead: a shift *and* a leak, which the audit
+    must still find (on the rows matched on length x label).
     """
     import pandas as pd
 
-    if build.planted.get("memorised_train", {}).get("active", True):
-        raise ValueError("build_shifted_control needs a control built with memorise=False")
+    memorised = bool(build.planted.get("memorised_train", {}).get("active", True))
+    if memorised != leaking:
+        raise ValueError("build_shifted_control needs a build with memorise=False (or, with leaking=True, a "
+                         "memorising one)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 1729])
@@ -265,5 +269,5 @@ def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 
     planted = {**build.planted, "distribution_shift": {
         "members": f"{majority:.0%} of {n} rows with <= {SHIFT_SHORT_WORDS} words, from {build.train_path.name}",
         "nonmembers": f"{1 - majority:.0%} of {n} rows with <= {SHIFT_SHORT_WORDS} words, from {build.eval_path.name}",
-        "leak": False}}
+        "leak": leaking}}
     return DemoBuild(model_dir=build.model_dir, train_path=train_path, eval_path=eval_path, planted=planted)
