@@ -40,7 +40,7 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from audit import _attacks as A
+    from audit.auditors.robustness import _attacks as A
     from audit.auditors.robustness._auditor import stratified_sample
     from audit.engine.target import Target
     from audit.selftest.demo import build_demo

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 REPLACES = ("rate_interval", "headline_intervals", "vs_rest_interval")  # in audit.auditors.fairness._metrics
-AUDITOR_REPLACES = ("_fairlearn_headline",)  # in audit.auditors.fairness
+AUDITOR_REPLACES = ("_fairlearn_headline",)  # in audit.auditors.fairness._auditor
 HEADLINE = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
             "equalized_odds_ratio", "equal_opportunity_difference")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import resources
+from audit.engine import resources
 
 DEBIAN = resources.DEBIAN_WORDNET
 
@@ -131,7 +131,7 @@ socket.getaddrinfo = refuse
 socket.create_connection = refuse
 socket.socket.connect = refuse
 import numpy as np
-from audit import _attacks as A
+from audit.auditors.robustness import _attacks as A
 ta, status = A.import_textattack(need_wordnet=True)
 wrapper = A.make_wrapper(lambda texts, pairs: np.full((len(texts), 2), 0.5), None)
 for name in ("deepwordbug", "pwws"):

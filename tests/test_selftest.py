@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from audit import selftest
+from audit.selftest import selftest
 from audit.selftest.selftest import ControlRow, DefectRow, SelftestResult, run_selftest, selftest_main
 
 SCORED = ("fairness", "explainability", "privacy")
@@ -59,7 +59,7 @@ def test_distribution_shift_control_catches_an_auditor_blind_to_the_confound(
     minus 0.5: the behaviour before blind baselines existed. The control must then be flagged."""
     import numpy as np
 
-    from audit import _blind_baselines
+    from audit.auditors.privacy import _blind_baselines
     from audit.selftest.demo import build_shifted_control
 
     shifted = build_shifted_control(demo_clean, tmp_path / "shifted", seed=0)

@@ -437,7 +437,7 @@ def _close(new: Any, old: Any) -> None:
 def test_vectorised_group_intervals_equal_the_per_resample_bootstrap(seed: int) -> None:
     """Same seed, same intervals: 13 groups (sorted as text, '10' before '2'), one of a single
     row, one without positives (its TPR is undefined, so are the resamples that need it)."""
-    from audit import _fairness_metrics as fm
+    from audit.auditors.fairness import _metrics as fm
     from tests import _bootstrap_reference as ref
 
     rng = np.random.default_rng(seed)
@@ -468,8 +468,8 @@ def test_auditor_result_is_unchanged_by_the_faster_groups_step(tmp_path: Path,
     patched back in, is the same to the bit (too-small groups included, so both headline paths run)."""
     import json
 
-    from audit import _fairness_metrics as fm
-    from audit.auditors import fairness
+    from audit.auditors.fairness import _auditor as fairness
+    from audit.auditors.fairness import _metrics as fm
     from tests import _bootstrap_reference as ref
 
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audit import _invariance as inv
+from audit.auditors.robustness import _invariance as inv
 from audit.auditors.robustness._auditor import RobustnessAuditor, stratified_sample
 from audit.engine.resources import DEBIAN_WORDNET
 from audit.errors import AuditInputError
@@ -116,7 +116,7 @@ def test_attacked_rows_are_a_seeded_class_stratified_sample(planted_ctx: Any) ->
 def test_summary_equals_textattack_attacker_summary(planted_ctx: Any, planted_result: Any) -> None:
     """Run TextAttack's own Attacker on the same rows with the same seed and compare its summary
     (the metric classes its log_summary uses) to our numbers."""
-    from audit import _attacks as A
+    from audit.auditors.robustness import _attacks as A
 
     ta, _ = A.import_textattack()
     from textattack.metrics.attack_metrics import AttackQueries, AttackSuccessRate, WordsPerturbed

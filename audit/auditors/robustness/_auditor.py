@@ -167,7 +167,7 @@ class RobustnessAuditor(Auditor):
     def _attacks(self, ctx: AuditContext, timings: dict[str, float]) -> dict[str, Any]:
         import pandas as pd
 
-        from audit import _attacks as A
+        from audit.auditors.robustness import _attacks as A
         from audit.engine.inference import predict_logits
 
         out: dict[str, Any] = {"metrics": [], "tables": [], "findings": [], "extra": {}, "unverified": []}
