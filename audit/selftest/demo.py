@@ -257,10 +257,13 @@ def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 
     rng = np.random.default_rng([seed, 1729])
 
     def draw(frame: Any, short_share: float) -> Any:
-        short = frame.text.str.split().str.len() <= SHIFT_SHORT_WORDS
-        k_short = int(round(n * short_share))
-        pick = [rng.choice(np.flatnonzero(short), size=k_short, replace=False),
-                rng.choice(np.flatnonzero(~short), size=n - k_short, replace=False)]
+        short = np.flatnonzero(frame.text.str.split().str.len() <= SHIFT_SHORT_WORDS)
+        long_ = np.setdiff1d(np.arange(len(frame)), short)
+        size = min(n, len(frame))
+        # As close to the asked share as the file allows (some seeds' corpora hold fewer short rows).
+        k_short = min(int(round(size * short_share)), len(short))
+        k_short = max(k_short, size - len(long_))
+        pick = [rng.choice(short, size=k_short, replace=False), rng.choice(long_, size=size - k_short, replace=False)]
         return frame.iloc[np.sort(np.concatenate(pick))]
 
     train_path, eval_path = out / "train_shifted.csv", out / "eval_shifted.csv"

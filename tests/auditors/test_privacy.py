@@ -457,3 +457,19 @@ def test_section_renders_attacks_roc_and_scope(demo_planted: Any, planted_target
         assert text in one_line(html), text
     assert any("Too few non-members (200)" in f.title and f.severity == "info" for f in result.findings)
     json.dumps(result.to_dict())  # JSON-able
+
+
+def test_the_shift_control_draws_what_the_files_hold(tmp_path: Path) -> None:
+    """Some seeds' corpora hold fewer short rows than the asked share: the control takes them all
+    and fills up with long rows instead of failing ('larger sample than population')."""
+    from audit.demo import DemoBuild, build_shifted_control
+
+    short = [{"text": "good film", "label": 1}] * 30
+    long_ = [{"text": "the long and winding film went on and on for ages", "label": 0}] * 600
+    pd.DataFrame(short + long_).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(long_ + short).to_csv(tmp_path / "eval.csv", index=False)
+    build = DemoBuild(model_dir=tmp_path, train_path=tmp_path / "train.csv", eval_path=tmp_path / "eval.csv",
+                      planted={"memorised_train": {"active": False}})
+    shifted = build_shifted_control(build, tmp_path / "out", seed=3, n=400)
+    members = pd.read_csv(shifted.train_path)
+    assert len(members) == 400 and (members.text == "good film").sum() == 30
