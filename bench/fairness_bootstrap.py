@@ -91,8 +91,8 @@ def write_case(path: Path, rows: int, seed: int = 0) -> None:
 
 def context(path: Path, grouping: str) -> Any:
     from audit.config import AuditConfig
-    from audit.context import AuditContext
-    from audit.data import load_evalset
+    from audit.core.context import AuditContext
+    from audit.engine.data import load_evalset
 
     target = _StandIn()
     cfg = AuditConfig(model="stand-in", data=str(path), sensitive=["identity"] if grouping == "column" else [])
@@ -103,9 +103,10 @@ def context(path: Path, grouping: str) -> Any:
 def run(ctx: Any, *, old: bool, clock: str) -> tuple[dict[str, float], float, dict[str, Any]]:
     """One audit, the old code patched in when ``old``: (the auditor's step timings, by ``clock``,
     CPU seconds spent inside the bootstrap intervals, the result without timings)."""
-    from audit import _fairness_metrics as fm
-    from audit.auditors import base, fairness
+    from audit.auditors import base
     from audit.auditors.fairness import FairnessAuditor
+    from audit.auditors.fairness import _auditor as fairness
+    from audit.auditors.fairness import _metrics as fm
     from tests import _bootstrap_reference as ref
 
     spent = [0.0]

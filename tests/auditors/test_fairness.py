@@ -511,7 +511,7 @@ def test_headline_read_off_one_metric_frame_equals_fairlearns_five_functions(see
     from fairlearn import metrics as flm
     from sklearn.metrics import accuracy_score, precision_score
 
-    from audit.auditors.fairness import _fairlearn_headline
+    from audit.auditors.fairness._auditor import _fairlearn_headline
 
     rng = np.random.default_rng(seed)
     functions = (flm.demographic_parity_difference, flm.demographic_parity_ratio, flm.equalized_odds_difference,

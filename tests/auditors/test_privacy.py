@@ -462,7 +462,7 @@ def test_section_renders_attacks_roc_and_scope(demo_planted: Any, planted_target
 def test_the_shift_control_draws_what_the_files_hold(tmp_path: Path) -> None:
     """Some seeds' corpora hold fewer short rows than the asked share: the control takes them all
     and fills up with long rows instead of failing ('larger sample than population')."""
-    from audit.demo import DemoBuild, build_shifted_control
+    from audit.selftest.demo import DemoBuild, build_shifted_control
 
     short = [{"text": "good film", "label": 1}] * 30
     long_ = [{"text": "the long and winding film went on and on for ages", "label": 0}] * 600
