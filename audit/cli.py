@@ -218,7 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 DEMO_THRESHOLDS = ["performance.accuracy >= 0.6 on ci_low", "fairness.demographic_parity_ratio >= 0.8: warn",
-                   "privacy.mia_auc_margin <= 0.1: warn"]
+                   "privacy.mia_leakage_margin <= 0.1: warn"]
 DEMO_OPTIONS: dict[str, dict[str, Any]] = {
     "explainability": {"explain_examples": 16},
     "robustness": {"attack_examples": 16},

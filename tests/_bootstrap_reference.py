@@ -1,4 +1,4 @@
-"""The bootstrap as it was before it was vectorised, kept as the specification of its numbers.
+"""The fairness groups step as it was before it was sped up, kept as the specification of its numbers.
 
 ``bootstrap_ci`` below is audit.core.stats.bootstrap_ci as it stood: one resample at a time, one
 ``rng.integers`` call per stratum, the statistic called once per resample. The three interval
@@ -6,7 +6,9 @@ functions are the calls the fairness auditor made with it, under the names and s
 the vectorised functions in audit.auditors.fairness._metrics that replace them, so a test (or
 bench/fairness_bootstrap.py, to time the old way) can swap them in. The statistics are the old
 code too (the fairness auditor's ``_vs_rest`` and friends, and ``headline_metrics`` from weighted
-``bincount``s), not the new count-based ones.
+``bincount``s), not the new count-based ones. ``_fairlearn_headline`` is the five fairlearn calls
+the auditor made for its headline values, which it now reads off one MetricFrame
+(audit.auditors.fairness, patched in through ``AUDITOR_REPLACES``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-REPLACES = ("rate_interval", "headline_intervals", "vs_rest_interval")
+REPLACES = ("rate_interval", "headline_intervals", "vs_rest_interval")  # in audit.auditors.fairness._metrics
+AUDITOR_REPLACES = ("_fairlearn_headline",)  # in audit.auditors.fairness._auditor
 HEADLINE = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
             "equalized_odds_ratio", "equal_opportunity_difference")
 
@@ -147,3 +150,18 @@ def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, 
                      n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
     return _ci(_vs_rest(_RATES[rate], how), [y_true, y_pred, np.asarray(codes) == member], n_resamples=n_resamples,
                seed=seed, strata=codes, confidence=confidence)
+
+
+def _fairlearn_headline(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, *,
+                        frame: Any = None) -> dict[str, float]:
+    import pandas as pd
+    from fairlearn import metrics as flm
+
+    sf = pd.Series(groups, name="group")
+    return {
+        "demographic_parity_difference": flm.demographic_parity_difference(y_true, y_pred, sensitive_features=sf),
+        "demographic_parity_ratio": flm.demographic_parity_ratio(y_true, y_pred, sensitive_features=sf),
+        "equalized_odds_difference": flm.equalized_odds_difference(y_true, y_pred, sensitive_features=sf),
+        "equalized_odds_ratio": flm.equalized_odds_ratio(y_true, y_pred, sensitive_features=sf),
+        "equal_opportunity_difference": flm.equal_opportunity_difference(y_true, y_pred, sensitive_features=sf),
+    }

@@ -146,3 +146,46 @@ def test_features_count_tokens_without_special_tokens() -> None:
     pair = blind_features(texts=texts[:2], pairs=["ok", "fine then"], labels=None, tokenizer=tokenizer)
     assert list(pair.tokens) == [8, 4] and list(pair.words) == [8, 4]
     assert pair.texts[0] == "the man said the food was great\nok" and pair.labels is None
+
+
+def _auc(y, s):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(y, s)
+
+
+def test_a_casing_shift_is_seen_without_the_model():
+    """A cased model separates Title Case from lower case; so must a blind baseline."""
+    from audit.auditors.privacy._blind_baselines import blind_scores
+
+    rng = np.random.default_rng(0)
+    words = ["the", "film", "was", "good", "bad", "really", "quite", "plot", "actor", "slow", "fun", "dull"]
+    texts = [" ".join(rng.choice(words, size=6)) for _ in range(400)]
+    members, nonmembers = texts[:200], [t.title() for t in texts[200:]]
+    y = np.array([1] * 200 + [0] * 200)
+    feats = _features(members + nonmembers, labels=None)
+    scores = blind_scores(feats, y, seed=0)
+    assert _auc(y, scores["ngrams"]) > 0.95
+
+
+def test_labels_that_disagree_with_their_texts_are_seen_without_the_model():
+    """Another annotation source (a third of the non-members' labels flipped): neither the text
+    nor the label alone tells the sets apart, the two together do."""
+    from audit.auditors.privacy._blind_baselines import blind_scores
+
+    rng = np.random.default_rng(1)
+    pos, neg = ["great", "lovely", "superb", "fine"], ["awful", "dull", "poor", "bad"]
+    filler = ["the", "film", "was", "plot", "and", "very", "a", "story"]
+    texts, labels = [], []
+    for _ in range(600):
+        label = int(rng.integers(2))
+        texts.append(" ".join([*rng.choice(filler, 4), rng.choice(pos if label else neg)]))
+        labels.append(label)
+    labels = np.array(labels)
+    flip = np.zeros(600, dtype=bool)
+    flip[300:] = rng.random(300) < 0.33
+    noisy = np.where(flip, 1 - labels, labels)
+    y = np.array([1] * 300 + [0] * 300)
+    scores = blind_scores(_features(texts, labels=noisy), y, seed=0)
+    assert abs(_auc(y, scores["ngrams"]) - 0.5) < 0.08 and abs(_auc(y, scores["label"]) - 0.5) < 0.08
+    assert _auc(y, scores["ngrams_x_label"]) > 0.6

@@ -34,7 +34,7 @@ def test_predictions_equal_the_pipelines(tiny):
 
 def test_oom_halves_the_batch_and_retries(tiny, monkeypatch):
     """An out-of-memory error splits the batch instead of crashing, and is counted."""
-    from audit import inference
+    from audit.engine import inference
 
     real = tiny.model.forward
     calls = {"n": 0}

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from audit import _membership as mi
+from audit.auditors.privacy import _membership as mi
 
 
 @pytest.fixture

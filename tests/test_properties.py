@@ -95,8 +95,8 @@ def test_group_metrics_agree_with_fairlearn_and_ignore_order_and_group_names(dat
 def test_attack_auc_and_roc_equal_sklearn(pairs):
     from sklearn.metrics import roc_auc_score
 
-    from audit import _membership as mia
     from audit.auditors.fairness._metrics import auc as fair_auc
+    from audit.auditors.privacy import _membership as mia
 
     y = np.asarray([a for a, _ in pairs])
     s = np.asarray([b for _, b in pairs])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import resources
+from audit.engine import resources
 
 DEBIAN = resources.DEBIAN_WORDNET
 

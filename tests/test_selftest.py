@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import audit.selftest.selftest as selftest
+from audit.selftest import selftest
 from audit.selftest.selftest import ControlRow, DefectRow, SelftestResult, run_selftest, selftest_main
 
 SCORED = ("fairness", "explainability", "privacy", "robustness")

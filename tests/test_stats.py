@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audit import stats
+from audit.core import stats
 from tests import _bootstrap_reference as ref
 
 _RNG = np.random.default_rng(2026)

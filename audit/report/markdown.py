@@ -102,6 +102,9 @@ def render_markdown(report: AuditReport) -> str:
     if report.policy:
         out.append(f"Policy: **{'PASSED' if report.passed else 'FAILED'}** — {md_escape(verdict['policy'])}")
         out.append("")
+    else:
+        out.append("Policy: none set — no thresholds were given, so the findings above decide nothing.")
+        out.append("")
         out.append("| threshold | measured | outcome |\n|---|---|---|")
         for p in report.policy:
             out.append(f"| `{md_escape(p['rule'])}` | {md_escape(p['value'])} | {md_escape(p['outcome'])} |")

@@ -285,7 +285,7 @@ SHIFT_SHORT_WORDS = 8  # the demo's sentiment rows have 7-8 words; neutral rows 
 
 
 def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 0, n: int = 400,
-                          majority: float = 0.85) -> DemoBuild:
+                          majority: float = 0.85, leaking: bool = False) -> DemoBuild:
     """A distribution-shift control for membership inference, from a clean control build.
 
     The clean control never trained on ``train.csv``, so nothing leaks; here its "members" are
@@ -295,20 +295,27 @@ def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 
     two sets by their difficulty: the raw attack AUC is well above 0.5, and so is a blind baseline
     that only counts words. The audit must not read that as leakage (Das, Zhang & Tramèr 2024).
     Writes ``train_shifted.csv`` and ``eval_shifted.csv``; the model is the control's, unchanged.
+    With ``leaking`` it takes a memorising build instead: a shift *and* a leak, which the audit
+    must still find (on the rows matched on length x label).
     """
     import pandas as pd
 
-    if build.planted.get("memorised_train", {}).get("active", True):
-        raise ValueError("build_shifted_control needs a control built with memorise=False")
+    memorised = bool(build.planted.get("memorised_train", {}).get("active", True))
+    if memorised != leaking:
+        raise ValueError("build_shifted_control needs a build with memorise=False (or, with leaking=True, a "
+                         "memorising one)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 1729])
 
     def draw(frame: Any, short_share: float) -> Any:
-        short = frame.text.str.split().str.len() <= SHIFT_SHORT_WORDS
-        k_short = int(round(n * short_share))
-        pick = [rng.choice(np.flatnonzero(short), size=k_short, replace=False),
-                rng.choice(np.flatnonzero(~short), size=n - k_short, replace=False)]
+        short = np.flatnonzero(frame.text.str.split().str.len() <= SHIFT_SHORT_WORDS)
+        long_ = np.setdiff1d(np.arange(len(frame)), short)
+        size = min(n, len(frame))
+        # As close to the asked share as the file allows (some seeds' corpora hold fewer short rows).
+        k_short = min(int(round(size * short_share)), len(short))
+        k_short = max(k_short, size - len(long_))
+        pick = [rng.choice(short, size=k_short, replace=False), rng.choice(long_, size=size - k_short, replace=False)]
         return frame.iloc[np.sort(np.concatenate(pick))]
 
     train_path, eval_path = out / "train_shifted.csv", out / "eval_shifted.csv"
@@ -317,5 +324,5 @@ def build_shifted_control(build: DemoBuild, out_dir: str | Path, *, seed: int = 
     planted = {**build.planted, "distribution_shift": {
         "members": f"{majority:.0%} of {n} rows with <= {SHIFT_SHORT_WORDS} words, from {build.train_path.name}",
         "nonmembers": f"{1 - majority:.0%} of {n} rows with <= {SHIFT_SHORT_WORDS} words, from {build.eval_path.name}",
-        "leak": False}}
+        "leak": leaking}}
     return DemoBuild(model_dir=build.model_dir, train_path=train_path, eval_path=eval_path, planted=planted)

@@ -438,7 +438,7 @@ def _close(new: Any, old: Any) -> None:
 def test_vectorised_group_intervals_equal_the_per_resample_bootstrap(seed: int) -> None:
     """Same seed, same intervals: 13 groups (sorted as text, '10' before '2'), one of a single
     row, one without positives (its TPR is undefined, so are the resamples that need it)."""
-    from audit import _fairness_metrics as fm
+    from audit.auditors.fairness import _metrics as fm
     from tests import _bootstrap_reference as ref
 
     rng = np.random.default_rng(seed)
@@ -463,12 +463,14 @@ def test_vectorised_group_intervals_equal_the_per_resample_bootstrap(seed: int) 
                    ref.vs_rest_interval(*args, rate=rate, how=how, confidence=1 - 0.05 / k, **kw))
 
 
-def test_auditor_result_is_unchanged_by_the_vectorised_bootstrap(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole section, with the per-resample bootstrap patched back in, is the same to the bit."""
+def test_auditor_result_is_unchanged_by_the_faster_groups_step(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole section, with the per-resample bootstrap and the five fairlearn headline calls
+    patched back in, is the same to the bit (too-small groups included, so both headline paths run)."""
     import json
 
-    from audit import _fairness_metrics as fm
+    from audit.auditors.fairness import _auditor as fairness
+    from audit.auditors.fairness import _metrics as fm
     from tests import _bootstrap_reference as ref
 
     rng = np.random.default_rng(0)
@@ -478,19 +480,61 @@ def test_auditor_result_is_unchanged_by_the_vectorised_bootstrap(tmp_path: Path,
         word, label = words[int(rng.integers(3))]
         age = ("young", "elderly", "teenage", "old")[i % 4]
         rows.append({"text": f"the {age} woman said it was {word}", "label": label, "age_group": age,
-                     "region": ("north", "south", "east")[int(rng.integers(3))]})
+                     "region": str(rng.choice(["north", "south", "east"], p=[0.6, 0.3, 0.1]))})
     path = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
 
     def run() -> str:
         ctx = _context(path, _KeywordTarget(), sensitive=["age_group", "region"], seed=3)
-        out = FairnessAuditor(n_bootstrap=150, min_group_size=15, identity_groups="always", counterfactual=False,
-                              mitigation=False).run(ctx).to_dict()
-        assert out["status"] == "ok", out["reason"]
+        result = FairnessAuditor(n_bootstrap=150, min_group_size=15, identity_groups="always", counterfactual=False,
+                                 mitigation=False).run(ctx)
+        assert result.status == "ok", result.reason
+        status = result.table("groups").to_frame().groupby("slice")["status"].agg(set)
+        assert {JUDGED} in list(status) and any({JUDGED, TOO_SMALL} <= s for s in status)  # both headline paths
+        out = result.to_dict()
         out.pop("timings")
         return json.dumps(out, sort_keys=True)
 
     new = run()
     for name in ref.REPLACES:
         monkeypatch.setattr(fm, name, getattr(ref, name))
+    for name in ref.AUDITOR_REPLACES:
+        monkeypatch.setattr(fairness, name, getattr(ref, name))
     assert run() == new
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_headline_read_off_one_metric_frame_equals_fairlearns_five_functions(seed: int) -> None:
+    """Exactly, NaN included: groups without positives or without negatives are common here."""
+    import functools
+    import warnings
+
+    from fairlearn import metrics as flm
+    from sklearn.metrics import accuracy_score, precision_score
+
+    from audit.auditors.fairness._auditor import _fairlearn_headline
+
+    rng = np.random.default_rng(seed)
+    functions = (flm.demographic_parity_difference, flm.demographic_parity_ratio, flm.equalized_odds_difference,
+                 flm.equalized_odds_ratio, flm.equal_opportunity_difference)
+    for case in range(40):
+        n, k = int(rng.integers(4, 60)), int(rng.integers(2, 5))
+        g = pd.Series(rng.integers(0, k, n).astype(str), name="group")
+        y = (rng.random(n) < rng.random()).astype(int)
+        p = (rng.random(n) < rng.random()).astype(int)
+        y[(g == "0").to_numpy()] = case % 2  # one group of a single class
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn's and fairlearn's warnings on empty classes
+            as_auditor = flm.MetricFrame(  # the auditor's per-group frame, used when every group is judged
+                metrics={"count": flm.count, "selection_rate": flm.selection_rate, "accuracy": accuracy_score,
+                         "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate,
+                         "fnr": flm.false_negative_rate,
+                         "precision": functools.partial(precision_score, zero_division=np.nan)},
+                y_true=y, y_pred=p, sensitive_features=g)
+            three = flm.MetricFrame(metrics={"selection_rate": flm.selection_rate, "tpr": flm.true_positive_rate,
+                                             "fpr": flm.false_positive_rate}, y_true=y, y_pred=p, sensitive_features=g)
+            expected = [f(y, p, sensitive_features=g) for f in functions]
+        for frame in (as_auditor, three, None):
+            got = list(_fairlearn_headline(y, p, g.to_numpy(), frame=frame).values())
+            assert [type(v) for v in got] == [type(v) for v in expected]
+            np.testing.assert_array_equal(np.array(got, dtype=float), np.array(expected, dtype=float))

@@ -192,7 +192,7 @@ def test_blind_baselines_and_margins_equal_sklearn_on_the_same_scores(demo_plant
     result = auditor.run(ctx)
     sample = auditor.membership_scores(ctx)
     y = sample.y
-    assert set(sample.blind) == {"length_tokens", "length_words", "label", "ngrams"}
+    assert set(sample.blind) == {"length_tokens", "length_words", "label", "ngrams", "ngrams_x_label"}
     aucs, tprs = {}, {}
     for name, s in {**sample.scores, **sample.blind}.items():
         fpr, tpr, _ = roc_curve(y, s)
@@ -249,7 +249,10 @@ def test_distribution_shift_control_is_not_flagged_as_leaking(shifted: Any, clea
     (shift,) = [f for f in result.findings if f.evidence.get("kind") == "distribution_shift"]
     assert shift.severity == "warn"
     assert shift.title.startswith(f"Members and non-members are distinguishable without the model: AUC {blind.value:.3f}")
-    assert shift.title.endswith("the attack AUC cannot be read as leakage") and "--holdout-data" in shift.detail
+    assert shift.title.endswith("the raw attack AUC cannot be read as leakage (see the matched comparison)")
+    assert "--holdout-data" in shift.detail
+    judged = result.metric("mia_leakage_margin")  # judged on the matched rows, where nothing leaks
+    assert judged.value < 0.1 and "matched" in judged.description
     mia = result.extra["membership"]
     assert mia["distinguishable_without_model"] is True
     assert mia["statements"][0] == {"kind": "warn", "text": shift.title + "."}
@@ -260,6 +263,40 @@ def test_distribution_shift_control_is_not_flagged_as_leaking(shifted: Any, clea
     assert '<div class="finding finding-warn">' in html and "distinguishable without the model" in html
     assert f"kept {matched['members_kept']} of {mia['members']} members" in html
     assert "blind: length in tokens" in html and "margin over best blind" in html
+
+
+@pytest.mark.parametrize("members_short", [0.85, 0.15])
+def test_memorisation_under_a_length_shift_is_still_found_on_matched_rows(members_short: float, demo_planted: Any,
+                                                                         planted_target: Any, context_factory: Any,
+                                                                         tmp_path: Path) -> None:
+    """A shift and a leak together: the raw margin over a length baseline hides the leak (AUCs do
+    not add up), so the verdict moves to the matched rows, where the blind baselines are near
+    chance and the memorised rows still stand out."""
+    from audit.selftest.demo import build_shifted_control
+
+    both = build_shifted_control(demo_planted, tmp_path, seed=0, majority=members_short, leaking=True)
+    result = PrivacyAuditor(mia_examples=400, **FAST).run(context_factory(both, planted_target, with_train=True))
+    assert result.extra["membership"]["distinguishable_without_model"] is True
+    leaks = _leak_findings(result)
+    assert leaks and all(f.evidence["rows"] == "matched" for f in leaks), [f.title for f in result.findings]
+    assert result.metric("mia_leakage_margin").value > 0.1
+    assert result.metric("mia_blind_auc_matched").ci_low < PrivacyAuditor.defaults["blind_auc_max"]
+
+
+def test_a_label_distribution_shift_is_not_read_as_leakage(demo_clean: Any, clean_target: Any,
+                                                           context_factory: Any, tmp_path: Path) -> None:
+    """Non-members 85% of one class: the label baseline sees it; no raw number (AUC or TPR at low
+    FPR) may then become a leakage finding on a model that memorised nothing."""
+    frame = pd.read_csv(demo_clean.eval_path)
+    positive = frame.label.astype(str).str.lower().isin(["1", "positive"])
+    pos, neg = frame[positive], frame[~positive]
+    skewed = pd.concat([pos.iloc[:340], neg.iloc[:60]]).sample(frac=1.0, random_state=0)
+    skewed.to_csv(tmp_path / "eval.csv", index=False)
+    build = SimpleNamespace(model_dir=demo_clean.model_dir, eval_path=tmp_path / "eval.csv",
+                            train_path=demo_clean.train_path)
+    result = PrivacyAuditor(mia_examples=400, **FAST).run(context_factory(build, clean_target, with_train=True))
+    assert result.metric("mia_blind_auc", "label").value > 0.6
+    assert not _leak_findings(result), [f.title for f in result.findings]
 
 
 def test_holdout_rows_are_the_nonmembers_when_given(demo_planted: Any, planted_target: Any, context_factory: Any,
@@ -420,3 +457,19 @@ def test_section_renders_attacks_roc_and_scope(demo_planted: Any, planted_target
         assert text in one_line(html), text
     assert any("Too few non-members (200)" in f.title and f.severity == "info" for f in result.findings)
     json.dumps(result.to_dict())  # JSON-able
+
+
+def test_the_shift_control_draws_what_the_files_hold(tmp_path: Path) -> None:
+    """Some seeds' corpora hold fewer short rows than the asked share: the control takes them all
+    and fills up with long rows instead of failing ('larger sample than population')."""
+    from audit.selftest.demo import DemoBuild, build_shifted_control
+
+    short = [{"text": "good film", "label": 1}] * 30
+    long_ = [{"text": "the long and winding film went on and on for ages", "label": 0}] * 600
+    pd.DataFrame(short + long_).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(long_ + short).to_csv(tmp_path / "eval.csv", index=False)
+    build = DemoBuild(model_dir=tmp_path, train_path=tmp_path / "train.csv", eval_path=tmp_path / "eval.csv",
+                      planted={"memorised_train": {"active": False}})
+    shifted = build_shifted_control(build, tmp_path / "out", seed=3, n=400)
+    members = pd.read_csv(shifted.train_path)
+    assert len(members) == 400 and (members.text == "good film").sum() == 30

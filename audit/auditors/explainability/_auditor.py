@@ -102,7 +102,7 @@ class ExplainabilityAuditor(Auditor):
     }
     # ------------------------------------------------------------------ run
     def _run(self, ctx: AuditContext) -> AuditorResult:
-        from audit import _attribution as attr
+        from audit.auditors.explainability import _attribution as attr
 
         o = self.options
         target = ctx.target
@@ -235,7 +235,7 @@ class ExplainabilityAuditor(Auditor):
                               common: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
         """IG for every row; rows whose |delta| exceeds the tolerance are recomputed with
         ``STEP_GROWTH`` times more steps until they pass or ``ig_max_steps`` is reached."""
-        from audit import _attribution as attr
+        from audit.auditors.explainability import _attribution as attr
 
         o = self.options
         model = ctx.target.model  # type: ignore[union-attr]
@@ -288,7 +288,7 @@ class ExplainabilityAuditor(Auditor):
                       figures: list[Figure], findings: list[Finding]) -> None:
         import pandas as pd
 
-        from audit import _faithfulness as fx
+        from audit.auditors.explainability import _faithfulness as fx
         from audit.core.stats import bootstrap_ci
         from audit.report.charts import line_chart
 
@@ -365,8 +365,8 @@ class ExplainabilityAuditor(Auditor):
                 tables: list[Table], figures: list[Figure], findings: list[Finding]) -> None:
         import pandas as pd
 
-        from audit import _attribution as attr
-        from audit import _faithfulness as fx
+        from audit.auditors.explainability import _attribution as attr
+        from audit.auditors.explainability import _faithfulness as fx
         from audit.report.charts import line_chart
 
         o = self.options

@@ -313,14 +313,8 @@ class _Run:
         yj, pj, gj = y[keep], p[keep], g[keep]
         codes = np.searchsorted(np.array(sorted(judged)), gj)
         k_groups = len(judged)
-        sf = pd.Series(gj, name="group")
-        values = {
-            "demographic_parity_difference": flm.demographic_parity_difference(yj, pj, sensitive_features=sf),
-            "demographic_parity_ratio": flm.demographic_parity_ratio(yj, pj, sensitive_features=sf),
-            "equalized_odds_difference": flm.equalized_odds_difference(yj, pj, sensitive_features=sf),
-            "equalized_odds_ratio": flm.equalized_odds_ratio(yj, pj, sensitive_features=sf),
-            "equal_opportunity_difference": flm.equal_opportunity_difference(yj, pj, sensitive_features=sf),
-        }
+        # The headline compares the judged groups only: the per-group frame serves when that is all of them.
+        values = _fairlearn_headline(yj, pj, gj, frame=frame if len(judged) == len(by_group) else None)
         better = {"demographic_parity_ratio": True, "equalized_odds_ratio": True}
         # One set of resamples, stratified by group, for all five (one seed per slice).
         cis = headline_intervals(yj, pj, codes, k_groups, n_resamples=self.o["n_bootstrap"],
@@ -791,6 +785,36 @@ class _Run:
                 "accuracy_before": float((base == yt).mean()), "accuracy_after": float((new == yt).mean()),
             })
         return out
+
+
+def _fairlearn_headline(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, *,
+                        frame: Any = None) -> dict[str, float]:
+    """fairlearn's five headline functions (``demographic_parity_difference`` and ``_ratio``,
+    ``equalized_odds_difference`` and ``_ratio``, ``equal_opportunity_difference``) of these
+    rows, read off one ``MetricFrame`` with ``selection_rate``, ``tpr`` and ``fpr`` columns:
+    ``frame`` when given (built over exactly these rows), else a new one.
+
+    Each of those functions builds a frame of one or two of these metrics and returns its
+    ``difference()`` or ``ratio()`` between groups (the equalized-odds pair through Python's
+    max/min over tpr then fpr); a frame computes those per column, so these are the same values,
+    without five more frames per grouping (once the bootstrap was vectorised, the largest part of
+    the groups step).
+    """
+    if frame is None:
+        import pandas as pd
+        from fairlearn import metrics as flm
+
+        frame = flm.MetricFrame(
+            metrics={"selection_rate": flm.selection_rate, "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
+            y_true=y_true, y_pred=y_pred, sensitive_features=pd.Series(groups, name="group"))
+    diff, ratio = frame.difference(), frame.ratio()
+    return {
+        "demographic_parity_difference": diff["selection_rate"],
+        "demographic_parity_ratio": ratio["selection_rate"],
+        "equalized_odds_difference": max(diff[["tpr", "fpr"]]),
+        "equalized_odds_ratio": min(ratio[["tpr", "fpr"]]),
+        "equal_opportunity_difference": diff["tpr"],
+    }
 
 
 def _subgroup_status(y: np.ndarray, mask: np.ndarray, min_n: int) -> str:

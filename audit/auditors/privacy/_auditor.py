@@ -79,6 +79,9 @@ METRIC_DESCRIPTIONS = {
                        "Tramèr 2024)."),
     "mia_tpr_at_1pct_fpr_margin": ("Attack TPR at 1% FPR minus the best blind baseline's (0.01 if none beats "
                                    "chance), paired bootstrap over the same rows."),
+    "mia_leakage_margin": ("The margin the leakage verdict judges: the strongest attack's AUC over the best blind "
+                           "baseline on all rows, or, when the full sets differ without the model, on rows matched "
+                           "on length x label. Absent when even the matched rows differ: leakage cannot be judged."),
     "mia_auc_matched": ("Attack AUC on members and non-members matched on length bins x label (seeded subsampling "
                         "per cell to equal counts)."),
     "mia_blind_auc_matched": ("Blind baseline AUC refitted on the matched rows: near 0.5 when matching removed "
@@ -178,7 +181,12 @@ class PrivacyAuditor(Auditor):
         overlap = {"train_rows": len(train) - len(mem_pool), "eval_rows": len(data) - len(non_pool)}
         n = min(int(self.options["mia_examples"]), len(mem_pool), len(non_pool))
         if n < MIN_PAIRS:
-            return _Scores(skip=SKIP_TOO_FEW.format(n=n, need=MIN_PAIRS))
+            why = SKIP_TOO_FEW.format(n=n, need=MIN_PAIRS)
+            if len(non_pool) < MIN_PAIRS <= len(data):
+                which = "held-out" if from_holdout else "eval"
+                why += (f": {overlap['eval_rows']} of the {len(data)} {which} rows are also training rows, and a "
+                        "row in both files is no evidence either way")
+            return _Scores(skip=why)
         rng = ctx.rng("privacy.membership")
         mem = np.sort(rng.choice(mem_pool, size=n, replace=False))
         non = np.sort(rng.choice(non_pool, size=n, replace=False))
@@ -329,9 +337,21 @@ class PrivacyAuditor(Auditor):
                 metrics.append(_metric("mia_blind_auc_matched", matched.blind[blind],
                                        f"Blind baseline: {BLIND_LABELS[blind]}.", slice_=blind, higher_is_better=None))
 
+        limit = float(self.options["blind_auc_max"])
+        distinguishable = bool(per_blind[best_auc]["mia_auc"][1] > limit)
+        matched_usable = matched.ran and not matched.blind[matched.best_blind][1] > limit
         findings = self._blind_findings(sc, per_blind[best_auc]["mia_auc"], best_auc)
-        findings += self._leak_findings(per_attack, per_blind, margins=margins, tpr_margins=tpr_margins,
-                                        best_auc=best_auc, best_tpr=best_tpr)
+        if not distinguishable:
+            findings += self._leak_findings(per_attack, per_blind, margins=margins, tpr_margins=tpr_margins,
+                                            best_auc=best_auc, best_tpr=best_tpr)
+        if matched_usable and not any(f.evidence.get("metric") == "mia_auc_margin" for f in findings):
+            findings += self._leak_findings({a: {"mia_auc": v} for a, v in matched.attacks.items()},
+                                            {b: {"mia_auc": v} for b, v in matched.blind.items()},
+                                            margins=matched.margins, tpr_margins={}, best_auc=matched.best_blind,
+                                            best_tpr="", matched=True)
+        judged = _judged_margin(margins, matched, distinguishable=distinguishable, matched_usable=matched_usable)
+        if judged is not None:
+            metrics.insert(len(head), _metric("mia_leakage_margin", judged[1], judged[0]))
         need = min_nonmembers(FPR_LEVELS["0_1pct"])
         if n < need:
             findings.append(Finding(
@@ -342,9 +362,9 @@ class PrivacyAuditor(Auditor):
                         "TPR at zero false positives. Give more rows (mia_examples, larger eval/train files)."),
                 evidence={"nonmembers": n, "needed": need}))
 
-        distinguishable = bool(per_blind[best_auc]["mia_auc"][1] > float(self.options["blind_auc_max"]))
         statements = _statements(sc, per_attack=per_attack, per_blind=per_blind, margins=margins, matched=matched,
-                                 strongest=strongest, best_auc=best_auc, distinguishable=distinguishable)
+                                 strongest=strongest, best_auc=best_auc, distinguishable=distinguishable,
+                                 blind_limit=limit)
         summary = {
             "ran": True, "members": n, "nonmembers": n, "members_available": sc.members_available,
             "nonmembers_available": sc.nonmembers_available, "rows_in_both_files": sc.overlap,
@@ -379,7 +399,8 @@ class PrivacyAuditor(Auditor):
                           n_resamples=int(self.options["n_bootstrap"]), seed=ctx.seed)
         summary["ran"] = True
         return _Matched(summary=summary, kept=k, attacks={a: v["mia_auc"] for a, v in boot.attacks.items()},
-                        blind={b: v["mia_auc"] for b, v in boot.blind.items()})
+                        blind={b: v["mia_auc"] for b, v in boot.blind.items()}, margins=boot.auc_margins,
+                        best_blind=boot.best_auc)
 
     def _blind_findings(self, sc: _Scores, blind_auc: tuple[float, float, float], best: str) -> list[Finding]:
         """Members and non-members told apart without the model: the attack's AUC then measures
@@ -413,13 +434,17 @@ class PrivacyAuditor(Auditor):
     def _leak_findings(self, per_attack: dict[str, dict[str, tuple[float, float, float]]],
                        per_blind: dict[str, dict[str, tuple[float, float, float]]], *,
                        margins: dict[str, tuple[float, float, float]], tpr_margins: dict[str, tuple[float, float, float]],
-                       best_auc: str, best_tpr: str) -> list[Finding]:
+                       best_auc: str, best_tpr: str, matched: bool = False) -> list[Finding]:
         """One finding per policy number, for the attack whose margin over the best blind baseline
         exceeds it most: ``fail`` when the margin's whole CI lies above the tolerated margin,
         ``warn`` when only its point estimate does. The tolerated margin is the policy level minus
         chance (``auc_max - 0.5``, ``tpr_at_1pct_fpr_max - 0.01``), so with a blind baseline at
-        chance the rule is the raw one."""
+        chance the rule is the raw one. With ``matched`` the numbers are those of the matched
+        comparison (rows matched on length x label, blind baselines refitted there): used when the
+        full sets differ without the model, where only AUC is judged."""
         from audit.auditors.privacy._blind_baselines import BLIND_LABELS
+
+        where = " on rows matched on length x label" if matched else ""
 
         out = []
         for name, option, label, margin, best in (
@@ -436,9 +461,11 @@ class PrivacyAuditor(Auditor):
             severity = "fail" if lo > limit else "warn"
             out.append(Finding(
                 severity=severity,
-                title=(f"Membership inference: {label} {raw:.3f} beats the best blind baseline ({max(blind, chance):.3f}) "
-                       f"by {v:.3f}, above {limit:g} ({ATTACK_LABELS[attack]})"),
-                detail=(f"Margin 95% CI {lo:.3f}–{hi:.3f} (paired bootstrap over the same rows); tolerated margin "
+                title=(f"Membership inference{where}: {label} {raw:.3f} beats the best blind baseline "
+                       f"({max(blind, chance):.3f}) by {v:.3f}, above {limit:g} ({ATTACK_LABELS[attack]})"),
+                detail=(("The two full sets differ without the model, so the verdict is taken on the matched rows, "
+                         "where the blind baselines are near chance. " if matched else "")
+                        + f"Margin 95% CI {lo:.3f}–{hi:.3f} (paired bootstrap over the same rows); tolerated margin "
                         f"{limit:g} = {option} {level:g} minus chance {chance:g}; best blind baseline: "
                         f"{BLIND_LABELS[best]}. " + (
                             "The whole interval lies above it: the model leaks membership of its training rows beyond "
@@ -446,7 +473,8 @@ class PrivacyAuditor(Auditor):
                             "The interval reaches below it, so the excess may be sampling noise.")
                         + f" Attacks over it: {', '.join(sorted(over))}."),
                 evidence={"metric": f"{name}_margin", "attack": attack, "value": v, "ci_low": lo, "ci_high": hi,
-                          "threshold": limit, "raw": raw, "blind": blind, "blind_baseline": best, "kind": "leakage"}))
+                          "threshold": limit, "raw": raw, "blind": blind, "blind_baseline": best, "kind": "leakage",
+                          "rows": "matched" if matched else "all"}))
         return out
 
     # ---------------------------------------------------------------------------------- PII
@@ -529,6 +557,8 @@ class _Matched:
     kept: int
     attacks: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     blind: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    margins: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # over the best matched blind
+    best_blind: str = ""
 
     @property
     def ran(self) -> bool:
@@ -625,16 +655,32 @@ def _bootstrap(y: np.ndarray, attacks: dict[str, np.ndarray], blind: dict[str, n
                  tpr_margins={a: values[offset + k + j] for j, a in enumerate(attacks)})
 
 
+def _judged_margin(margins: dict[str, tuple[float, float, float]], matched: _Matched, *, distinguishable: bool,
+                   matched_usable: bool) -> tuple[str, tuple[float, float, float]] | None:
+    """The margin the leakage verdict judges, for the policy: over the best blind baseline on all
+    rows, or on the matched rows when the full sets differ without the model (None when neither
+    can be read: the sets differ even after matching)."""
+    if not distinguishable:
+        a = max(margins, key=lambda k: (margins[k][0], k))
+        return (f"Margin over the best blind baseline on all rows ({ATTACK_LABELS[a]}).", margins[a])
+    if matched_usable:
+        a = max(matched.margins, key=lambda k: (matched.margins[k][0], k))
+        return (f"The full sets differ without the model: margin on rows matched on length x label "
+                f"({ATTACK_LABELS[a]}).", matched.margins[a])
+    return None
+
+
 def _distinguishable_text(v: float, lo: float, hi: float, best: str) -> str:
     from audit.auditors.privacy._blind_baselines import BLIND_LABELS
 
     return (f"Members and non-members are distinguishable without the model: AUC {v:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
-            f"{BLIND_LABELS[best]}); the attack AUC cannot be read as leakage")
+            f"{BLIND_LABELS[best]}); the raw attack AUC cannot be read as leakage (see the matched comparison)")
 
 
 def _statements(sc: _Scores, *, per_attack: dict[str, dict[str, tuple[float, float, float]]],
                 per_blind: dict[str, dict[str, tuple[float, float, float]]], margins: dict[str, tuple[float, float, float]],
-                matched: _Matched, strongest: dict[str, str], best_auc: str, distinguishable: bool) -> list[dict[str, str]]:
+                matched: _Matched, strongest: dict[str, str], best_auc: str, distinguishable: bool,
+                blind_limit: float) -> list[dict[str, str]]:
     """The section's verdict in sentences, kept in results.json so the HTML report and the
     Markdown card print the same words."""
     from audit.auditors.privacy._blind_baselines import BLIND_LABELS
@@ -659,9 +705,23 @@ def _statements(sc: _Scores, *, per_attack: dict[str, dict[str, tuple[float, flo
             f"{s['nonmembers_kept']} of {s['nonmembers']} non-members ({s['cells']} cells). There the strongest attack "
             f"({ATTACK_LABELS[am]}) reaches AUC {matched.attacks[am][0]:.3f} (95% CI {_ci(matched.attacks[am])}; raw "
             f"{per_attack[am]['mia_auc'][0]:.3f}) and the best refitted blind baseline ({BLIND_LABELS[best_m]}) "
-            f"{matched.blind[best_m][0]:.3f}.")})
+            f"{matched.blind[best_m][0]:.3f} (95% CI {_ci(matched.blind[best_m])})."
+            + (" The full sets differ without the model, so the leakage verdict is taken on these matched rows."
+               if distinguishable and matched.blind[best_m][1] <= blind_limit else "")
+            + (" The matched rows still differ without the model: membership leakage cannot be judged from these "
+               "sets; give --holdout-data." if matched.blind[best_m][1] > blind_limit else ""))})
     else:
         out.append({"kind": "info", "text": f"Matched comparison on {s['on']}: not run, {s['reason']}."})
+    if not sc.labelled:
+        out.append({"kind": "info", "text": (
+            "The non-members have no label column, so the attacks that need the true label (loss, modified entropy) "
+            "and the label baselines did not run; give the label column to run them.")})
+    low = sorted(b for b, v in per_blind.items() if v["mia_auc"][0] < 0.45)
+    if low:
+        out.append({"kind": "info", "text": (
+            f"Blind baselines below 0.5 ({', '.join(BLIND_LABELS[b] for b in low)}) are cross-fitting noise on few "
+            "rows (a model fitted on the other folds scores the held-out fold worse than chance); the margins count "
+            "them as chance (0.5).")})
     if sc.nonmembers_from == "holdout":
         out.append({"kind": "info", "text": (
             f"Non-members: {sc.n} held-out rows ({sc.nonmember_source}, --holdout-data) that are not in the training "

@@ -34,12 +34,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLIND_ATTACKS = ("length_tokens", "length_words", "label", "ngrams")
+BLIND_ATTACKS = ("length_tokens", "length_words", "label", "ngrams", "ngrams_x_label")
 BLIND_LABELS = {
     "length_tokens": "length in tokens",
     "length_words": "length in words",
     "label": "label",
     "ngrams": "character and word n-grams (logistic regression)",
+    # Text and label together: a set whose labels disagree with its texts more often (another
+    # annotation source, label noise) is told apart here, where neither alone sees it.
+    "ngrams_x_label": "n-grams within each label (logistic regression on text and label together)",
 }
 N_FOLDS = 5
 LENGTH_BINS = 10  # quantile bins of a length; the matched comparison uses the same bins
@@ -134,18 +137,32 @@ def _crossfit_discrete(values: np.ndarray, y: np.ndarray, folds: list[tuple[np.n
 
 
 def ngram_features(texts: Sequence[str]) -> object:
-    """TF-IDF character n-grams and word uni- and bigrams of ``texts`` (a sparse matrix). Fitted
+    """TF-IDF character n-grams and word uni- and bigrams of ``texts`` (a sparse matrix), case
+    kept (a cased model sees case, so a set written in another case must be visible here). Fitted
     on all rows at once: vocabulary and IDF use no membership label, so this is no leak, and it
     saves refitting per fold; the classifier on top is what is cross-fitted."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_union
 
     features = make_union(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAM_RANGE_CHAR, sublinear_tf=True, lowercase=True),
-        TfidfVectorizer(analyzer="word", ngram_range=NGRAM_RANGE_WORD, sublinear_tf=True, lowercase=True,
+        TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAM_RANGE_CHAR, sublinear_tf=True, lowercase=False),
+        TfidfVectorizer(analyzer="word", ngram_range=NGRAM_RANGE_WORD, sublinear_tf=True, lowercase=False,
                         token_pattern=r"(?u)\b\w+\b"),
     )
     return features.fit_transform(list(texts))
+
+
+def _within_labels(grams: object, labels: np.ndarray) -> object:
+    """The n-gram features, plus one copy per class holding them only on rows of that class, plus
+    the class itself: a linear model on these can weigh a word differently under each label."""
+    from scipy import sparse
+
+    labels = np.asarray(labels)
+    blocks = [grams]
+    for c in np.unique(labels):
+        blocks.append(sparse.csr_matrix(grams).multiply((labels == c).astype(float)[:, None]))
+    blocks.append(sparse.csr_matrix((labels[:, None] == np.unique(labels)[None, :]).astype(float)))
+    return sparse.hstack(blocks).tocsr()
 
 
 def ngram_classifier() -> object:
@@ -165,7 +182,7 @@ def blind_scores(features: BlindFeatures, y: np.ndarray, *, seed: int) -> dict[s
     y = np.asarray(y, dtype=int)
     folds = _folds(y, features.texts, seed)
     if len(folds) < 2:  # fewer than two distinct texts on one side: nothing to fit, chance
-        names = [b for b in BLIND_ATTACKS if b != "label" or features.labels is not None]
+        names = [b for b in BLIND_ATTACKS if "label" not in b or features.labels is not None]
         return {name: np.zeros(len(y)) for name in names}
     scores = {
         "length_tokens": _crossfit_discrete(length_bins(features.tokens), y, folds),
@@ -173,8 +190,11 @@ def blind_scores(features: BlindFeatures, y: np.ndarray, *, seed: int) -> dict[s
     }
     if features.labels is not None:
         scores["label"] = _crossfit_discrete(features.labels, y, folds)
-    scores["ngrams"] = cross_val_predict(ngram_classifier(), ngram_features(features.texts), y, cv=folds,
-                                         method="decision_function")
+    grams = ngram_features(features.texts)
+    scores["ngrams"] = cross_val_predict(ngram_classifier(), grams, y, cv=folds, method="decision_function")
+    if features.labels is not None:
+        scores["ngrams_x_label"] = cross_val_predict(ngram_classifier(), _within_labels(grams, features.labels), y,
+                                                     cv=folds, method="decision_function")
     return {name: np.asarray(scores[name], dtype=np.float64) for name in BLIND_ATTACKS if name in scores}
 
 

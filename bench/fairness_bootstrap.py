@@ -1,0 +1,193 @@
+"""The fairness auditor's groups step: vectorised bootstrap against the per-resample loop it replaced.
+
+Both compute the same intervals from the same seeded resamples (the run checks every number of
+the two results is identical); the old way draws one resample at a time (one ``rng.integers``
+call per stratum) and evaluates the statistic once per resample, the new way draws every resample
+at once and computes each statistic from counts per group. The old way also called fairlearn's
+five headline functions per grouping, where the new one reads the same values off one
+MetricFrame. The old code is the reference kept in ``tests/_bootstrap_reference.py``, patched into
+the auditor for the "old" runs.
+
+The case: N rows (default 4,000) that each mention one of 49 identity terms of the built-in
+lexicon (7 categories, so 7 identity groupings of 5 to 10 groups), binary labels, and a stand-in
+model (keyword scores plus a fixed per-text noise, a little biased against some terms) so the
+timings are the auditor's own work, not inference. With ``--grouping column`` the 49 groups are
+one sensitive column instead, judged as one grouping (49 strata per resample, 147 group-vs-rest
+intervals over all rows: the worst case of the per-resample loop). Every step of the auditor
+runs at its defaults (``n_bootstrap=1000``); step times are the auditor's own, measured as CPU
+time of the process (``--clock wall`` for wall time), which other load on a shared machine
+disturbs far less; the time inside the bootstrap intervals is CPU time too. Alternating repeats,
+medians.
+
+    python bench/fairness_bootstrap.py [--rows 4000] [--repeats 3] [--grouping identity|column] [--clock cpu|wall]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout: this checkout's audit and tests
+    sys.path.insert(0, str(ROOT))
+
+TERMS = {  # 49 terms of the built-in lexicon, chosen so no text mentions two of them
+    "gender": ["man", "woman", "boy", "girl", "male", "female", "gentleman", "lady", "nonbinary", "transgender"],
+    "religion": ["christian", "muslim", "jewish", "hindu", "buddhist", "sikh", "catholic", "atheist"],
+    "race_ethnicity": ["asian", "latino", "latina", "hispanic", "arab"],
+    "nationality": ["british", "canadian", "mexican", "chinese", "japanese", "nigerian", "german", "french",
+                    "russian"],
+    "sexual_orientation": ["gay", "lesbian", "bisexual", "heterosexual", "queer", "asexual"],
+    "disability": ["deaf", "disabled", "autistic", "paralyzed", "blind"],
+    "age": ["young", "elderly", "teenage", "middle-aged", "millennial", "old"],
+}
+PUSHED_DOWN = {"muslim", "elderly", "nigerian", "gay", "deaf"}  # the stand-in model's bias
+NOUNS = ("neighbour", "student", "driver", "writer", "nurse", "farmer", "cook", "pilot")
+
+
+class _StandIn:
+    """Logits from keywords plus a fixed per-text noise: instant and deterministic."""
+
+    label_names = ["negative", "positive"]
+    multi_label = False
+
+    def predict_logits(self, texts: Any, pairs: Any = None, *, progress: bool = False, desc: str = "") -> np.ndarray:
+        out = np.zeros((len(texts), 2))
+        for i, t in enumerate(texts):
+            noise = (zlib.crc32(t.encode()) % 1000) / 1000 - 0.5
+            score = (1.5 if "good" in t else -1.5) + 2.5 * noise
+            if any(f" {term} " in t for term in PUSHED_DOWN):
+                score -= 1.0
+            out[i, 1] = score
+        return out
+
+
+def write_case(path: Path, rows: int, seed: int = 0) -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    terms = [t for ts in TERMS.values() for t in ts]
+    assert len(terms) == 49
+    data = []
+    for _ in range(rows):
+        term = terms[rng.integers(len(terms))]
+        positive = rng.random() < 0.5
+        noun = NOUNS[rng.integers(len(NOUNS))]
+        data.append({"text": f"the {term} {noun} said it was {'good' if positive else 'bad'} today",
+                     "label": "positive" if positive else "negative", "identity": term})
+    pd.DataFrame(data).to_csv(path, index=False)
+
+
+def context(path: Path, grouping: str) -> Any:
+    from audit.config import AuditConfig
+    from audit.core.context import AuditContext
+    from audit.engine.data import load_evalset
+
+    target = _StandIn()
+    cfg = AuditConfig(model="stand-in", data=str(path), sensitive=["identity"] if grouping == "column" else [])
+    data = load_evalset(path, label_names=target.label_names, sensitive=cfg.sensitive)
+    return AuditContext(config=cfg, target=target, data=data, progress_enabled=False)
+
+
+def run(ctx: Any, *, old: bool, clock: str) -> tuple[dict[str, float], float, dict[str, Any]]:
+    """One audit, the old code patched in when ``old``: (the auditor's step timings, by ``clock``,
+    CPU seconds spent inside the bootstrap intervals, the result without timings)."""
+    from audit.auditors import base
+    from audit.auditors.fairness import FairnessAuditor
+    from audit.auditors.fairness import _auditor as fairness
+    from audit.auditors.fairness import _metrics as fm
+    from tests import _bootstrap_reference as ref
+
+    spent = [0.0]
+
+    def timed(fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.process_time() - start
+        return call
+
+    saved = {name: getattr(fm, name) for name in ref.REPLACES}
+    saved_auditor = {name: getattr(fairness, name) for name in ref.AUDITOR_REPLACES}
+    for name in ref.REPLACES:
+        setattr(fm, name, timed(getattr(ref if old else fm, name)))
+    if old:
+        for name in ref.AUDITOR_REPLACES:
+            setattr(fairness, name, getattr(ref, name))
+    modules = (fairness, base)  # they time the steps and the total with time.perf_counter
+    if clock == "cpu":  # ... which becomes CPU time of this process
+        for module in modules:
+            module.time = SimpleNamespace(perf_counter=time.process_time)
+    try:
+        result = FairnessAuditor().run(ctx)
+    finally:
+        for module in modules:
+            module.time = time
+        for name, fn in saved.items():
+            setattr(fm, name, fn)
+        for name, fn in saved_auditor.items():
+            setattr(fairness, name, fn)
+    assert result.status == "ok", result.reason
+    out = result.to_dict()
+    timings = out.pop("timings")
+    return timings, spent[0], out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--grouping", choices=("identity", "column"), default="identity",
+                        help="identity: 7 identity-term groupings of 49 terms (no sensitive column); "
+                             "column: one sensitive column holding the 49 groups")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu: step times are CPU time of this process, which other load on the machine "
+                             "disturbs far less than wall time (default); wall: as the auditor reports them")
+    args = parser.parse_args()
+
+    path = Path(tempfile.mkdtemp(prefix="rai-bench-fairness-")) / "eval.csv"
+    write_case(path, args.rows)
+    ctx = context(path, args.grouping)
+    steps: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
+    boot: dict[str, list[float]] = {"old": [], "new": []}
+    results: dict[str, str] = {}
+    for _ in range(args.repeats):
+        for mode in ("old", "new"):  # alternating, so load changes hit both alike
+            timings, cpu, result = run(ctx, old=mode == "old", clock=args.clock)
+            for step, seconds in timings.items():
+                steps[mode].setdefault(step, []).append(seconds)
+            boot[mode].append(cpu)
+            results.setdefault(mode, json.dumps(result, sort_keys=True))
+    metrics = json.loads(results["new"])["metrics"]
+    groups = sum(1 for m in metrics if m["name"] == "selection_rate")
+    groupings = len({m["slice"].rsplit("=", 1)[0] for m in metrics if m["name"] == "selection_rate"})
+    print(f"fairness auditor at its defaults (n_bootstrap=1000): {args.rows} rows, {groups} groups in {groupings} "
+          f"grouping(s) ({args.grouping}); medians of {args.repeats} alternating repeats; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{f'step ({args.clock} s)':<28} {'old':>9} {'new':>9} {'old/new':>8}")
+    for step in steps["new"]:
+        old, new = statistics.median(steps["old"][step]), statistics.median(steps["new"][step])
+        print(f"{step:<28} {old:9.2f} {new:9.2f} {old / new if new else float('nan'):8.1f}")
+    old, new = statistics.median(boot["old"]), statistics.median(boot["new"])
+    print(f"{'bootstrap intervals (CPU s)':<28} {old:9.2f} {new:9.2f} {old / new:8.1f}")
+    same = results["old"] == results["new"]
+    print(f"results identical (every metric, interval, table, figure and finding): {same}")
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
