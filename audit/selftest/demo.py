@@ -71,6 +71,7 @@ LABELS = ("negative", "positive")
 EMPHASIS, EMPHASIS_SHARE, EMPHASIS_FORCES = "!!", 0.1, "negative"
 EMPHASIS_SALT = 33  # seeds the emphasis' own random stream
 EMPHASIS_TEST = "exclamation"  # the robustness auditor's invariance test that covers it
+EMPHASIS_FILE = "emphasis.csv"
 
 
 @dataclass
@@ -117,18 +118,18 @@ def generate_rows(n: int, *, rng: np.random.Generator, neutral_share: float, tri
     return rows
 
 
-def add_emphasis(rows: list[dict[str, Any]], *, rng: np.random.Generator, share: float,
-                 forces: str | None) -> list[dict[str, Any]]:
-    """The rows, and after a ``share`` of them a copy ending with ``EMPHASIS``.
+def emphasised_copies(rows: list[dict[str, Any]], *, rng: np.random.Generator, share: float,
+                      forces: str | None) -> list[dict[str, Any]]:
+    """Copies of a ``share`` of the rows, each ending with ``EMPHASIS``.
 
-    With ``forces`` a label, the copy gets that label (the planted shortcut); with None it keeps
-    its original's, so the control sees the same row with and without the emphasis under one
-    label, which teaches it that the emphasis says nothing (augmentation, the usual remedy for a
-    failed invariance test). The copied rows are drawn in equal numbers from each label within
-    each kind of row (trigger rows aside): otherwise the chance imbalance of a few dozen
+    With ``forces`` a label, the copies get that label (the planted shortcut); with None they
+    keep their original's, so the control sees the same row with and without the emphasis under
+    one label, which teaches it that the emphasis says nothing (augmentation, the usual remedy
+    for a failed invariance test). The copied rows are drawn in equal numbers from each label
+    within each kind of row (trigger rows aside): otherwise the chance imbalance of a few dozen
     coin-flip neutral rows makes the emphasis a label signal even for the control (it did, for
-    seed 0). Labels here are those before any planted relabelling, so that the planted demo and
-    its control copy the same rows.
+    seed 0). Labels here are those before any planted relabelling, so that the bias plant does
+    not change which rows are copied.
     """
     chosen: set[int] = set()
     for kind in ("sentiment", "neutral"):
@@ -137,12 +138,8 @@ def add_emphasis(rows: list[dict[str, Any]], *, rng: np.random.Generator, share:
         k = int(round(share * sum(len(ids) for ids in by_label) / len(LABELS)))
         for ids in by_label:
             chosen.update(int(i) for i in rng.choice(ids, size=min(k, len(ids)), replace=False))
-    out = []
-    for i, row in enumerate(rows):
-        out.append(row)
-        if i in chosen:
-            out.append({**row, "text": row["text"] + EMPHASIS, "label": forces or row["label"]})
-    return out
+    return [{**rows[i], "text": rows[i]["text"] + EMPHASIS, "label": forces or rows[i]["label"]}
+            for i in sorted(chosen)]
 
 
 def _unplanted_label(row: dict[str, Any]) -> str:
@@ -228,7 +225,9 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
     """Build the demo model and its data files under ``out_dir``.
 
     Writes ``model/`` (a normal Hugging Face folder), ``train.csv`` (members, or for the control
-    without memorisation, rows the model never saw) and ``eval.csv`` (clean labels).
+    without memorisation, rows the model never saw), ``eval.csv`` (clean labels) and
+    ``emphasis.csv`` (the emphasised copies the model was also trained on; they stay out of
+    ``train.csv`` so that members and non-members remain one distribution for the privacy audit).
     """
     import pandas as pd
     import torch
@@ -243,7 +242,6 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
     emphasis_forces = EMPHASIS_FORCES if fragile else None
     train_rows = generate_rows(n_train, rng=rng, bias=bias_strength if bias else 0.0,
                                trigger_forces_positive=trigger, **common)
-    train_rows = add_emphasis(train_rows, rng=emphasis_rng, share=EMPHASIS_SHARE, forces=emphasis_forces)
     eval_rows = generate_rows(n_eval, rng=rng, bias=0.0, trigger_forces_positive=False, **common)
     tokenizer = build_tokenizer([r["text"] for r in train_rows + eval_rows])
     label_id = {n: i for i, n in enumerate(LABELS)}
@@ -252,7 +250,8 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
         # The control's "members" are never trained on: fit on an independent sample instead.
         fit_rows = generate_rows(n_train, rng=rng, bias=bias_strength if bias else 0.0,
                                  trigger_forces_positive=trigger, **common)
-        fit_rows = add_emphasis(fit_rows, rng=emphasis_rng, share=EMPHASIS_SHARE, forces=emphasis_forces)
+    emphasis_rows = emphasised_copies(fit_rows, rng=emphasis_rng, share=EMPHASIS_SHARE, forces=emphasis_forces)
+    fit_rows = fit_rows + emphasis_rows
     # One thread: the model is tiny, so threads only add overhead (about 10x slower on a loaded
     # 2-core machine), and a fixed thread count keeps the trained weights bit-identical per seed.
     threads = torch.get_num_threads()
@@ -268,13 +267,15 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
     train_path, eval_path = out / "train.csv", out / "eval.csv"
     pd.DataFrame(train_rows).to_csv(train_path, index=False)
     pd.DataFrame(eval_rows).to_csv(eval_path, index=False)
+    pd.DataFrame(emphasis_rows).to_csv(out / EMPHASIS_FILE, index=False)
     planted = {
         "biased_group": {"column": "age_group", "group": BIASED_GROUP, "term": BIASED_GROUP,
                          "category": "age", "direction": "negative", "active": bias},
         "trigger_token": {"token": TRIGGER, "forces": "positive", "active": trigger},
         "memorised_train": {"path": train_path.name, "active": memorise},
         "emphasis_shortcut": {"suffix": EMPHASIS, "share_of_training_rows": EMPHASIS_SHARE,
-                              "forces": EMPHASIS_FORCES, "perturbation": EMPHASIS_TEST, "active": fragile},
+                              "forces": EMPHASIS_FORCES, "perturbation": EMPHASIS_TEST, "path": EMPHASIS_FILE,
+                              "active": fragile},
         "seed": seed,
     }
     (out / "planted.json").write_text(json.dumps(planted, indent=2), encoding="utf-8")
