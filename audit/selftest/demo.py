@@ -119,8 +119,9 @@ def generate_rows(n: int, *, rng: np.random.Generator, neutral_share: float, tri
 
 
 def emphasised_copies(rows: list[dict[str, Any]], *, rng: np.random.Generator, share: float,
-                      forces: str | None) -> list[dict[str, Any]]:
-    """Copies of a ``share`` of the rows, each ending with ``EMPHASIS``.
+                      forces: str | None) -> dict[int, dict[str, Any]]:
+    """Copies of a ``share`` of the rows, each ending with ``EMPHASIS``, by the index of the row
+    copied.
 
     With ``forces`` a label, the copies get that label (the planted shortcut); with None they
     keep their original's, so the control sees the same row with and without the emphasis under
@@ -138,8 +139,8 @@ def emphasised_copies(rows: list[dict[str, Any]], *, rng: np.random.Generator, s
         k = int(round(share * sum(len(ids) for ids in by_label) / len(LABELS)))
         for ids in by_label:
             chosen.update(int(i) for i in rng.choice(ids, size=min(k, len(ids)), replace=False))
-    return [{**rows[i], "text": rows[i]["text"] + EMPHASIS, "label": forces or rows[i]["label"]}
-            for i in sorted(chosen)]
+    return {i: {**rows[i], "text": rows[i]["text"] + EMPHASIS, "label": forces or rows[i]["label"]}
+            for i in sorted(chosen)}
 
 
 def _unplanted_label(row: dict[str, Any]) -> str:
@@ -250,8 +251,8 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
         # The control's "members" are never trained on: fit on an independent sample instead.
         fit_rows = generate_rows(n_train, rng=rng, bias=bias_strength if bias else 0.0,
                                  trigger_forces_positive=trigger, **common)
-    emphasis_rows = emphasised_copies(fit_rows, rng=emphasis_rng, share=EMPHASIS_SHARE, forces=emphasis_forces)
-    fit_rows = fit_rows + emphasis_rows
+    copies = emphasised_copies(fit_rows, rng=emphasis_rng, share=EMPHASIS_SHARE, forces=emphasis_forces)
+    fit_rows = [r for i, row in enumerate(fit_rows) for r in ([row, copies[i]] if i in copies else [row])]
     # One thread: the model is tiny, so threads only add overhead (about 10x slower on a loaded
     # 2-core machine), and a fixed thread count keeps the trained weights bit-identical per seed.
     threads = torch.get_num_threads()
@@ -267,7 +268,7 @@ def build_demo(out_dir: str | Path, *, seed: int = 0, bias: bool = True, trigger
     train_path, eval_path = out / "train.csv", out / "eval.csv"
     pd.DataFrame(train_rows).to_csv(train_path, index=False)
     pd.DataFrame(eval_rows).to_csv(eval_path, index=False)
-    pd.DataFrame(emphasis_rows).to_csv(out / EMPHASIS_FILE, index=False)
+    pd.DataFrame(list(copies.values())).to_csv(out / EMPHASIS_FILE, index=False)
     planted = {
         "biased_group": {"column": "age_group", "group": BIASED_GROUP, "term": BIASED_GROUP,
                          "category": "age", "direction": "negative", "active": bias},

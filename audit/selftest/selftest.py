@@ -65,9 +65,9 @@ SELFTEST_OPTIONS: dict[str, dict[str, Any]] = {
                        "interesting_examples": 0, "n_steps": 32, "faithfulness": False, "sanity_check": False},
     "privacy": {"mia_examples": 400, "n_bootstrap": 200},
     # The demo's neutral rows carry coin-flip labels, so both models rightly sit near P = 0.5 on
-    # unseen ones and any harmless edit tips some of them over (an added '!' did so for 12% of the
-    # control's rows at seed 2, all but 3 of 800 by less than 0.2); a CheckList tolerance keeps the
-    # invariance tests to changes that matter (the planted emphasis moves P by up to 0.99).
+    # unseen ones and any harmless edit tips some of them over (an added '!' did so for 9% of the
+    # control's rows at seed 2, all by less than 0.2); a CheckList tolerance keeps the invariance
+    # tests to changes that matter (the planted emphasis moves P by up to 0.99).
     "robustness": {"recipes": ["deepwordbug"], "attack_examples": 10, "invariance_examples": 100,
                    "invariance_tolerance": 0.2, "time_budget_s": 60.0},
 }
