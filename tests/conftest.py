@@ -67,3 +67,24 @@ def make_context(build: Any, target: Any, *, with_train: bool = False, **config:
 @pytest.fixture
 def context_factory() -> Any:
     return make_context
+
+
+def demo_copy(build: Any, tmp_path: Path, *, rows: int) -> dict[str, Path]:
+    """The first ``rows`` eval rows of a demo build and a copy of its model folder, free to damage."""
+    import shutil
+
+    import pandas as pd
+
+    data = tmp_path / "eval.csv"
+    pd.read_csv(build.eval_path).iloc[:rows].to_csv(data, index=False)
+    model = tmp_path / "model"
+    shutil.copytree(build.model_dir, model)
+    return {"model": model, "data": data, "out": tmp_path / "out"}
+
+
+def forbid_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make loading a model fail the test: what is checked 'before the model loads' must be."""
+    def loaded(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr("audit.engine.target.Target.load", loaded)

@@ -17,6 +17,7 @@ from audit.config import CONFIG_OPTIONS, AuditConfig
 from audit.core.options import YAML_MAX_BYTES, Option, check, load_yaml
 from audit.errors import AuditInputError, printable
 from tests._tiny import save_tiny_model
+from tests.conftest import forbid_model_load
 
 # Values of every JSON/YAML type, to throw at every key.
 ANY_VALUE = st.one_of(
@@ -75,10 +76,7 @@ def test_quoted_booleans_are_refused_for_every_flag(key, value):
     "model_card: {intended_use: [1]}", "max_length: 2.5",
 ])
 def test_wrong_types_in_a_config_file_exit_2_before_the_model_loads(raw, tmp_path, capsys, monkeypatch):
-    def no_load(*_a, **_k):
-        raise AssertionError("the model was loaded before the config was checked")
-
-    monkeypatch.setattr("audit.engine.target.Target.load", no_load)
+    forbid_model_load(monkeypatch)
     cfg = tmp_path / "audit.yaml"
     cfg.write_text(f"model: {tmp_path}\ndata: {tmp_path / 'x.csv'}\n" + raw + "\n")
     code = main(["run", "--config", str(cfg), "--quiet"])
@@ -156,7 +154,7 @@ def test_yaml_size_and_free_text_are_capped(tmp_path):
     ("--limit", "0"), ("--batch-size", "-5"),
 ])
 def test_numbers_on_the_command_line_are_checked(flag, value, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    forbid_model_load(monkeypatch)
     code = main(["run", str(tmp_path), "--data", "d.csv", flag, value, "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -171,7 +169,7 @@ def test_numbers_on_the_command_line_are_checked(flag, value, tmp_path, capsys, 
 def test_auditor_options_are_checked_before_any_work_selected_or_not(option, selected, tmp_path, capsys, monkeypatch):
     """A wrong option failed its section with a TypeError and the run exited 0; an option for an
     auditor not selected was never checked."""
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    forbid_model_load(monkeypatch)
     args = ["run", str(tmp_path), "--data", "d.csv", "--option", option, "--out", str(tmp_path / "o"), "--quiet"]
     if selected:
         args += ["--auditors", selected]

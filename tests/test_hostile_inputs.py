@@ -10,26 +10,18 @@ import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from audit import AuditConfig, run_audit
 from audit.cli import main
 from audit.core.results import AuditorResult, AuditReport, Metric
 from audit.errors import AuditInputError
-
-
-def _no_model_load(monkeypatch):
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+from tests.conftest import demo_copy, forbid_model_load
 
 
 @pytest.fixture
 def small(demo_planted, tmp_path):
-    data = tmp_path / "eval.csv"
-    pd.read_csv(demo_planted.eval_path).iloc[:80].to_csv(data, index=False)
-    model = tmp_path / "model"
-    shutil.copytree(demo_planted.model_dir, model)
-    return {"model": model, "data": data, "out": tmp_path / "out"}
+    return demo_copy(demo_planted, tmp_path, rows=80)
 
 
 def _run(capsys, *args):
@@ -42,7 +34,7 @@ def _run(capsys, *args):
 
 @pytest.mark.parametrize("where", ["config", "option", "policy"])
 def test_an_integer_yaml_cannot_hold_is_a_one_line_error(where, tmp_path, capsys, monkeypatch):
-    _no_model_load(monkeypatch)
+    forbid_model_load(monkeypatch)
     huge = "9" * 5000
     if where == "config":
         (tmp_path / "c.yaml").write_text(f"model: m\ndata: d.csv\nseed: {huge}\n")
@@ -101,20 +93,20 @@ def test_a_number_yaml_reads_as_text_gets_a_hint():
 ])
 def test_options_naming_columns_or_folders_are_checked_before_the_model_loads(option, text, small, capsys,
                                                                                  monkeypatch):
-    _no_model_load(monkeypatch)
+    forbid_model_load(monkeypatch)
     code, _, err = _run(capsys, "run", small["model"], "--data", small["data"], "--out", small["out"],
                         "--option", option)
     assert code == 2 and text in err and option.split("=")[0] in err, err
 
 
 def test_a_missing_data_file_is_found_before_the_model_loads(tmp_path, capsys, monkeypatch):
-    _no_model_load(monkeypatch)
+    forbid_model_load(monkeypatch)
     code, _, err = _run(capsys, "run", tmp_path, "--data", tmp_path / "nope.csv", "--out", tmp_path / "o")
     assert code == 2 and "data file not found" in err
 
 
 def test_pdf_without_a_browser_fails_before_the_audit(small, capsys, monkeypatch):
-    _no_model_load(monkeypatch)
+    forbid_model_load(monkeypatch)
     monkeypatch.setenv("RAI_AUDIT_CHROMIUM", "/nonexistent/chromium")
     code, _, err = _run(capsys, "run", small["model"], "--data", small["data"], "--out", small["out"], "--pdf")
     assert code == 2 and "RAI_AUDIT_CHROMIUM" in err and not small["out"].exists()

@@ -19,6 +19,7 @@ from audit.cli import main
 from audit.core.results import AuditorResult, AuditReport, Figure, Finding, Metric
 from audit.errors import AuditInputError
 from audit.report.outdir import LOCK, locked
+from tests.conftest import demo_copy, forbid_model_load
 
 # ----------------------------------------------------------------------------------- helpers
 
@@ -26,11 +27,7 @@ from audit.report.outdir import LOCK, locked
 @pytest.fixture
 def small(demo_planted, tmp_path):
     """120 eval rows of the planted demo, with a sensitive column, and a copy of its model."""
-    data = tmp_path / "eval.csv"
-    pd.read_csv(demo_planted.eval_path).iloc[:120].to_csv(data, index=False)
-    model = tmp_path / "model"
-    shutil.copytree(demo_planted.model_dir, model)
-    return {"model": model, "data": data, "out": tmp_path / "out"}
+    return demo_copy(demo_planted, tmp_path, rows=120)
 
 
 def _cfg(small, **kw):
@@ -223,7 +220,7 @@ def test_our_own_report_is_replaced_only_with_overwrite_and_an_edited_one_never(
 
 @pytest.mark.parametrize("where", ["under_a_file", "out_is_file"])
 def test_an_unusable_out_is_refused_before_the_model_loads(where, small, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    forbid_model_load(monkeypatch)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     out = blocker / "sub" if where == "under_a_file" else blocker
