@@ -170,11 +170,11 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
         for auditor, f in report.findings():
             level = {"fail": "error", "warn": "warning"}.get(f.severity, "notice")
             print(_gh_command(level, f"rai-audit {auditor}", f.title))
-        for p in report.policy:
-            if p["outcome"] in ("fail", "missing"):
-                level = "error" if p.get("severity", "fail") == "fail" else "warning"
-                detail = p.get("reason") or f"measured {p['value']}"
-                print(_gh_command(level, "rai-audit policy", f"{p['rule']}: {p['outcome']} ({detail})"))
+        for p in report.policy.outcomes:
+            if p.unmet:
+                level = "error" if p.blocking else "warning"
+                detail = p.reason or f"measured {p.value}"
+                print(_gh_command(level, "rai-audit policy", f"{p.rule}: {p.outcome} ({detail})"))
         for r in report.results:
             if r.status == "failed":
                 print(_gh_command("error", f"rai-audit {r.auditor}", f"section failed: {r.reason}"))
@@ -191,11 +191,11 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
         resumed = " (resumed)" if r.auditor in report.metadata.get("resumed", ()) else ""
         warns = f"{counts['warn']} warning" + ("" if counts["warn"] == 1 else "s")
         say(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} serious, {warns}{resumed}{tail}")
-    for p in report.policy:
-        if p.get("kind") == "baseline" and p["outcome"] == "pass":
+    for p in report.policy.outcomes:
+        if p.kind == "baseline" and p.outcome == "pass":
             continue
-        value = f" ({p['value']:.4g})" if isinstance(p["value"], float) else ""
-        say(f"  policy: {p['rule']}: {p['outcome']}{value}" + (f" — {p['reason']}" if p.get("reason") else ""))
+        value = f" ({p.value:.4g})" if isinstance(p.value, float) else ""
+        say(f"  policy: {p.rule}: {p.outcome}{value}" + (f" — {p.reason}" if p.reason else ""))
     baseline = report.metadata.get("baseline") or {}
     for warning in baseline.get("warnings", []):
         say(f"  baseline warning: {warning}")

@@ -152,8 +152,10 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
                 say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
     from audit.core.context import AuditContext
     from audit.core.policy import compare_baseline, evaluate_policy
+    from audit.core.verdicts import PolicyVerdict
     from audit.engine.data import load_evalset, read_table
     from audit.engine.target import Target
+    from audit.report.compliance import assess, load_mapping
 
     start = time.perf_counter()
     # The tables are read before the model, so a missing file or column is found in seconds.
@@ -224,10 +226,11 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     meta["resumed"] = resumed
     if baseline_info is not None:
         meta["baseline"] = baseline_info
-    report = AuditReport(metadata=meta, results=results)
-    report.policy = evaluate_policy(rules, results)
-    if baseline is not None:
-        report.policy += compare_baseline(results, baseline, max_regression=max_regression)
+    # Judged once, here, and stored: every renderer and the exit code read these values.
+    comparisons = compare_baseline(results, baseline, max_regression=max_regression) if baseline is not None else []
+    report = AuditReport(metadata=meta, results=results,
+                         policy=PolicyVerdict.of(evaluate_policy(rules, results), comparisons))
+    report.compliance = assess(report, load_mapping())
     if write:
         start = time.perf_counter()
         write_report(report, out)
@@ -536,7 +539,10 @@ def load_baseline(path: str | Path) -> AuditReport:
         raise AuditInputError(f"{path}: the baseline is not valid JSON: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError and friends
         raise AuditInputError(f"{path}: not a rai-audit results.json: {str(exc).splitlines()[0]}") from None
-    report = AuditReport.from_dict(data)
+    try:
+        report = AuditReport.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:  # a field the schema lets through but the types refuse
+        raise AuditInputError(f"{path}: not a rai-audit results.json: {exc}") from None
     if not any(m.value is not None and m.higher_is_better is not None
                for r in report.results if r.status == "ok" for m in r.metrics):
         raise AuditInputError(f"{path}: the baseline has no defined metric to compare against")
