@@ -1,6 +1,6 @@
 """The report's verdicts as typed values: policy outcomes and the gate's verdict, and the
 compliance map's clause verdicts, stored in results.json and read back as they were; the HTML and
-the Markdown card print the stored verdicts."""
+the Markdown card print the stored verdicts and the same limitations."""
 
 from __future__ import annotations
 
@@ -155,3 +155,19 @@ def test_a_report_never_assessed_has_no_compliance_section() -> None:
 
     report = _report()
     assert 'id="compliance"' not in render_html(report) and "## Compliance" not in render_markdown(report)
+
+
+def test_html_and_card_state_the_same_limitations() -> None:
+    from markupsafe import escape
+
+    from audit.report.html import render_html
+    from audit.report.limitations import NOT_A_CERTIFICATION, limitations
+    from audit.report.markdown import md_escape, render_markdown
+
+    report = _report()
+    lines = limitations(report)
+    assert "The privacy section is skipped: no training data was given" in lines and lines[-1] == NOT_A_CERTIFICATION
+    page, card = one_line(render_html(report)), one_line(render_markdown(report))
+    for line in lines:
+        assert f"<li>{escape(line)}</li>" in page, line
+        assert f"- {md_escape(line)}" in card, line

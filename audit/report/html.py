@@ -108,11 +108,12 @@ def render_html(report: AuditReport) -> str:
     the report's stored ones (judged by the runner), never recomputed here."""
     from audit.core.policy import describe_verdict
     from audit.report.compliance import reviewer_fields
+    from audit.report.limitations import limitations
 
     own = _own_templates(report.results)
     env = environment({k: v.parent for k, v in own.items()})
     sections = [(r, section_template(r, env, own)) for r in report.results]
     return env.get_template("model_card.html.j2").render(
         report=report, meta=report.metadata, sections=sections, findings=report.findings(),
-        verdict=describe_verdict(report),
+        verdict=describe_verdict(report), limitations=limitations(report),
         compliance=report.compliance, reviewer=reviewer_fields(report.metadata.get("model_card")))

@@ -11,6 +11,7 @@ from audit.core.results import AuditReport, Table
 from audit.core.verdicts import ComplianceAssessment
 from audit.report.compliance import DISCLAIMER
 from audit.report.html import format_number
+from audit.report.limitations import limitations
 
 # Metrics that go into model-index, with the Hub's metric type ids.
 MODEL_INDEX_METRICS = {
@@ -158,8 +159,7 @@ def render_markdown(report: AuditReport) -> str:
     out.append("")
     out.append("## Limitations")
     out.append("")
-    out.append("Figures hold for the evaluation data named above; confidence intervals are seeded bootstraps over "
-               "its rows. This card is evidence for a review, not a certification.")
+    out += [f"- {md_escape(line)}" for line in limitations(report)]
     out.append("")
     return "\n".join(out)
 
