@@ -144,7 +144,8 @@ def test_html_and_card_print_the_stored_verdicts() -> None:
     html, card = one_line(render_html(report)), one_line(render_markdown(report))
     assert 'clause-concern' in html and "EU AI Act Art. 15" in html and "Missing from this audit: robustness" in html
     assert "| EU AI Act Art. 15: Accuracy, robustness and cybersecurity | concern |" in card
-    assert "performance.accuracy = 0.800 (policy: fail)" in card and "<script>" not in card + html
+    assert "performance.accuracy = 0.800 (policy: fail); findings: 1 warn (performance)" in card
+    assert "<script>" not in card + html
     assert "not a legal determination of conformity" in html and "not a legal determination of conformity" in card
     assert "Policy: **PASSED**" in card and "Policy: <strong>PASSED</strong>" in html
 

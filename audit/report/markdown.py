@@ -176,7 +176,10 @@ def _compliance_lines(compliance: ComplianceAssessment) -> list[str]:
                  for e in c.evidence[:MAX_CLAUSE_EVIDENCE]]
         if len(c.evidence) > MAX_CLAUSE_EVIDENCE:
             parts.append(f"{len(c.evidence) - MAX_CLAUSE_EVIDENCE} more metrics in results.json")
-        parts += [f"{f.severity.upper()} ({f.auditor}) {f.title}" for f in c.findings]
+        if c.findings:  # the titles are in the summary above; here only how many, and whose
+            counts = ", ".join(f"{sum(f.severity == s for f in c.findings)} {s}" for s in ("fail", "warn")
+                               if any(f.severity == s for f in c.findings))
+            parts.append(f"findings: {counts} ({', '.join(sorted({f.auditor for f in c.findings}))})")
         if c.gaps:
             parts.append("missing: " + "; ".join(c.gaps))
         evidence = "; ".join(md_escape(p) for p in parts) or "–"
