@@ -117,7 +117,7 @@ class ExplainabilityAuditor(Auditor):
         pad_id = _pad_id(target.tokenizer)
         common = {"pad_id": pad_id, "device": target.device, "output": o["output"], "multi_label": multi,
                   "n_samples": o["n_samples"], "max_rows": o["batch_rows"], "max_tokens": o["max_tokens"],
-                  "seed": ctx.seed}
+                  "seed": ctx.seed_for("explainability.attribution")}
 
         word_scores: dict[str, list[np.ndarray]] = {}
         ig_info: dict[str, Any] = {}
@@ -304,7 +304,7 @@ class ExplainabilityAuditor(Auditor):
         rng = ctx.rng("explainability.random_words")
         curves[RANDOM] = fx.mean_curves([fx.erasure_curves(rows, fx.random_orders(rows, rng), targets, full_probs,
                                                            predict_probs) for _ in range(RANDOM_DRAWS)])
-        seed = ctx.seed
+        seed = ctx.seed_for("explainability.aopc")  # one set of resamples for every method: paired intervals
         comp_desc = "ERASER comprehensiveness AOPC (DeYoung et al. 2020): p(y|x) - p(y|x without top words)"
         suff_desc = "ERASER sufficiency AOPC (DeYoung et al. 2020): p(y|x) - p(y|top words only)"
         rand = curves[RANDOM]
@@ -377,8 +377,8 @@ class ExplainabilityAuditor(Auditor):
         sub_targets = targets[idx]
         records = []
         trained = ctx.target.model  # type: ignore[union-attr]
-        cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed), total=len(fx.cascade_stages(trained)),
-                               desc="sanity: cascading randomisation")
+        cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed_for("explainability.cascade")),
+                               total=len(fx.cascade_stages(trained)), desc="sanity: cascading randomisation")
         for s, (stage, model) in enumerate(cascade):
             for method in o["methods"]:
                 steps = o["n_steps"]

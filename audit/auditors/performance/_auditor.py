@@ -104,7 +104,6 @@ class PerformanceAuditor(Auditor):
         table = table.sort_values("_o").drop(columns="_o")
 
         n_boot = self.options["n_bootstrap"]
-        seed = ctx.seed
 
         def macro_f1(a: np.ndarray, b: np.ndarray) -> float:
             return macro_f1_from_counts(a, b, k)
@@ -112,9 +111,11 @@ class PerformanceAuditor(Auditor):
         def accuracy(a: np.ndarray, b: np.ndarray) -> float:
             return float(np.mean(a == b))
 
-        acc_ci = bootstrap_ci(accuracy, [y, pred], n_resamples=n_boot, seed=seed) if n_boot else (None, None)
+        acc_ci = (bootstrap_ci(accuracy, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.accuracy"))
+                  if n_boot else (None, None))
         f1_macro = float(skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0))
-        f1_ci = bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=seed + 1) if n_boot else (None, None)
+        f1_ci = (bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.macro_f1"))
+                 if n_boot else (None, None))
 
         metrics = [
             Metric("accuracy", acc, acc_ci[0], acc_ci[1], True, description="share of rows predicted right"),
@@ -221,8 +222,10 @@ class PerformanceAuditor(Auditor):
         def subset(a: np.ndarray, b: np.ndarray) -> float:
             return float(np.mean(np.all(a == b, axis=1)))
 
-        acc_ci = bootstrap_ci(subset, [y, pred], n_resamples=n_boot, seed=ctx.seed) if n_boot else (None, None)
-        f1_ci = bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=ctx.seed + 1) if n_boot else (None, None)
+        acc_ci = (bootstrap_ci(subset, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.accuracy"))
+                  if n_boot else (None, None))
+        f1_ci = (bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.macro_f1"))
+                 if n_boot else (None, None))
         metrics = [
             Metric("accuracy", subset_acc, acc_ci[0], acc_ci[1], True, description="subset accuracy: all labels right"),
             Metric("macro_f1", macro_f1(y, pred), f1_ci[0], f1_ci[1], True),

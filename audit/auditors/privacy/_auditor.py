@@ -57,6 +57,13 @@ MIN_PAIRS = 20
 CHANCE = {"mia_auc": 0.5, "mia_tpr_at_1pct_fpr": FPR_LEVELS["1pct"]}  # a guess that ignores the row
 BLIND_STATS = ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr")
 MAX_REFERENCE_PARAMS = 20_000_000
+# How train_reference trains its online LiRA reference models (Carlini et al. 2022): the recipe the
+# demo's own model is trained with (audit.selftest.demo.train_classifier: AdamW, lr 1e-3, no weight
+# decay, batches of 32), so a reference differs from the audited model only in the rows it saw.
+# Each model's seed is ctx.seed_for("privacy.train_reference.<i>").
+REFERENCE_LEARNING_RATE = 1e-3
+REFERENCE_WEIGHT_DECAY = 0.0
+REFERENCE_BATCH_SIZE = 32
 ATTACK_LABELS = {
     "loss": "loss threshold (Yeom et al. 2018)",
     "confidence": "max confidence (Salem et al. 2019)",
@@ -205,7 +212,7 @@ class PrivacyAuditor(Auditor):
         scores = attack_scores(logits, labels)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
         features = blind_features(texts=texts, pairs=pairs, labels=labels, tokenizer=ctx.target.tokenizer)
-        blind = blind_scores(features, y, seed=_seed_of(ctx.rng("privacy.blind")))
+        blind = blind_scores(features, y, seed=ctx.seed_for("privacy.blind"))
         ref_info = self._reference(ctx, texts=texts, pairs=pairs, logits=logits, labels=labels, scores=scores)
         return _Scores(y=y, scores=scores, blind=blind, features=features, n=n, members=mem, nonmembers=non,
                        overlap=overlap, labelled=labels is not None, reference=ref_info,
@@ -249,7 +256,7 @@ class PrivacyAuditor(Auditor):
             mask[rng.choice(len(texts), size=len(texts) // 2, replace=False)] = True
             model = _train_reference_model(ctx, texts=[t for t, m in zip(texts, mask, strict=True) if m],
                                            pairs=None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m],
-                                           labels=labels[mask], seed=ctx.seed + 1000 + i,
+                                           labels=labels[mask], seed=ctx.seed_for(f"privacy.train_reference.{i}"),
                                            epochs=int(self.options["reference_epochs"]))
             ref_phi.append(logit_confidence(_logits_of(ctx, model, texts, pairs), labels))
             masks.append(mask)
@@ -266,9 +273,9 @@ class PrivacyAuditor(Auditor):
         sc = self.membership_scores(ctx)
         if sc.skip:
             return _MembershipPart(summary={"ran": False, "reason": sc.skip})
-        y, n, seed = sc.y, sc.n, ctx.seed
+        y, n = sc.y, sc.n
         n_boot = int(self.options["n_bootstrap"])
-        boot = _bootstrap(y, sc.scores, sc.blind, n_resamples=n_boot, seed=seed)
+        boot = _bootstrap(y, sc.scores, sc.blind, n_resamples=n_boot, seed=ctx.seed_for("privacy.bootstrap"))
         per_attack, per_blind = boot.attacks, {b: {k: boot.blind[b][k] for k in BLIND_STATS} for b in boot.blind}
         best_auc, best_tpr = boot.best_auc, boot.best_tpr
         margins, tpr_margins = boot.auc_margins, boot.tpr_margins
@@ -374,9 +381,9 @@ class PrivacyAuditor(Auditor):
             return _Matched(summary=summary, kept=k)
         kept = match.kept
         ym = sc.y[kept]
-        refit = blind_scores(sc.features.subset(kept), ym, seed=_seed_of(ctx.rng("privacy.blind.matched")))
+        refit = blind_scores(sc.features.subset(kept), ym, seed=ctx.seed_for("privacy.blind.matched"))
         boot = _bootstrap(ym, {a: s[kept] for a, s in sc.scores.items()}, refit,
-                          n_resamples=int(self.options["n_bootstrap"]), seed=ctx.seed)
+                          n_resamples=int(self.options["n_bootstrap"]), seed=ctx.seed_for("privacy.bootstrap.matched"))
         summary["ran"] = True
         return _Matched(summary=summary, kept=k, attacks={a: v["mia_auc"] for a, v in boot.attacks.items()},
                         blind={b: v["mia_auc"] for b, v in boot.blind.items()})
@@ -542,11 +549,6 @@ class _MembershipPart:
         self.ran, self.summary, self.metrics = ran, summary, metrics or []
         self.table, self.figure, self.findings = table, figure, findings or []
 
-
-
-def _seed_of(rng: np.random.Generator) -> int:
-    """An int seed for scikit-learn, drawn from one of ``ctx.rng``'s salted generators."""
-    return int(rng.integers(2**31 - 1))
 
 
 def _ci(v: tuple[float, float, float]) -> str:
@@ -771,9 +773,9 @@ def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str]
 def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, labels: np.ndarray,
                            seed: int, epochs: int) -> Any:
     """A fresh copy of the audited architecture, re-initialised from its config and trained from
-    scratch on ``texts`` (AdamW, lr 1e-3, batch 32: the recipe of audit.selftest.demo). Meaningful only for
-    models that were themselves trained from scratch; for a fine-tuned model the reference should
-    be a fine-tuned copy of its base model, which this does not do."""
+    scratch on ``texts`` (the REFERENCE_* recipe above). Meaningful only for models that were
+    themselves trained from scratch; for a fine-tuned model the reference should be a fine-tuned
+    copy of its base model, which this does not do."""
     import torch
 
     torch.manual_seed(seed)
@@ -783,13 +785,13 @@ def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[s
                                return_tensors="pt")
     enc = {k: v.to(ctx.target.device) for k, v in enc.items()}
     y = torch.tensor(np.asarray(labels), dtype=torch.long, device=ctx.target.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=REFERENCE_LEARNING_RATE, weight_decay=REFERENCE_WEIGHT_DECAY)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(texts), generator=gen)
-        for start in range(0, len(texts), 32):
-            idx = order[start:start + 32].to(ctx.target.device)
+        for start in range(0, len(texts), REFERENCE_BATCH_SIZE):
+            idx = order[start:start + REFERENCE_BATCH_SIZE].to(ctx.target.device)
             out = model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx])
             opt.zero_grad()
             out.loss.backward()
