@@ -35,7 +35,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
                    help="policy rule, e.g. 'performance.accuracy >= 0.8' (repeatable); a failed rule exits 1")
     p.add_argument("--policy", help="policy YAML of thresholds and severities; 'default' for the shipped one")
     p.add_argument("--baseline", help="results.json of a previous run: fail on a regression beyond max_regression")
-    p.add_argument("--max-regression", type=float, help="tolerated worsening of any metric against --baseline (default 0.02)")
+    p.add_argument("--max-regression", type=float,
+                   help="tolerated worsening of any metric against --baseline (default 0.02)")
     p.add_argument("--baseline-strict", action="store_true", default=None,
                    help="a baseline measured on other data or of another model is an error (default: stated)")
     p.add_argument("--format", choices=("text", "github"), default="text",
@@ -49,7 +50,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="rai-audit", description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
+    parser = OneLineParser(prog="rai-audit",
+                           description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
     parser.add_argument("--version", action="version", version=f"rai-audit {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
 
     lst = sub.add_parser("list", help="list installed auditors (and attack recipes)")
-    lst.add_argument("--recipes", action="store_true", help="also list TextAttack recipes and whether they can run here")
+    lst.add_argument("--recipes", action="store_true",
+                     help="also list TextAttack recipes and whether they can run here")
     lst.add_argument("--options", action="store_true",
                      help="also list every config key and each auditor's options (type, range, default, help)")
     return parser
@@ -277,7 +280,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if build_dir.exists() and not config.overwrite:
             raise AuditInputError(DEMO_BUILD_EXISTS.format(path=build_dir))
         if not args.quiet:
-            _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', memorised train.csv)")
+            _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', "
+                    "memorised train.csv)")
         fresh = Path(tempfile.mkdtemp(dir=out, prefix=f".{DEMO_BUILD}-"))
         try:
             build_demo(fresh, seed=config.seed)

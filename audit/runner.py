@@ -283,7 +283,8 @@ def _baseline_match(baseline: AuditReport, config: AuditConfig, target: Any, dat
                                                       ours=target.fingerprint[:12]))
     if problems and config.baseline_strict:
         raise AuditInputError(f"{config.baseline}: {problems[0]} (--baseline-strict)")
-    return {"source": config.baseline, "same_data": not any(p.startswith("the baseline was measured") for p in problems),
+    return {"source": config.baseline,
+            "same_data": not any(p.startswith("the baseline was measured") for p in problems),
             "same_model": not any("another model" in p for p in problems),
             "same_checkpoint": theirs_model.get("fingerprint") == target.fingerprint,
             "warnings": problems, "notes": notes}
@@ -295,7 +296,8 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
     import signal
     import threading
 
-    usable = timeout is not None and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    usable = (timeout is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
     if not usable:
         return auditor.run(ctx)
 
@@ -337,7 +339,10 @@ def _named_files_digest(options: dict[str, dict[str, Any]]) -> str:
     for name in names:
         path = Path(name)
         try:
-            files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
+            if path.is_file():
+                files = [path]
+            else:
+                files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
         except OSError:
             files = []
         for f in files[:10_000]:
@@ -352,8 +357,8 @@ def _named_files_digest(options: dict[str, dict[str, Any]]) -> str:
 
 
 # Settings that change where or whether the report is written, not what a section holds.
-RESUME_IGNORED = frozenset({"auditors", "out", "overwrite", "resume", "pdf", "timeout", "thresholds", "policy", "baseline",
-                            "baseline_strict", "max_regression", "model_card"})
+RESUME_IGNORED = frozenset({"auditors", "out", "overwrite", "resume", "pdf", "timeout", "thresholds", "policy",
+                            "baseline", "baseline_strict", "max_regression", "model_card"})
 
 
 def _frame_digest(data: Any) -> str:

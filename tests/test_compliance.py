@@ -203,5 +203,6 @@ def test_reviewer_block_shows_blank_lines_for_empty_fields() -> None:
     for label in ("Model owner", "Intended use", "Out-of-scope use", "Reviewer", "Decision", "Date"):
         assert f"<dt>{label}" in one_line(html)
     assert html.count('class="fill-in"') == 7
-    filled = _render(ComplianceAssessment(), reviewer_fields({"owner": "Risk team", "decision": "approve", "intended_use": "triage"}))
+    filled = _render(ComplianceAssessment(),
+                     reviewer_fields({"owner": "Risk team", "decision": "approve", "intended_use": "triage"}))
     assert filled.count('class="fill-in"') == 4 and "Risk team" in one_line(filled) and "approve" in filled

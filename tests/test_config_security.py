@@ -156,7 +156,8 @@ def test_yaml_size_and_free_text_are_capped(tmp_path):
     ("--limit", "0"), ("--batch-size", "-5"),
 ])
 def test_numbers_on_the_command_line_are_checked(flag, value, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     code = main(["run", str(tmp_path), "--data", "d.csv", flag, value, "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -171,7 +172,8 @@ def test_numbers_on_the_command_line_are_checked(flag, value, tmp_path, capsys, 
 def test_auditor_options_are_checked_before_any_work_selected_or_not(option, selected, tmp_path, capsys, monkeypatch):
     """A wrong option failed its section with a TypeError and the run exited 0; an option for an
     auditor not selected was never checked."""
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     args = ["run", str(tmp_path), "--data", "d.csv", "--option", option, "--out", str(tmp_path / "o"), "--quiet"]
     if selected:
         args += ["--auditors", selected]

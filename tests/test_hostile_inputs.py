@@ -20,7 +20,8 @@ from audit.errors import AuditInputError
 
 
 def _no_model_load(monkeypatch):
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
 
 
 @pytest.fixture

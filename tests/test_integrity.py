@@ -224,7 +224,8 @@ def test_our_own_report_is_replaced_only_with_overwrite_and_an_edited_one_never(
 
 @pytest.mark.parametrize("where", ["under_a_file", "out_is_file"])
 def test_an_unusable_out_is_refused_before_the_model_loads(where, small, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("audit.engine.target.Target.load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.setattr("audit.engine.target.Target.load",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     blocker = tmp_path / "file"
     blocker.write_text("x")
     out = blocker / "sub" if where == "under_a_file" else blocker

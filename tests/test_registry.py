@@ -103,7 +103,8 @@ def test_a_broken_plugin_contract_is_reported_at_discovery(monkeypatch):
     assert all(info.cls is None for info in found.values())
     assert "declares no metric_names" in found["nometrics"].error
     assert "telepathy" in found["badrequires"].error
-    assert "default of option 'n'" in found["badoption"].error and "option 'm' is not declared" in found["badoption"].error
+    assert "default of option 'n'" in found["badoption"].error
+    assert "option 'm' is not declared" in found["badoption"].error
     assert "template 'nowhere/section.html.j2' not found" in found["notemplate"].error
 
 

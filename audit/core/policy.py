@@ -31,7 +31,8 @@ _RULE = re.compile(r"^\s*(?P<auditor>[\w-]+)\.(?P<metric>\w+)(?:\[(?P<slice>[^\]
                    r"(?:\s+on\s+(?P<on>value|ci_low|ci_high))?\s*(?::\s*(?P<severity>fail|warn))?\s*$")
 EXIT_PASSED, EXIT_POLICY_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_POLICY = "default"
-RULE_UNREADABLE = "cannot read rule {rule!r}; expected e.g. 'performance.accuracy >= 0.8' or 'performance.accuracy >= 0.8 on ci_low: warn'"
+RULE_UNREADABLE = ("cannot read rule {rule!r}; expected e.g. 'performance.accuracy >= 0.8' or "
+                   "'performance.accuracy >= 0.8 on ci_low: warn'")
 BASELINE_NOTHING_COMPARED = ("no metric of this run could be compared with the baseline (other auditors, "
                              "or no defined values there): the regression gate has no evidence")
 RULE_AUDITOR_UNKNOWN = "policy rule {rule!r}: no auditor {auditor!r} is installed{hint}; installed: {known}"
@@ -68,7 +69,8 @@ class Rule:
         unknown = set(spec) - {"metric", "op", "threshold", "severity", "on"}
         if unknown or "metric" not in spec or "threshold" not in spec:
             raise AuditInputError(OPTION_INVALID.format(
-                option="policy rules", problem=f"a rule needs metric, threshold (and may have op, severity, on); got {dict(spec)}"))
+                option="policy rules",
+                problem=f"a rule needs metric, threshold (and may have op, severity, on); got {dict(spec)}"))
         text = f"{spec['metric']} {spec.get('op', '>=')} {spec['threshold']}"
         if spec.get("on", "value") != "value":
             text += f" on {spec['on']}"
@@ -148,7 +150,8 @@ def load_policy(path: str | Path) -> Policy:
         raise AuditInputError(f"{path}: expected a mapping with 'rules'")
     for key in raw:
         if key not in known:
-            raise AuditInputError(f"{path}: unknown key {key!r}{did_you_mean(str(key), known)}; known keys are {', '.join(sorted(known))}")
+            raise AuditInputError(f"{path}: unknown key {key!r}{did_you_mean(str(key), known)}; "
+                                  f"known keys are {', '.join(sorted(known))}")
     rules_raw = raw.get("rules") or []
     if not isinstance(rules_raw, list) or not all(isinstance(r, (str, dict)) for r in rules_raw):
         raise AuditInputError(f"{path}: 'rules' must be a list of rules")
@@ -251,8 +254,8 @@ def describe_verdict(report: AuditReport) -> dict[str, str]:
     findings = [f for r in report.results for f in r.findings]
     serious = sum(f.severity == "fail" for f in findings)
     warnings = sum(f.severity == "warn" for f in findings)
-    finding_text = (f"{serious} serious finding{'s' if serious != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
-                    " from the auditors")
+    finding_text = (f"{serious} serious finding{'s' if serious != 1 else ''}, "
+                    f"{warnings} warning{'s' if warnings != 1 else ''} from the auditors")
     policy = report.policy
     judged = [p for p in policy.thresholds if p.outcome != "not_run"]
     warn_unmet = [p for p in judged if p.unmet and p.severity == "warn"]

@@ -188,7 +188,8 @@ class AuditReport:
 
     def __post_init__(self) -> None:
         if not isinstance(self.policy, PolicyVerdict):
-            raise TypeError(f"policy must be a PolicyVerdict (PolicyVerdict.of(outcomes)), got {type(self.policy).__name__}")
+            raise TypeError(f"policy must be a PolicyVerdict (PolicyVerdict.of(outcomes)), "
+                            f"got {type(self.policy).__name__}")
 
     @property
     def passed(self) -> bool:

@@ -158,7 +158,8 @@ def assess(report: AuditReport, mapping: Mapping[str, Any]) -> ComplianceAssessm
             auditor = item["auditor"]
             result = results.get(auditor)
             if result is None or result.status != "ok":
-                why = "did not run" if result is None else f"{result.status}" + (f": {result.reason}" if result.reason else "")
+                why = ("did not run" if result is None
+                       else result.status + (f": {result.reason}" if result.reason else ""))
                 gap = f"{auditor} {why}"
                 if gap not in gaps:
                     gaps.append(gap)
@@ -191,8 +192,8 @@ def assess(report: AuditReport, mapping: Mapping[str, Any]) -> ComplianceAssessm
             framework_name=mapping.get("frameworks", {}).get(clause["framework"], clause["framework"]),
             title=clause["title"], summary=clause["summary"], verdict=verdict, evidence=tuple(evidence),
             findings=tuple(findings.values()), gaps=tuple(gaps)))
-    return ComplianceAssessment(mapping_version=mapping.get("version"), mapping_reviewed=str(mapping.get("reviewed", "")),
-                                clauses=tuple(clauses))
+    return ComplianceAssessment(mapping_version=mapping.get("version"),
+                                mapping_reviewed=str(mapping.get("reviewed", "")), clauses=tuple(clauses))
 
 
 def reviewer_fields(model_card: Mapping[str, Any] | None) -> dict[str, str]:

@@ -7,7 +7,8 @@ from audit.core.results import AuditReport
 
 SCOPE = ("Every figure is measured on the evaluation data named above and holds for data like it; it says "
          "nothing about other populations.")
-INTERVALS = "Confidence intervals are seeded percentile bootstraps over eval rows; they do not cover shifts in the data."
+INTERVALS = ("Confidence intervals are seeded percentile bootstraps over eval rows; they do not cover shifts in "
+             "the data.")
 SECTION_NOT_OK = "The {auditor} section is {status}: {reason}"
 NOT_A_CERTIFICATION = "This audit is evidence for a review, not a certification."
 

@@ -183,7 +183,8 @@ def test_clean_model_is_not_flagged_over_seeds(clean_control: tuple[Any, Any], s
 
 
 def test_clean_control_seed0_does_not_flag_the_planted_group(demo_clean: Any, clean_target: Any) -> None:
-    result = FairnessAuditor(n_bootstrap=200).run(make_context(demo_clean.eval_path, clean_target, sensitive=["age_group"]))
+    result = FairnessAuditor(n_bootstrap=200).run(
+        make_context(demo_clean.eval_path, clean_target, sensitive=["age_group"]))
     assert [f.title for f in _above_info(result) if f.evidence.get("group") == "elderly"] == []
 
 
@@ -235,7 +236,8 @@ def test_hostile_text_is_escaped_in_the_section(tmp_path: Path, demo_planted: An
     frame["text"] = "<script>alert(1)</script> " + frame["text"]
     path = tmp_path / "hostile.csv"
     frame.to_csv(path, index=False)
-    result = FairnessAuditor(n_bootstrap=50, mitigation=False, min_group_size=10).run(make_context(path, planted_target))
+    result = FairnessAuditor(n_bootstrap=50, mitigation=False, min_group_size=10).run(
+        make_context(path, planted_target))
     assert result.extra["counterfactual_examples"]
     html = render_section(result)
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -440,7 +442,8 @@ def test_vectorised_group_intervals_equal_the_per_resample_bootstrap(seed: int) 
     for rate in ("selection_rate", "tpr"):
         for g in (0, 3, 5):
             rows = codes == g
-            _close(fm.rate_interval(y[rows], p[rows], rate=rate, **kw), ref.rate_interval(y[rows], p[rows], rate=rate, **kw))
+            _close(fm.rate_interval(y[rows], p[rows], rate=rate, **kw),
+                   ref.rate_interval(y[rows], p[rows], rate=rate, **kw))
     new, old = fm.headline_intervals(y, p, codes, k, **kw), ref.headline_intervals(y, p, codes, k, **kw)
     assert list(new) == list(old)
     for name in new:

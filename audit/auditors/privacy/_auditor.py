@@ -192,7 +192,8 @@ class PrivacyAuditor(Auditor):
         texts = [train.texts[i] for i in mem] + [data.texts[i] for i in non]
         pairs = None
         if train.pairs is not None or data.pairs is not None:
-            pairs = [(train.pairs or [""] * len(train))[i] for i in mem] + [(data.pairs or [""] * len(data))[i] for i in non]
+            train_pairs, eval_pairs = train.pairs or [""] * len(train), data.pairs or [""] * len(data)
+            pairs = [train_pairs[i] for i in mem] + [eval_pairs[i] for i in non]
         member_pairs = pairs[:n] if pairs is not None else None
         member_logits = ctx.predict(texts[:n], member_pairs, desc="privacy: score members").logits
         if from_holdout or (data.pairs is None and train.pairs is not None):
@@ -217,7 +218,8 @@ class PrivacyAuditor(Auditor):
         return _Scores(y=y, scores=scores, blind=blind, features=features, n=n, members=mem, nonmembers=non,
                        overlap=overlap, labelled=labels is not None, reference=ref_info,
                        members_available=len(mem_pool), nonmembers_available=len(non_pool),
-                       nonmembers_from="holdout" if from_holdout else "eval", nonmember_source=Path(str(data.source)).name)
+                       nonmembers_from="holdout" if from_holdout else "eval",
+                       nonmember_source=Path(str(data.source)).name)
 
     def _reference(self, ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, logits: np.ndarray,
                    labels: np.ndarray | None, scores: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -254,8 +256,9 @@ class PrivacyAuditor(Auditor):
         for i in ctx.progress(range(k_train), total=k_train, desc="privacy: train reference models"):
             mask = np.zeros(len(texts), dtype=bool)
             mask[rng.choice(len(texts), size=len(texts) // 2, replace=False)] = True
+            half_pairs = None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m]
             model = _train_reference_model(ctx, texts=[t for t, m in zip(texts, mask, strict=True) if m],
-                                           pairs=None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m],
+                                           pairs=half_pairs,
                                            labels=labels[mask], seed=ctx.seed_for(f"privacy.train_reference.{i}"),
                                            epochs=int(self.options["reference_epochs"]))
             ref_phi.append(logit_confidence(_logits_of(ctx, model, texts, pairs), labels))
@@ -322,9 +325,9 @@ class PrivacyAuditor(Auditor):
         for attack, vals in per_attack.items():
             for name, v in vals.items():
                 metrics.append(_metric(name, v, f"Attack: {ATTACK_LABELS[attack]}.", slice_=attack))
-            metrics.append(_metric("mia_auc_margin", margins[attack], f"Attack: {ATTACK_LABELS[attack]}.", slice_=attack))
-            metrics.append(_metric("mia_tpr_at_1pct_fpr_margin", tpr_margins[attack], f"Attack: {ATTACK_LABELS[attack]}.",
-                                   slice_=attack))
+            about = f"Attack: {ATTACK_LABELS[attack]}."
+            metrics.append(_metric("mia_auc_margin", margins[attack], about, slice_=attack))
+            metrics.append(_metric("mia_tpr_at_1pct_fpr_margin", tpr_margins[attack], about, slice_=attack))
             if matched.ran:
                 metrics.append(_metric("mia_auc_matched", matched.attacks[attack], f"Attack: {ATTACK_LABELS[attack]}.",
                                        slice_=attack))
@@ -398,7 +401,8 @@ class PrivacyAuditor(Auditor):
         if not v > limit:
             return []
         where = ("held-out rows" if sc.nonmembers_from == "holdout" else "eval rows")
-        fix = ("Check that the held-out rows really come from the training distribution." if sc.nonmembers_from == "holdout"
+        fix = ("Check that the held-out rows really come from the training distribution."
+               if sc.nonmembers_from == "holdout"
                else "Give --holdout-data: rows from the training distribution that the model never saw.")
         if lo > limit:
             return [Finding(
@@ -419,7 +423,8 @@ class PrivacyAuditor(Auditor):
 
     def _leak_findings(self, per_attack: dict[str, dict[str, tuple[float, float, float]]],
                        per_blind: dict[str, dict[str, tuple[float, float, float]]], *,
-                       margins: dict[str, tuple[float, float, float]], tpr_margins: dict[str, tuple[float, float, float]],
+                       margins: dict[str, tuple[float, float, float]],
+                       tpr_margins: dict[str, tuple[float, float, float]],
                        best_auc: str, best_tpr: str) -> list[Finding]:
         """One finding per policy number, for the attack whose margin over the best blind baseline
         exceeds it most: ``fail`` when the margin's whole CI lies above the tolerated margin,
@@ -443,8 +448,8 @@ class PrivacyAuditor(Auditor):
             severity = "fail" if lo > limit else "warn"
             out.append(Finding(
                 severity=severity,
-                title=(f"Membership inference: {label} {raw:.3f} beats the best blind baseline ({max(blind, chance):.3f}) "
-                       f"by {v:.3f}, above {limit:g} ({ATTACK_LABELS[attack]})"),
+                title=(f"Membership inference: {label} {raw:.3f} beats the best blind baseline "
+                       f"({max(blind, chance):.3f}) by {v:.3f}, above {limit:g} ({ATTACK_LABELS[attack]})"),
                 detail=(f"Margin 95% CI {lo:.3f}–{hi:.3f} (paired bootstrap over the same rows); tolerated margin "
                         f"{limit:g} = {option} {level:g} minus chance {chance:g}; best blind baseline: "
                         f"{BLIND_LABELS[best]}. " + (
@@ -635,8 +640,9 @@ def _distinguishable_text(v: float, lo: float, hi: float, best: str) -> str:
 
 
 def _statements(sc: _Scores, *, per_attack: dict[str, dict[str, tuple[float, float, float]]],
-                per_blind: dict[str, dict[str, tuple[float, float, float]]], margins: dict[str, tuple[float, float, float]],
-                matched: _Matched, strongest: dict[str, str], best_auc: str, distinguishable: bool) -> list[dict[str, str]]:
+                per_blind: dict[str, dict[str, tuple[float, float, float]]],
+                margins: dict[str, tuple[float, float, float]], matched: _Matched, strongest: dict[str, str],
+                best_auc: str, distinguishable: bool) -> list[dict[str, str]]:
     """The section's verdict in sentences, kept in results.json so the HTML report and the
     Markdown card print the same words."""
     from audit.auditors.privacy._blind_baselines import BLIND_LABELS

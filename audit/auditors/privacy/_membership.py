@@ -165,7 +165,8 @@ def balanced_accuracy(y: np.ndarray, scores: np.ndarray) -> float:
     return 0.5 * (1.0 + advantage(y, scores))
 
 
-def roc_summary(y: np.ndarray, scores: np.ndarray, *, fpr_levels: tuple[float, ...]) -> tuple[float, float, list[float]]:
+def roc_summary(y: np.ndarray, scores: np.ndarray, *, fpr_levels: tuple[float, ...]
+                ) -> tuple[float, float, list[float]]:
     """AUC, advantage and the TPR at each FPR level from one ROC curve: the numbers of
     :func:`auc`, :func:`advantage` and :func:`tpr_at_fpr`, computed once (a bootstrap asks for
     all of them on every resample)."""
