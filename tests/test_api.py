@@ -86,6 +86,7 @@ def test_policy_file_and_unknown_metric_named(tmp_path):
         load_policy(bad)
 
 
+@pytest.mark.slow  # builds (trains) a degraded checkpoint
 def test_baseline_regression_is_named(demo_planted, tmp_path):
     from audit.selftest.demo import build_demo
 

@@ -167,6 +167,7 @@ def clean_control(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     return build, Target.load(str(build.model_dir))
 
 
+@pytest.mark.slow  # clean_control builds (trains) a seed-1 demo model
 def test_clean_model_is_not_flagged(clean_control: tuple[Any, Any]) -> None:
     build, target = clean_control
     result = FairnessAuditor().run(make_context(build.eval_path, target, sensitive=["age_group"]))
