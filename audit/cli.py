@@ -35,7 +35,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
                    help="policy rule, e.g. 'performance.accuracy >= 0.8' (repeatable); a failed rule exits 1")
     p.add_argument("--policy", help="policy YAML of thresholds and severities; 'default' for the shipped one")
     p.add_argument("--baseline", help="results.json of a previous run: fail on a regression beyond max_regression")
-    p.add_argument("--max-regression", type=float, help="tolerated worsening of any metric against --baseline (default 0.02)")
+    p.add_argument("--max-regression", type=float,
+                   help="tolerated worsening of any metric against --baseline (default 0.02)")
     p.add_argument("--baseline-strict", action="store_true", default=None,
                    help="a baseline measured on other data or of another model is an error (default: stated)")
     p.add_argument("--format", choices=("text", "github"), default="text",
@@ -49,7 +50,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="rai-audit", description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
+    parser = OneLineParser(prog="rai-audit",
+                           description="Responsible-AI audit of a fine-tuned Hugging Face text classifier.")
     parser.add_argument("--version", action="version", version=f"rai-audit {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
 
     lst = sub.add_parser("list", help="list installed auditors (and attack recipes)")
-    lst.add_argument("--recipes", action="store_true", help="also list TextAttack recipes and whether they can run here")
+    lst.add_argument("--recipes", action="store_true",
+                     help="also list TextAttack recipes and whether they can run here")
     lst.add_argument("--options", action="store_true",
                      help="also list every config key and each auditor's options (type, range, default, help)")
     return parser
@@ -170,11 +173,11 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
         for auditor, f in report.findings():
             level = {"fail": "error", "warn": "warning"}.get(f.severity, "notice")
             print(_gh_command(level, f"rai-audit {auditor}", f.title))
-        for p in report.policy:
-            if p["outcome"] in ("fail", "missing"):
-                level = "error" if p.get("severity", "fail") == "fail" else "warning"
-                detail = p.get("reason") or f"measured {p['value']}"
-                print(_gh_command(level, "rai-audit policy", f"{p['rule']}: {p['outcome']} ({detail})"))
+        for p in report.policy.outcomes:
+            if p.unmet:
+                level = "error" if p.blocking else "warning"
+                detail = p.reason or f"measured {p.value}"
+                print(_gh_command(level, "rai-audit policy", f"{p.rule}: {p.outcome} ({detail})"))
         for r in report.results:
             if r.status == "failed":
                 print(_gh_command("error", f"rai-audit {r.auditor}", f"section failed: {r.reason}"))
@@ -191,11 +194,11 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
         resumed = " (resumed)" if r.auditor in report.metadata.get("resumed", ()) else ""
         warns = f"{counts['warn']} warning" + ("" if counts["warn"] == 1 else "s")
         say(f"  {r.auditor:<15} {r.status:<8} {counts['fail']} serious, {warns}{resumed}{tail}")
-    for p in report.policy:
-        if p.get("kind") == "baseline" and p["outcome"] == "pass":
+    for p in report.policy.outcomes:
+        if p.kind == "baseline" and p.outcome == "pass":
             continue
-        value = f" ({p['value']:.4g})" if isinstance(p["value"], float) else ""
-        say(f"  policy: {p['rule']}: {p['outcome']}{value}" + (f" — {p['reason']}" if p.get("reason") else ""))
+        value = f" ({p.value:.4g})" if isinstance(p.value, float) else ""
+        say(f"  policy: {p.rule}: {p.outcome}{value}" + (f" — {p.reason}" if p.reason else ""))
     baseline = report.metadata.get("baseline") or {}
     for warning in baseline.get("warnings", []):
         say(f"  baseline warning: {warning}")
@@ -277,7 +280,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if build_dir.exists() and not config.overwrite:
             raise AuditInputError(DEMO_BUILD_EXISTS.format(path=build_dir))
         if not args.quiet:
-            _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', memorised train.csv)")
+            _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', "
+                    "memorised train.csv)")
         fresh = Path(tempfile.mkdtemp(dir=out, prefix=f".{DEMO_BUILD}-"))
         try:
             build_demo(fresh, seed=config.seed)

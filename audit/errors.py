@@ -26,7 +26,8 @@ OPTION_INVALID = "option {option}: {problem}"
 OPTION_UNKNOWN = "{where}: unknown option {option!r}{hint}; known options are {known}"
 MODEL_NO_TOKENIZER = "{path}: the model folder has no tokenizer files (tokenizer.json, vocab.txt, ...)"
 MODEL_LOAD_FAILED = "{path}: cannot load the model: {error}"
-MODEL_REMOTE_CODE = "{path}: the model needs custom code from the model folder; pass --trust-remote-code only if you trust it"
+MODEL_REMOTE_CODE = ("{path}: the model needs custom code from the model folder; "
+                     "pass --trust-remote-code only if you trust it")
 OUT_EXISTS = "{path}: a report is already there; pass --overwrite to replace it, or choose another --out"
 AUDITOR_UNKNOWN = "unknown auditor {name!r}{hint}; available: {known}"
 
@@ -37,7 +38,8 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 OUT_FOREIGN = ("{path}: this file was not written by rai-audit (or was changed since); it is never replaced, "
                "not even with --overwrite: move it away or choose another --out")
-OUT_LOCKED = "{path}: another rai-audit run is writing into this folder (lock {lock}); wait for it or choose another --out"
+OUT_LOCKED = ("{path}: another rai-audit run is writing into this folder (lock {lock}); "
+              "wait for it or choose another --out")
 OUT_UNWRITABLE = "{path}: cannot write the report there: {problem}"
 
 

@@ -155,8 +155,10 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
                 say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
     from audit.core.context import AuditContext
     from audit.core.policy import compare_baseline, evaluate_policy
+    from audit.core.verdicts import PolicyVerdict
     from audit.engine.data import load_evalset, read_table
     from audit.engine.target import Target
+    from audit.report.compliance import assess, load_mapping
 
     start = time.perf_counter()
     # The tables are read before the model, so a missing file or column is found in seconds.
@@ -227,10 +229,11 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     meta["resumed"] = resumed
     if baseline_info is not None:
         meta["baseline"] = baseline_info
-    report = AuditReport(metadata=meta, results=results)
-    report.policy = evaluate_policy(rules, results)
-    if baseline is not None:
-        report.policy += compare_baseline(results, baseline, max_regression=max_regression)
+    # Judged once, here, and stored: every renderer and the exit code read these values.
+    comparisons = compare_baseline(results, baseline, max_regression=max_regression) if baseline is not None else []
+    report = AuditReport(metadata=meta, results=results,
+                         policy=PolicyVerdict.of(evaluate_policy(rules, results), comparisons))
+    report.compliance = assess(report, load_mapping())
     if write:
         start = time.perf_counter()
         write_report(report, out)
@@ -283,7 +286,8 @@ def _baseline_match(baseline: AuditReport, config: AuditConfig, target: Any, dat
                                                       ours=target.fingerprint[:12]))
     if problems and config.baseline_strict:
         raise AuditInputError(f"{config.baseline}: {problems[0]} (--baseline-strict)")
-    return {"source": config.baseline, "same_data": not any(p.startswith("the baseline was measured") for p in problems),
+    return {"source": config.baseline,
+            "same_data": not any(p.startswith("the baseline was measured") for p in problems),
             "same_model": not any("another model" in p for p in problems),
             "same_checkpoint": theirs_model.get("fingerprint") == target.fingerprint,
             "warnings": problems, "notes": notes}
@@ -295,7 +299,8 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
     import signal
     import threading
 
-    usable = timeout is not None and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    usable = (timeout is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
     if not usable:
         return auditor.run(ctx)
 
@@ -337,7 +342,10 @@ def _named_files_digest(options: dict[str, dict[str, Any]]) -> str:
     for name in names:
         path = Path(name)
         try:
-            files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
+            if path.is_file():
+                files = [path]
+            else:
+                files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
         except OSError:
             files = []
         for f in files[:10_000]:
@@ -352,8 +360,8 @@ def _named_files_digest(options: dict[str, dict[str, Any]]) -> str:
 
 
 # Settings that change where or whether the report is written, not what a section holds.
-RESUME_IGNORED = frozenset({"auditors", "out", "overwrite", "resume", "pdf", "timeout", "thresholds", "policy", "baseline",
-                            "baseline_strict", "max_regression", "model_card"})
+RESUME_IGNORED = frozenset({"auditors", "out", "overwrite", "resume", "pdf", "timeout", "thresholds", "policy",
+                            "baseline", "baseline_strict", "max_regression", "model_card"})
 
 
 def _frame_digest(data: Any) -> str:
@@ -539,7 +547,10 @@ def load_baseline(path: str | Path) -> AuditReport:
         raise AuditInputError(f"{path}: the baseline is not valid JSON: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError and friends
         raise AuditInputError(f"{path}: not a rai-audit results.json: {str(exc).splitlines()[0]}") from None
-    report = AuditReport.from_dict(data)
+    try:
+        report = AuditReport.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:  # a field the schema lets through but the types refuse
+        raise AuditInputError(f"{path}: not a rai-audit results.json: {exc}") from None
     if not any(m.value is not None and m.higher_is_better is not None
                for r in report.results if r.status == "ok" for m in r.metrics):
         raise AuditInputError(f"{path}: the baseline has no defined metric to compare against")

@@ -80,7 +80,8 @@ def main() -> None:
                 start = time.perf_counter()
                 results[name] = fn(model, tok, texts, targets, n_steps=args.n_steps)
                 times[name].append(time.perf_counter() - start)
-        diff = max(float(np.abs(a - b).max()) for a, b in zip(results["per-row Captum"], results["batched"], strict=True))
+        diff = max(float(np.abs(a - b).max())
+                   for a, b in zip(results["per-row Captum"], results["batched"], strict=True))
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"rows={len(texts)} n_steps={args.n_steps} repeats={args.repeats} threads={torch.get_num_threads()}")
         for name, t in med.items():

@@ -87,7 +87,8 @@ def main() -> None:
             return np.array([label2id[max(o, key=lambda d: d["score"])["label"]] for o in out])
         return run
 
-    contenders = {"rai-audit engine": ours, "pipeline batch_size=32": pipe_at(32), "pipeline batch_size=64": pipe_at(64)}
+    contenders = {"rai-audit engine": ours, "pipeline batch_size=32": pipe_at(32),
+                  "pipeline batch_size=64": pipe_at(64)}
     if not args.skip_default:
         contenders["pipeline default (batch_size=1)"] = pipe_at(1)
     times: dict[str, list[float]] = {k: [] for k in contenders}

@@ -79,7 +79,8 @@ def group_rates(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_gro
     pos = np.bincount(c, weights=y, minlength=n_groups)
     sel = np.bincount(c, weights=p, minlength=n_groups)
     tp = np.bincount(c, weights=y * p, minlength=n_groups)
-    return {"count": count, "selection_rate": _div(sel, count), "tpr": _div(tp, pos), "fpr": _div(sel - tp, count - pos)}
+    return {"count": count, "selection_rate": _div(sel, count), "tpr": _div(tp, pos),
+            "fpr": _div(sel - tp, count - pos)}
 
 
 def _spread(values: np.ndarray) -> tuple[float, float]:

@@ -1,5 +1,5 @@
 """Shared fixtures: the demo builder's planted-defect model and its clean control, built once
-per test session (about 10 s each on 2 cores), and a helper to make an AuditContext."""
+per test session (about 10 s each on 2 cores), and the one helper that makes an AuditContext."""
 
 from __future__ import annotations
 
@@ -50,22 +50,29 @@ def clean_target(demo_clean: Any) -> Any:
     return Target.load(str(demo_clean.model_dir))
 
 
-def make_context(build: Any, target: Any, *, with_train: bool = False, **config: Any) -> Any:
-    """An AuditContext over a demo build's eval.csv (and train.csv as members if asked)."""
+def make_context(source: Any, target: Any, *, with_train: bool = False, **config: Any) -> Any:
+    """The one AuditContext builder of the tests: over a demo build's eval.csv (and its train.csv as
+    members if asked), or over a CSV file given as a path (``source``; the model is then only
+    named, for a stand-in ``target``). ``config`` goes to AuditConfig (sensitive, seed, limit...)."""
     from audit.config import AuditConfig
     from audit.core.context import AuditContext
     from audit.engine.data import load_evalset
 
-    cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), **config)
-    data = load_evalset(build.eval_path, label_names=target.label_names, multi_label=target.multi_label,
-                        sensitive=cfg.sensitive,
-                        limit=cfg.limit, sample=cfg.sample, seed=cfg.seed)
+    build = None if isinstance(source, (str, Path)) else source
+    eval_path = Path(source) if build is None else build.eval_path
+    model = "demo" if build is None else str(build.model_dir)
+    cfg = AuditConfig(model=model, data=str(eval_path), **config)
+    data = load_evalset(eval_path, label_names=target.label_names, multi_label=target.multi_label,
+                        sensitive=cfg.sensitive, limit=cfg.limit, sample=cfg.sample, seed=cfg.seed)
+    if with_train and build is None:
+        raise ValueError("with_train needs a demo build (its train.csv)")
     train = load_evalset(build.train_path, label_names=target.label_names) if with_train else None
     return AuditContext(config=cfg, target=target, data=data, train=train, progress_enabled=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def context_factory() -> Any:
+    """:func:`make_context`, for tests and fixtures of any scope."""
     return make_context
 
 

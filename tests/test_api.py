@@ -7,8 +7,9 @@ import json
 import pytest
 
 from audit import AuditConfig, run_audit
-from audit.core.policy import Rule, evaluate_policy, exit_code
+from audit.core.policy import Rule, evaluate_policy, exit_code, gate_failed
 from audit.core.results import AuditorResult, Metric
+from audit.core.verdicts import PolicyVerdict
 from audit.errors import AuditInputError
 
 
@@ -45,24 +46,26 @@ def test_policy_rules_parse_and_judge():
                                                               Metric("recall", 0.5, slice="pos")))]
     outcomes = evaluate_policy(["performance.accuracy >= 0.8", "performance.ece <= 0.1",
                                 "performance.recall[pos] > 0.4", "fairness.demographic_parity_ratio >= 0.8"], results)
-    assert [o["outcome"] for o in outcomes] == ["pass", "fail", "pass", "not_run"]
-    assert exit_code(outcomes[:1]) == 0 and exit_code(outcomes) == 1
-    assert exit_code(evaluate_policy(["performance.ece <= 0.1: warn"], results)) == 0  # warn never fails the run
+    assert [o.outcome for o in outcomes] == ["pass", "fail", "pass", "not_run"]
+    assert exit_code(PolicyVerdict.of(outcomes[:1])) == 0 and exit_code(PolicyVerdict.of(outcomes)) == 1
+    assert not gate_failed(evaluate_policy(["performance.ece <= 0.1: warn"], results))  # warn never fails the run
     missing = evaluate_policy(["performance.roc_auc >= 0.5"], results)
-    assert missing[0]["outcome"] == "missing" and exit_code(missing) == 1
+    assert missing[0].outcome == "missing" and gate_failed(missing)
     misspelt = evaluate_policy(["performance.accuracyy >= 0.5"], results)[0]
-    assert misspelt["outcome"] == "missing" and "did you mean 'accuracy'" in misspelt["reason"]
+    assert misspelt.outcome == "missing" and "did you mean 'accuracy'" in misspelt.reason
     assert Rule.parse("performance.accuracy>=.8").threshold == 0.8
     rule = Rule.parse("performance.accuracy >= 0.85 on ci_low: warn")
     assert (rule.on, rule.severity, rule.threshold) == ("ci_low", "warn", 0.85)
     ci = [AuditorResult(auditor="performance", metrics=(Metric("accuracy", 0.9, 0.8, 0.95),))]
-    assert evaluate_policy(["performance.accuracy >= 0.85"], ci)[0]["outcome"] == "pass"
-    assert evaluate_policy(["performance.accuracy >= 0.85 on ci_low"], ci)[0]["outcome"] == "fail"
+    assert evaluate_policy(["performance.accuracy >= 0.85"], ci)[0].outcome == "pass"
+    assert evaluate_policy(["performance.accuracy >= 0.85 on ci_low"], ci)[0].outcome == "fail"
     sliced = [AuditorResult(auditor="fairness", metrics=(Metric("demographic_parity_ratio", 0.9, slice="gender"),
                                                           Metric("demographic_parity_ratio", 0.6, slice="age")))]
     worst = evaluate_policy(["fairness.demographic_parity_ratio >= 0.8"], sliced)[0]
-    assert worst["outcome"] == "fail" and worst["value"] == 0.6 and worst["slice"] == "age"  # worst slice judged
-    assert evaluate_policy(["fairness.demographic_parity_ratio[gender] >= 0.8"], sliced)[0]["outcome"] == "pass"
+    assert worst.outcome == "fail" and worst.value == 0.6 and worst.slice == "age"  # worst slice judged
+    named = evaluate_policy(["fairness.demographic_parity_ratio[gender] >= 0.8"], sliced)[0]
+    assert (named.outcome, named.auditor, named.metric, named.slice) == ("pass", "fairness", "demographic_parity_ratio",
+                                                                          "gender")
     with pytest.raises(AuditInputError, match="cannot read rule"):
         Rule.parse("performance accuracy >= 0.8")
 
@@ -83,6 +86,7 @@ def test_policy_file_and_unknown_metric_named(tmp_path):
         load_policy(bad)
 
 
+@pytest.mark.slow  # builds (trains) a degraded checkpoint
 def test_baseline_regression_is_named(demo_planted, tmp_path):
     from audit.selftest.demo import build_demo
 
@@ -92,16 +96,16 @@ def test_baseline_regression_is_named(demo_planted, tmp_path):
     baseline = str(tmp_path / "base" / "results.json")
     same = run_audit(AuditConfig(model=str(demo_planted.model_dir), out=str(tmp_path / "same"), baseline=baseline,
                                  **common), progress=False)
-    assert same.passed and all(p["outcome"] == "pass" for p in same.policy) and same.policy
+    assert same.passed and all(p.outcome == "pass" for p in same.policy.outcomes) and same.policy.outcomes
     # A degraded checkpoint: the same recipe trained for 1 epoch instead of 10.
     worse = build_demo(tmp_path / "worse", seed=0, epochs=1)
     report = run_audit(AuditConfig(model=str(worse.model_dir), out=str(tmp_path / "w"), baseline=baseline, **common),
                        progress=False)
     assert not report.passed
-    failed = {p["rule"].split(" ")[0] for p in report.policy if p["outcome"] == "fail"}
+    failed = {f"{p.auditor}.{p.metric}" for p in report.policy.outcomes if p.outcome == "fail"}
     assert "performance.accuracy" in failed
-    acc = next(p for p in report.policy if p["rule"].startswith("performance.accuracy "))
-    assert acc["change"] < -0.02 and "worse by" in acc["reason"] and acc["baseline_ci"][0] is not None
+    acc = next(p for p in report.policy.comparisons if (p.metric, p.slice) == ("accuracy", None))
+    assert acc.change < -0.02 and "worse by" in acc.reason and acc.baseline_ci[0] is not None
 
 
 @pytest.mark.slow

@@ -38,6 +38,13 @@ def test_run_writes_all_three_files_and_valid_json(demo_planted, small_eval, tmp
     validate_results(data)
     assert data["passed"] is True and data["metadata"]["data"]["rows"] == 200
     assert data["results"][0]["auditor"] == "performance"
+    # the gate's and the compliance map's verdicts are stored, for a pipeline to read
+    (rule,) = data["policy"]
+    assert (rule["kind"], rule["auditor"], rule["metric"], rule["outcome"]) == ("threshold", "performance", "accuracy",
+                                                                                "pass")
+    art15 = next(c for c in data["compliance"]["clauses"] if c["id"] == "EU AI Act Art. 15")
+    assert art15["verdict"] == "evidence" and {"metric": "accuracy", "policy_outcome": "pass"}.items() <= next(
+        e for e in art15["evidence"] if e["metric"] == "accuracy").items()
     html = (out / "report.html").read_text()
     assert "Content-Security-Policy" in html and "<script" not in html and "Classification report" in one_line(html)
     card = (out / "README.md").read_text()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from audit.core.results import AuditorResult, AuditReport, Finding, Metric
+from audit.core.verdicts import ClauseFinding, ClauseVerdict, ComplianceAssessment, PolicyOutcome, PolicyVerdict
 from audit.errors import AuditInputError
 from audit.report.compliance import (
     DISCLAIMER,
@@ -23,11 +24,21 @@ from tests._text import one_line
 HOSTILE = "<script>alert('x')</script>"
 
 
-def _clause(rows: list[dict], clause_id: str) -> dict:
-    return next(r for r in rows if r["id"] == clause_id)
+def _clause(rows: ComplianceAssessment, clause_id: str) -> ClauseVerdict:
+    return rows.clause(clause_id)
 
 
-def _report(policy: list[dict] | None = None, fairness_findings: tuple[Finding, ...] = ()) -> AuditReport:
+def _rule(rule: str, value: float, outcome: str, **fields: object) -> PolicyOutcome:
+    """A threshold outcome as Rule.evaluate makes it: what it judged is named by the rule."""
+    from audit.core.policy import Rule
+
+    parsed = Rule.parse(rule)
+    judged = {"auditor": parsed.auditor, "metric": parsed.metric, "slice": parsed.slice, "severity": parsed.severity,
+              **fields}
+    return PolicyOutcome(kind="threshold", rule=rule, value=value, outcome=outcome, **judged)
+
+
+def _report(policy: list[PolicyOutcome] | None = None, fairness_findings: tuple[Finding, ...] = ()) -> AuditReport:
     return AuditReport(
         metadata={},
         results=[
@@ -42,7 +53,7 @@ def _report(policy: list[dict] | None = None, fairness_findings: tuple[Finding, 
             AuditorResult("privacy", status="skipped", reason="no training data was given"),
             AuditorResult("robustness", status="failed", reason="RuntimeError: boom"),
         ],
-        policy=policy or [],
+        policy=PolicyVerdict.of(policy or []),
     )
 
 
@@ -98,60 +109,75 @@ def test_a_broken_mapping_file_is_named(tmp_path: Path, text: str, match: str) -
 def test_clean_report_gives_evidence_and_not_assessed() -> None:
     rows = assess(_report(), load_mapping())
     art15 = _clause(rows, "EU AI Act Art. 15")
-    assert art15["status"] == "evidence"
-    acc = next(e for e in art15["evidence"] if e["metric"] == "accuracy")
-    assert (acc["value"], acc["ci_low"], acc["ci_high"], acc["slice"], acc["policy_outcome"]) == (0.91, 0.88, 0.93,
-                                                                                                  None, None)
-    assert any("robustness failed: RuntimeError: boom" in g for g in art15["gaps"])
+    assert art15.verdict == "evidence"
+    acc = next(e for e in art15.evidence if e.metric == "accuracy")
+    assert (acc.value, acc.ci_low, acc.ci_high, acc.slice, acc.policy_outcome) == (0.91, 0.88, 0.93, None, None)
+    assert any("robustness failed: RuntimeError: boom" in g for g in art15.gaps)
     # privacy skipped: nothing measured for it
     privacy = _clause(rows, "NIST AI RMF MEASURE 2.10")
-    assert privacy["status"] == "not assessed" and privacy["evidence"] == []
-    assert privacy["gaps"] == ["privacy skipped: no training data was given"]
+    assert privacy.verdict == "not assessed" and privacy.evidence == ()
+    assert privacy.gaps == ("privacy skipped: no training data was given",)
     # explainability absent from the report
-    assert _clause(rows, "NIST AI RMF MEASURE 2.9")["status"] == "not assessed"
+    assert _clause(rows, "NIST AI RMF MEASURE 2.9").verdict == "not assessed"
     # without a slice in the mapping, a metric reported only per slice is taken for every slice
     bias = _clause(rows, "EU AI Act Art. 10(2)(f)-(g)")
-    assert {e["slice"] for e in bias["evidence"] if e["metric"] == "disparate_impact"} == {
+    assert {e.slice for e in bias.evidence if e.metric == "disparate_impact"} == {
         "age_group=elderly", "age_group=young"}
-    assert bias["status"] == "evidence"
-    assert all(r["status"] in ("evidence", "concern", "not assessed") for r in rows)
+    assert bias.verdict == "evidence"
+    assert rows.mapping_version == 1 and rows.mapping_reviewed == str(load_mapping()["reviewed"])
 
 
 def test_a_failed_policy_rule_or_a_warning_makes_a_concern() -> None:
-    policy = [{"kind": "threshold", "rule": "performance.accuracy >= 0.95 on ci_low: fail", "value": 0.88,
-               "outcome": "fail", "severity": "fail"},
-              {"kind": "threshold", "rule": "fairness.disparate_impact[age_group=young] >= 0.8", "value": 1.02,
-               "outcome": "pass", "severity": "fail"}]
+    policy = [_rule("performance.accuracy >= 0.95 on ci_low: fail", 0.88, "fail", on="ci_low"),
+              _rule("fairness.disparate_impact[age_group=young] >= 0.8", 1.02, "pass")]
     finding = Finding("warn", "Group elderly receives 'positive' at 0.55x the rate", evidence={"group": "elderly"})
     rows = assess(_report(policy, (finding, Finding("info", "just a note"))), load_mapping())
     art15 = _clause(rows, "EU AI Act Art. 15")
-    assert art15["status"] == "concern"
-    assert next(e for e in art15["evidence"] if e["metric"] == "accuracy")["policy_outcome"] == "fail"
-    assert next(e for e in art15["evidence"] if e["metric"] == "macro_f1")["policy_outcome"] is None
+    assert art15.verdict == "concern"
+    assert next(e for e in art15.evidence if e.metric == "accuracy").policy_outcome == "fail"
+    assert next(e for e in art15.evidence if e.metric == "macro_f1").policy_outcome is None
     bias = _clause(rows, "EU AI Act Art. 10(2)(f)-(g)")
-    assert bias["status"] == "concern"
-    assert bias["findings"] == [{"auditor": "fairness", "severity": "warn", "title": finding.title}]
-    young = next(e for e in bias["evidence"] if e["slice"] == "age_group=young")
-    assert young["policy_outcome"] == "pass"
+    assert bias.verdict == "concern"
+    assert bias.findings == (ClauseFinding(auditor="fairness", severity="warn", title=finding.title),)
+    young = next(e for e in bias.evidence if e.slice == "age_group=young")
+    assert young.policy_outcome == "pass"
     # a clause whose evidence does not include the failed rule or the warning stays evidence
-    assert _clause(rows, "NIST AI RMF MEASURE 2.6")["status"] == "evidence"
+    assert _clause(rows, "NIST AI RMF MEASURE 2.6").verdict == "evidence"
+
+
+def test_a_rule_judged_on_its_worst_slice_attaches_to_that_slice() -> None:
+    """A rule without a slice, on a metric reported only per slice, judges the worst slice; its
+    outcome is evidence about that slice, and a failure there is a concern for the clause."""
+    worst = _rule("fairness.disparate_impact >= 0.8", 0.55, "fail", slice="age_group=elderly")
+    bias = _clause(assess(_report([worst]), load_mapping()), "EU AI Act Art. 10(2)(f)-(g)")
+    outcomes = {e.slice: e.policy_outcome for e in bias.evidence if e.metric == "disparate_impact"}
+    assert outcomes == {"age_group=elderly": "fail", "age_group=young": None} and bias.verdict == "concern"
 
 
 def test_a_passing_policy_does_not_raise_a_concern() -> None:
-    policy = [{"rule": "performance.accuracy >= 0.85", "value": 0.91, "outcome": "pass"}]
+    policy = [_rule("performance.accuracy >= 0.85", 0.91, "pass")]
     rows = assess(_report(policy), load_mapping())
-    assert _clause(rows, "EU AI Act Art. 15")["status"] == "evidence"
+    assert _clause(rows, "EU AI Act Art. 15").verdict == "evidence"
 
 
 def test_assess_works_on_a_report_read_back_from_json() -> None:
-    report = _report([{"rule": "performance.accuracy >= 0.95", "value": 0.91, "outcome": "fail"}])
+    report = _report([_rule("performance.accuracy >= 0.95", 0.91, "fail")])
     again = AuditReport.from_dict(json.loads(json.dumps(report.to_dict())))
     assert assess(again, load_mapping()) == assess(report, load_mapping())
 
 
+def test_the_stored_assessment_survives_results_json() -> None:
+    """results.json holds the clause verdicts; a report read back has the very same ones."""
+    report = _report([_rule("performance.accuracy >= 0.95", 0.91, "fail")])
+    report.compliance = assess(report, load_mapping())
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["compliance"]["clauses"][0]["verdict"] in ("evidence", "concern", "not assessed")
+    assert AuditReport.from_dict(data).compliance == report.compliance
+
+
 # ----------------------------------------------------------------------------------- render
 
-def _render(compliance: list[dict], reviewer: dict) -> str:
+def _render(compliance: ComplianceAssessment, reviewer: dict) -> str:
     from audit.report.html import environment
 
     return environment().get_template("_compliance.html.j2").render(compliance=compliance, reviewer=reviewer)
@@ -159,8 +185,7 @@ def _render(compliance: list[dict], reviewer: dict) -> str:
 
 def test_section_renders_statuses_disclaimer_and_escapes_hostile_text() -> None:
     finding = Finding("fail", f"Group {HOSTILE} is pushed away", evidence={"group": HOSTILE})
-    rows = assess(_report([{"rule": "performance.accuracy >= 0.95", "value": 0.91, "outcome": "fail"}], (finding,)),
-                  load_mapping())
+    rows = assess(_report([_rule("performance.accuracy >= 0.95", 0.91, "fail")], (finding,)), load_mapping())
     html = _render(rows, reviewer_fields({"owner": "Team <b>A</b>", "reviewer": None}))
     text = one_line(html)
     assert DISCLAIMER in text
@@ -178,5 +203,6 @@ def test_reviewer_block_shows_blank_lines_for_empty_fields() -> None:
     for label in ("Model owner", "Intended use", "Out-of-scope use", "Reviewer", "Decision", "Date"):
         assert f"<dt>{label}" in one_line(html)
     assert html.count('class="fill-in"') == 7
-    filled = _render([], reviewer_fields({"owner": "Risk team", "decision": "approve", "intended_use": "triage"}))
+    filled = _render(ComplianceAssessment(),
+                     reviewer_fields({"owner": "Risk team", "decision": "approve", "intended_use": "triage"}))
     assert filled.count('class="fill-in"') == 4 and "Risk team" in one_line(filled) and "approve" in filled

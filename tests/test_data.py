@@ -55,7 +55,8 @@ def test_string_labels_map_case_insensitively_and_ints_pass_through(tmp_path):
 def test_unknown_labels_are_listed_with_the_models_labels(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"text": ["a", "b", "c"], "label": ["positive", "neutral", "meh"]}).to_csv(path, index=False)
-    with pytest.raises(AuditInputError, match=r"labels 'meh', 'neutral' in column 'label' are not among the model's labels 'negative', 'positive'"):
+    with pytest.raises(AuditInputError, match=r"labels 'meh', 'neutral' in column 'label' are not among the model's "
+                                              r"labels 'negative', 'positive'"):
         load_evalset(path, label_names=LABELS)
     pd.DataFrame({"text": ["a"], "label": [7]}).to_csv(path, index=False)
     with pytest.raises(AuditInputError, match="'7'"):
@@ -111,7 +112,8 @@ def test_empty_texts_are_skipped_and_counted(tmp_path):
 
 def test_limit_and_seeded_sample(tmp_path):
     path = tmp_path / "d.csv"
-    pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": [i % 2 for i in range(100)]}).to_csv(path, index=False)
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": [i % 2 for i in range(100)]})
+    frame.to_csv(path, index=False)
     assert load_evalset(path, limit=5).texts == [f"t{i}" for i in range(5)]
     a = load_evalset(path, sample=10, seed=1).texts
     assert a == load_evalset(path, sample=10, seed=1).texts != load_evalset(path, sample=10, seed=2).texts

@@ -5,9 +5,12 @@ from __future__ import annotations
 import filecmp
 import json
 
+import pytest
+
 from audit.selftest.demo import build_demo
 
 
+@pytest.mark.slow  # builds (trains) a second demo model
 def test_same_seed_builds_bit_identical_models(demo_planted, tmp_path):
     again = build_demo(tmp_path / "again", seed=0)
     assert filecmp.cmp(demo_planted.eval_path, again.eval_path, shallow=False)

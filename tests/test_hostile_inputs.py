@@ -283,12 +283,12 @@ def test_a_failed_or_shrunken_section_cannot_pass_the_baseline_gate():
                                                  _result("fairness", demographic_parity_ratio=0.9)])
     now = [_result("performance", accuracy=0.9), _result("fairness", status="failed")]
     outcomes = compare_baseline(now, baseline, max_regression=0.02)
-    assert gate_failed(outcomes) and any("fairness section failed" in o["reason"] for o in outcomes)
+    assert gate_failed(outcomes) and any("fairness section failed" in o.reason for o in outcomes)
     now = [_result("performance", accuracy=0.9), _result("fairness")]  # ok, but the metric is gone
     assert gate_failed(compare_baseline(now, baseline, max_regression=0.02))
     now = [_result("performance", accuracy=0.9)]  # fairness not selected: reported, not judged
     outcomes = compare_baseline(now, baseline, max_regression=0.02)
-    assert not gate_failed(outcomes) and [o["outcome"] for o in outcomes] == ["pass", "not_run"]
+    assert not gate_failed(outcomes) and [o.outcome for o in outcomes] == ["pass", "not_run"]
 
 
 @pytest.mark.parametrize("order", [[0.9, float("nan")], [float("nan"), 0.9]])
@@ -299,7 +299,7 @@ def test_an_undefined_slice_makes_a_worst_slice_rule_missing_whatever_the_order(
                     for v, s in zip(order, ["g=a", "g=b"], strict=True))
     outcome = evaluate_policy(["fairness.demographic_parity_ratio >= 0.8"],
                               [AuditorResult(auditor="fairness", metrics=metrics)])[0]
-    assert outcome["outcome"] == "missing" and "undefined for slice" in outcome["reason"]
+    assert outcome.outcome == "missing" and "undefined for slice" in outcome.reason
 
 
 def test_an_infinite_baseline_value_is_refused(small, tmp_path):

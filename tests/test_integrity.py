@@ -17,6 +17,7 @@ import pytest
 from audit import AuditConfig, run_audit
 from audit.cli import main
 from audit.core.results import AuditorResult, AuditReport, Figure, Finding, Metric
+from audit.core.verdicts import PolicyOutcome, PolicyVerdict
 from audit.errors import AuditInputError
 from audit.report.outdir import LOCK, locked
 from tests.conftest import demo_copy, forbid_model_load
@@ -307,7 +308,7 @@ def test_nan_never_passes_the_baseline_gate():
     outcomes = compare_baseline(now, _report({"accuracy": float("nan"), "macro_f1": float("nan")}), max_regression=0.02)
     assert gate_failed(outcomes)  # nothing comparable: the gate has no evidence
     outcomes = compare_baseline(now, _report({"accuracy": 0.4, "macro_f1": 0.8}), max_regression=0.02)
-    assert [o["outcome"] for o in outcomes] == ["pass", "missing"] and gate_failed(outcomes)
+    assert [o.outcome for o in outcomes] == ["pass", "missing"] and gate_failed(outcomes)
 
 
 def test_an_empty_or_nan_baseline_file_is_an_error(tmp_path, small):
@@ -355,8 +356,8 @@ def test_no_printed_value_from_data_or_config_can_start_a_line(fmt, capsys):
     report = AuditReport(metadata={"model": {"name": bad}, "data": {"rows": 3}, "resumed": [],
                                    "baseline": {"warnings": [bad], "notes": [bad]}},
                          results=[result])
-    report.policy = [{"kind": "threshold", "rule": bad, "severity": "fail", "value": 0.2, "outcome": "fail",
-                      "reason": f"worst slice: {bad}"}]
+    report.policy = PolicyVerdict.of([PolicyOutcome(kind="threshold", rule=bad, severity="fail", value=0.2,
+                                                    outcome="fail", reason=f"worst slice: {bad}")])
     _print_summary(report, Path("out"), 1.0, fmt=fmt)
     out = capsys.readouterr().out
     ours = ("::error title=rai-audit", "::warning title=rai-audit", "::notice title=rai-audit")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit.core.results import AuditorResult, AuditReport, Finding, Metric, Table
+from audit.core.verdicts import PolicyOutcome, PolicyVerdict
 from audit.errors import AuditInputError
 from audit.report import pdf
 from tests._text import one_line, starts_a_line
@@ -43,7 +44,8 @@ def _report() -> AuditReport:
             AuditorResult("privacy", status="skipped", reason="no training data was given"),
             AuditorResult("robustness", status="failed", reason="RuntimeError: boom"),
         ],
-        policy=[{"rule": "performance.accuracy >= 0.95", "value": 0.9, "outcome": "fail"}])
+        policy=PolicyVerdict.of([PolicyOutcome(kind="threshold", rule="performance.accuracy >= 0.95", value=0.9,
+                                               outcome="fail", auditor="performance", metric="accuracy")]))
 
 
 def _html_with_print_extras(report: AuditReport, out: Path) -> Path:

@@ -115,4 +115,5 @@ def test_bootstrap_macro_f1_equals_sklearn(pairs):
     from audit.auditors.performance._auditor import macro_f1_from_counts
 
     y, p = (np.asarray(a) for a in zip(*pairs, strict=True))
-    assert np.isclose(macro_f1_from_counts(y, p, 4), f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+    assert np.isclose(macro_f1_from_counts(y, p, 4),
+                      f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))

@@ -33,6 +33,18 @@ class RaisingAuditor(Auditor):
         raise ValueError("boom")
 
 
+class InputRejectingAuditor(Auditor):
+    """Finds, while running, that the user's input is wrong (as the README tells plugin authors)."""
+
+    name = "rejecting"
+    metric_names = frozenset({"x"})
+
+    def _run(self, ctx):
+        from audit.errors import AuditInputError
+
+        raise AuditInputError("option rejecting.table: the file names no such column")
+
+
 class NotAnAuditor:
     name = "impostor"
 
@@ -91,7 +103,8 @@ def test_a_broken_plugin_contract_is_reported_at_discovery(monkeypatch):
     assert all(info.cls is None for info in found.values())
     assert "declares no metric_names" in found["nometrics"].error
     assert "telepathy" in found["badrequires"].error
-    assert "default of option 'n'" in found["badoption"].error and "option 'm' is not declared" in found["badoption"].error
+    assert "default of option 'n'" in found["badoption"].error
+    assert "option 'm' is not declared" in found["badoption"].error
     assert "template 'nowhere/section.html.j2' not found" in found["notemplate"].error
 
 
@@ -131,6 +144,20 @@ def test_an_auditor_that_raises_becomes_a_failed_section(demo_planted, planted_t
     result = RaisingAuditor().run(context_factory(demo_planted, planted_target))
     assert result.status == "failed" and "ValueError: boom" in result.reason
     assert "traceback" in result.extra
+
+
+def test_an_input_error_raised_while_running_stops_the_run_with_exit_2(monkeypatch, demo_planted, tmp_path, capsys):
+    """Not a failed section: the user's mistake stops the audit with one line, exit 2 (README,
+    "Auditors"), and no report is written."""
+    from audit.cli import main
+
+    _fake_entry_points(monkeypatch, [("rejecting", "tests.test_registry:InputRejectingAuditor")])
+    out = tmp_path / "out"
+    code = main(["run", str(demo_planted.model_dir), "--data", str(demo_planted.eval_path), "--out", str(out),
+                 "--auditors", "rejecting", "--limit", "20", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == "rai-audit: error: option rejecting.table: the file names no such column"
+    assert not (out / "results.json").exists() and not (out / "report.html").exists()
 
 
 def test_unknown_option_is_named_with_suggestion():

@@ -111,7 +111,8 @@ def test_resolution_happens_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_importing_our_modules_does_no_work() -> None:
-    code = ("import sys; import audit.engine.resources, audit.auditors.robustness._attacks, audit.auditors.robustness._invariance, audit.auditors.robustness._auditor; "
+    code = ("import sys; import audit.engine.resources, audit.auditors.robustness._attacks, "
+            "audit.auditors.robustness._invariance, audit.auditors.robustness._auditor; "
             "print(sorted(m for m in ('nltk', 'textattack', 'torch', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])

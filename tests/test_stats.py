@@ -17,7 +17,8 @@ CASES = {
     "unstratified, one row": (1, None),
     "two strata": (120, np.repeat(["member", "rest"], [20, 100])),
     # 12 strata sort as text ("10" < "2"); strata of one row draw nothing; odd and even sizes
-    "12 strata, some of one row": (200, np.concatenate([np.arange(12), _RNG.integers(0, 12, 188)])[_RNG.permutation(200)]),
+    "12 strata, some of one row": (200,
+                                   np.concatenate([np.arange(12), _RNG.integers(0, 12, 188)])[_RNG.permutation(200)]),
     "1000 rows in 49 strata": (1000, _RNG.integers(0, 49, 1000)),
 }
 

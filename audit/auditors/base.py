@@ -93,7 +93,8 @@ class Auditor(abc.ABC):
         if not cls.template:
             return None
         module = sys.modules.get(cls.__module__)
-        here = Path(module.__file__).resolve().parent if module is not None and getattr(module, "__file__", None) else None
+        has_file = module is not None and getattr(module, "__file__", None)
+        here = Path(module.__file__).resolve().parent if has_file else None
         from audit.report.html import templates_dir
 
         for base in (here, templates_dir()):

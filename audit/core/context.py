@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from audit.engine.target import Target
 
 T = TypeVar("T")
+# Int seeds drawn by AuditContext.seed_for lie below this: a seed every library accepts.
+SEED_BOUND = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,14 @@ class AuditContext:
 
     def rng(self, salt: str = "") -> np.random.Generator:
         """A generator seeded from the run's seed and a salt, so each use is independent and
-        reproducible whatever ran before it."""
+        reproducible whatever ran before it. The one seeding convention of every auditor."""
         return np.random.default_rng([self.seed, zlib.crc32(salt.encode())])
+
+    def seed_for(self, salt: str) -> int:
+        """``rng(salt)`` as an int seed, for what takes a number instead of a Generator (torch,
+        scikit-learn, :func:`audit.core.stats.bootstrap_ci`'s fast path). Distinct salts give
+        unrelated seeds, never ``seed + 1``-style neighbours."""
+        return int(self.rng(salt).integers(SEED_BOUND))
 
     def seed_everything(self) -> None:
         random.seed(self.seed)

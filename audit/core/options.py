@@ -94,7 +94,8 @@ def _bad(name: str, option: Option, value: Any) -> AuditInputError:
             hint = " (a string: YAML reads 1e3 as text; write 1000 or 1.0e+3)"
         except ValueError:
             pass
-    return AuditInputError(OPTION_INVALID.format(option=name, problem=f"expected {option.describe()}, got {shown}{hint}"))
+    return AuditInputError(OPTION_INVALID.format(option=name,
+                                                 problem=f"expected {option.describe()}, got {shown}{hint}"))
 
 
 def _exists(name: str, value: str, kind: str | None) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.results import AuditorResult, AuditReport
+from audit.core.verdicts import PolicyOutcome, PolicyVerdict
 from audit.errors import OPTION_INVALID, PATH_MISSING, AuditInputError, did_you_mean
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
@@ -30,7 +31,8 @@ _RULE = re.compile(r"^\s*(?P<auditor>[\w-]+)\.(?P<metric>\w+)(?:\[(?P<slice>[^\]
                    r"(?:\s+on\s+(?P<on>value|ci_low|ci_high))?\s*(?::\s*(?P<severity>fail|warn))?\s*$")
 EXIT_PASSED, EXIT_POLICY_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_POLICY = "default"
-RULE_UNREADABLE = "cannot read rule {rule!r}; expected e.g. 'performance.accuracy >= 0.8' or 'performance.accuracy >= 0.8 on ci_low: warn'"
+RULE_UNREADABLE = ("cannot read rule {rule!r}; expected e.g. 'performance.accuracy >= 0.8' or "
+                   "'performance.accuracy >= 0.8 on ci_low: warn'")
 BASELINE_NOTHING_COMPARED = ("no metric of this run could be compared with the baseline (other auditors, "
                              "or no defined values there): the regression gate has no evidence")
 RULE_AUDITOR_UNKNOWN = "policy rule {rule!r}: no auditor {auditor!r} is installed{hint}; installed: {known}"
@@ -67,7 +69,8 @@ class Rule:
         unknown = set(spec) - {"metric", "op", "threshold", "severity", "on"}
         if unknown or "metric" not in spec or "threshold" not in spec:
             raise AuditInputError(OPTION_INVALID.format(
-                option="policy rules", problem=f"a rule needs metric, threshold (and may have op, severity, on); got {dict(spec)}"))
+                option="policy rules",
+                problem=f"a rule needs metric, threshold (and may have op, severity, on); got {dict(spec)}"))
         text = f"{spec['metric']} {spec.get('op', '>=')} {spec['threshold']}"
         if spec.get("on", "value") != "value":
             text += f" on {spec['on']}"
@@ -91,38 +94,36 @@ class Rule:
     def _judged(self, metric: Any) -> float | None:
         return {"value": metric.value, "ci_low": metric.ci_low, "ci_high": metric.ci_high}[self.on]
 
-    def evaluate(self, results: list[AuditorResult]) -> dict[str, Any]:
+    def evaluate(self, results: list[AuditorResult]) -> PolicyOutcome:
         by_name = {r.auditor: r for r in results}
         result = by_name.get(self.auditor)
-        outcome: dict[str, Any] = {"kind": "threshold", "rule": self.text, "severity": self.severity, "on": self.on,
-                                   "value": None, "outcome": "missing", "reason": ""}
+        judged = {"kind": "threshold", "rule": self.text, "severity": self.severity, "on": self.on,
+                  "auditor": self.auditor, "metric": self.metric, "slice": self.slice}
         if result is None:  # not selected for this run: reported, not judged
-            outcome["outcome"] = "not_run"
-            outcome["reason"] = f"auditor {self.auditor!r} was not selected for this run"
-            return outcome
+            return PolicyOutcome(**judged, outcome="not_run",
+                                 reason=f"auditor {self.auditor!r} was not selected for this run")
         if result.status != "ok":
-            outcome["reason"] = f"auditor {self.auditor!r} {result.status}: {result.reason}"
-            return outcome
+            return PolicyOutcome(**judged, outcome="missing",
+                                 reason=f"auditor {self.auditor!r} {result.status}: {result.reason}")
         metric = self._pick(result)
         if metric is None:
             names = sorted({m.name for m in result.metrics})
             hint = did_you_mean(self.metric, names) if all(m.name != self.metric for m in result.metrics) else ""
-            outcome["reason"] = (f"no metric {self.metric!r}{hint}"
-                                 + (f" for slice {self.slice!r}" if self.slice else ""))
-            return outcome
+            return PolicyOutcome(**judged, outcome="missing", reason=(
+                f"no metric {self.metric!r}{hint}" + (f" for slice {self.slice!r}" if self.slice else "")))
+        reason = ""
         if metric.slice is not None and self.slice is None:
-            outcome["slice"] = metric.slice
-            outcome["reason"] = f"worst slice: {metric.slice}"
+            judged["slice"] = metric.slice
+            reason = f"worst slice: {metric.slice}"
         value = self._judged(metric)
         value = value if _finite(value) else None
-        outcome["value"] = value
         if value is None:
             where = f" for slice {metric.slice}" if metric.slice is not None else ""
-            outcome["reason"] = (f"the metric is undefined{where} on this data" if self.on == "value"
-                                 else f"the metric has no {self.on}{where}")
-            return outcome
-        outcome["outcome"] = "pass" if _OPS[self.op](value, self.threshold) else "fail"
-        return outcome
+            return PolicyOutcome(**judged, outcome="missing", reason=(
+                f"the metric is undefined{where} on this data" if self.on == "value"
+                else f"the metric has no {self.on}{where}"))
+        return PolicyOutcome(**judged, value=value, reason=reason,
+                             outcome="pass" if _OPS[self.op](value, self.threshold) else "fail")
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def load_policy(path: str | Path) -> Policy:
         raise AuditInputError(f"{path}: expected a mapping with 'rules'")
     for key in raw:
         if key not in known:
-            raise AuditInputError(f"{path}: unknown key {key!r}{did_you_mean(str(key), known)}; known keys are {', '.join(sorted(known))}")
+            raise AuditInputError(f"{path}: unknown key {key!r}{did_you_mean(str(key), known)}; "
+                                  f"known keys are {', '.join(sorted(known))}")
     rules_raw = raw.get("rules") or []
     if not isinstance(rules_raw, list) or not all(isinstance(r, (str, dict)) for r in rules_raw):
         raise AuditInputError(f"{path}: 'rules' must be a list of rules")
@@ -173,7 +175,7 @@ def check_rules_known(rules: Iterable[Rule], declared: Mapping[str, Iterable[str
                 known=", ".join(sorted(names))))
 
 
-def evaluate_policy(rules: Iterable[str | Rule], results: list[AuditorResult]) -> list[dict[str, Any]]:
+def evaluate_policy(rules: Iterable[str | Rule], results: list[AuditorResult]) -> list[PolicyOutcome]:
     """One outcome per rule: pass, fail, or missing (which fails the gate at the rule's severity)."""
     return [(r if isinstance(r, Rule) else Rule.parse(r)).evaluate(results) for r in rules]
 
@@ -183,7 +185,7 @@ def _finite(value: Any) -> bool:
 
 
 def compare_baseline(results: list[AuditorResult], baseline: AuditReport, *, max_regression: float
-                     ) -> list[dict[str, Any]]:
+                     ) -> list[PolicyOutcome]:
     """Every metric with a direction, against the same metric of a previous run: a change for the
     worse beyond ``max_regression`` fails. Returns one outcome per compared metric.
 
@@ -194,7 +196,7 @@ def compare_baseline(results: list[AuditorResult], baseline: AuditReport, *, max
         raise AuditInputError(OPTION_INVALID.format(
             option="max_regression", problem=f"expected a finite number >= 0, got {max_regression!r}"))
     now = {r.auditor: r for r in results}
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[PolicyOutcome] = []
     not_run: set[str] = set()
     for old_result in baseline.results:
         if old_result.status != "ok":
@@ -203,44 +205,46 @@ def compare_baseline(results: list[AuditorResult], baseline: AuditReport, *, max
             if old.higher_is_better is None or not _finite(old.value):
                 continue
             auditor = old_result.auditor
-            rule = f"{auditor}.{old.key} vs baseline (max regression {max_regression:g})"
-            entry = {"kind": "baseline", "rule": rule, "severity": "fail", "value": None, "baseline": old.value,
-                     "ci": [None, None], "baseline_ci": [old.ci_low, old.ci_high], "change": None}
+            entry: dict[str, Any] = {
+                "kind": "baseline", "rule": f"{auditor}.{old.key} vs baseline (max regression {max_regression:g})",
+                "auditor": auditor, "metric": old.name, "slice": old.slice, "severity": "fail",
+                "baseline": old.value, "baseline_ci": (old.ci_low, old.ci_high)}
             current = now.get(auditor)
             if current is None:  # not selected this time: reported once, not judged
                 if auditor not in not_run:
                     not_run.add(auditor)
-                    outcomes.append({**entry, "rule": f"{auditor} vs baseline", "baseline": None,
-                                     "outcome": "not_run", "reason": f"auditor {auditor!r} was not run this time"})
+                    outcomes.append(PolicyOutcome(kind="baseline", rule=f"{auditor} vs baseline", auditor=auditor,
+                                                  outcome="not_run",
+                                                  reason=f"auditor {auditor!r} was not run this time"))
                 continue
             if current.status != "ok":
-                outcomes.append({**entry, "outcome": "missing",
-                                 "reason": f"the {auditor} section {current.status} this time: {current.reason}"})
+                outcomes.append(PolicyOutcome(**entry, outcome="missing", reason=(
+                    f"the {auditor} section {current.status} this time: {current.reason}")))
                 continue
             m = next((x for x in current.metrics if x.name == old.name and x.slice == old.slice), None)
             if m is None or not _finite(m.value):
-                outcomes.append({**entry, "outcome": "missing",
-                                 "reason": f"{'not reported' if m is None else 'undefined'} now (was {old.value:.4g})"})
+                outcomes.append(PolicyOutcome(**entry, outcome="missing", reason=(
+                    f"{'not reported' if m is None else 'undefined'} now (was {old.value:.4g})")))
                 continue
             worse_by = (old.value - m.value) if old.higher_is_better else (m.value - old.value)
             failed = not worse_by <= max_regression
-            outcomes.append({
-                **entry, "value": m.value, "ci": [m.ci_low, m.ci_high], "change": m.value - old.value,
-                "outcome": "fail" if failed else "pass",
-                "reason": f"worse by {worse_by:.4g} (was {old.value:.4g}, now {m.value:.4g})" if failed else "",
-            })
-    if not any(o["outcome"] in ("pass", "fail") for o in outcomes):
-        outcomes.append({"kind": "baseline", "rule": "baseline comparison", "severity": "fail", "value": None,
-                         "outcome": "missing", "reason": BASELINE_NOTHING_COMPARED})
+            outcomes.append(PolicyOutcome(
+                **entry, value=m.value, ci=(m.ci_low, m.ci_high), change=m.value - old.value,
+                outcome="fail" if failed else "pass",
+                reason=f"worse by {worse_by:.4g} (was {old.value:.4g}, now {m.value:.4g})" if failed else ""))
+    if not any(o.outcome in ("pass", "fail") for o in outcomes):
+        outcomes.append(PolicyOutcome(kind="baseline", rule="baseline comparison", outcome="missing",
+                                      reason=BASELINE_NOTHING_COMPARED))
     return outcomes
 
 
-def gate_failed(outcomes: Iterable[Mapping[str, Any]]) -> bool:
-    return any(o["outcome"] in ("fail", "missing") and o.get("severity", "fail") == "fail" for o in outcomes)
+def gate_failed(outcomes: Iterable[PolicyOutcome]) -> bool:
+    """Whether these outcomes fail the gate (the rule of :attr:`PolicyVerdict.passed`)."""
+    return not PolicyVerdict(tuple(outcomes)).passed
 
 
-def exit_code(outcomes: Iterable[Mapping[str, Any]]) -> int:
-    return EXIT_POLICY_FAILED if gate_failed(outcomes) else EXIT_PASSED
+def exit_code(verdict: PolicyVerdict) -> int:
+    return EXIT_PASSED if verdict.passed else EXIT_POLICY_FAILED
 
 
 def describe_verdict(report: AuditReport) -> dict[str, str]:
@@ -250,24 +254,19 @@ def describe_verdict(report: AuditReport) -> dict[str, str]:
     findings = [f for r in report.results for f in r.findings]
     serious = sum(f.severity == "fail" for f in findings)
     warnings = sum(f.severity == "warn" for f in findings)
-    finding_text = (f"{serious} serious finding{'s' if serious != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
-                    " from the auditors")
-    rules = [p for p in report.policy if p.get("kind") != "baseline"]
-    compared = [p for p in report.policy if p.get("kind") == "baseline"]
-    judged = [p for p in rules if p["outcome"] != "not_run"]
-    blocking = [p for p in report.policy if p["outcome"] in ("fail", "missing") and p.get("severity", "fail") == "fail"]
-    warn_unmet = [p for p in judged if p["outcome"] in ("fail", "missing") and p.get("severity") == "warn"]
+    finding_text = (f"{serious} serious finding{'s' if serious != 1 else ''}, "
+                    f"{warnings} warning{'s' if warnings != 1 else ''} from the auditors")
+    policy = report.policy
+    judged = [p for p in policy.thresholds if p.outcome != "not_run"]
+    warn_unmet = [p for p in judged if p.unmet and p.severity == "warn"]
     parts = [f"{len(judged)} rule{'s' if len(judged) != 1 else ''} judged"]
     if warn_unmet:
         parts.append(f"{len(warn_unmet)} warn-level rule{'s' if len(warn_unmet) != 1 else ''} not met")
-    if compared:
-        parts.append(f"{len(compared)} baseline comparison{'s' if len(compared) != 1 else ''}")
-    parts.append(f"{len(blocking)} blocking rule{'s' if len(blocking) != 1 else ''} failed" if blocking
-                 else "no blocking rule failed")
-    if not report.policy:
-        policy_text = "no policy rules were set"
-    else:
-        policy_text = ", ".join(parts)
-    return {"findings": finding_text, "policy": policy_text,
-            "line": f"{finding_text}; policy: " + (f"{'PASSED' if report.passed else 'FAILED'} — {policy_text}"
-                                                   if report.policy else "none set")}
+    if policy.comparisons:
+        n = len(policy.comparisons)
+        parts.append(f"{n} baseline comparison{'s' if n != 1 else ''}")
+    n = len(policy.blocking)
+    parts.append(f"{n} blocking rule{'s' if n != 1 else ''} failed" if n else "no blocking rule failed")
+    policy_text = ", ".join(parts) if policy.outcomes else "no policy rules were set"
+    verdict = f"{'PASSED' if policy.passed else 'FAILED'} — {policy_text}" if policy.outcomes else "none set"
+    return {"findings": finding_text, "policy": policy_text, "line": f"{finding_text}; policy: {verdict}"}

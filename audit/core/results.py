@@ -11,7 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.0"
+from audit.core.verdicts import ComplianceAssessment, PolicyVerdict
+
+# 1.1: ``policy`` entries name their auditor, metric and kind; ``compliance`` holds the clause
+# verdicts. A 1.0 file (an older run given as --baseline) still reads.
+SCHEMA_VERSION = "1.1"
 
 Status = Literal["ok", "skipped", "failed"]
 Severity = Literal["info", "warn", "fail"]
@@ -174,18 +178,23 @@ class AuditorResult:
 
 @dataclass
 class AuditReport:
-    """The whole audit: metadata, one result per auditor, and the policy verdict."""
+    """The whole audit: metadata, one result per auditor, the policy verdict and the compliance
+    map's verdict per clause (both judged once, by the runner, and stored as they are)."""
 
     metadata: dict[str, Any]
     results: list[AuditorResult]
-    policy: list[dict[str, Any]] = field(default_factory=list)
+    policy: PolicyVerdict = field(default_factory=PolicyVerdict)
+    compliance: ComplianceAssessment = field(default_factory=ComplianceAssessment)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.policy, PolicyVerdict):
+            raise TypeError(f"policy must be a PolicyVerdict (PolicyVerdict.of(outcomes)), "
+                            f"got {type(self.policy).__name__}")
 
     @property
     def passed(self) -> bool:
-        """False when a rule of severity 'fail' failed or had no metric to judge."""
-        from audit.core.policy import gate_failed  # policy imports this module
-
-        return not gate_failed(self.policy)
+        """The gate's verdict: False when a rule of severity 'fail' failed or had no metric to judge."""
+        return self.policy.passed
 
     def result(self, auditor: str) -> AuditorResult:
         for r in self.results:
@@ -204,7 +213,8 @@ class AuditReport:
             "schema_version": SCHEMA_VERSION,
             "metadata": _jsonable(self.metadata),
             "passed": self.passed,
-            "policy": _jsonable(self.policy),
+            "policy": self.policy.to_list(),
+            "compliance": self.compliance.to_dict(),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -213,7 +223,8 @@ class AuditReport:
         return cls(
             metadata=data["metadata"],
             results=[AuditorResult.from_dict(r) for r in data["results"]],
-            policy=list(data.get("policy", [])),
+            policy=PolicyVerdict.from_list(data.get("policy", [])),
+            compliance=ComplianceAssessment.from_dict(data.get("compliance")),
         )
 
 

@@ -250,7 +250,8 @@ def load_evalset(
         missing = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
         if missing.any():
             frame[col] = frame[col].astype(object).where(~missing, MISSING_GROUP)
-            notes.append(f"column {col!r}: {int(missing.sum())} rows have no value; they form the group {MISSING_GROUP!r}")
+            notes.append(f"column {col!r}: {int(missing.sum())} rows have no value; "
+                         f"they form the group {MISSING_GROUP!r}")
 
     texts = frame[tcol].astype(str).tolist()
     pairs = frame[pcol].fillna("").astype(str).tolist() if pcol else None

@@ -2,8 +2,9 @@
 
 Loading never runs code from the model folder unless ``trust_remote_code`` is given; pickle
 checkpoints (``pytorch_model.bin``) are read only with ``torch.load(weights_only=True)``;
-safetensors is preferred (transformers' own loader does this when told ``weights_only``). All forward passes of the audit go through :meth:`predict_logits`,
-which batches (see :mod:`audit.engine.inference`) and caches by exact input.
+safetensors is preferred (transformers' own loader does this when told ``weights_only``). All
+forward passes of the audit go through :meth:`predict_logits`, which batches (see
+:mod:`audit.engine.inference`) and caches by exact input.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class Target:
 
         device = _resolve_device(device, torch)
         if dtype == "float16" and device == "cpu":
-            raise AuditInputError(OPTION_INVALID.format(option="dtype", problem="float16 needs a GPU; use bfloat16 or float32 on CPU"))
+            raise AuditInputError(OPTION_INVALID.format(
+                option="dtype", problem="float16 needs a GPU; use bfloat16 or float32 on CPU"))
         path = Path(source)
         local = path.exists()
         if not local and (source.startswith((".", "/", "~")) or not _HUB_ID.match(source)):
@@ -196,9 +198,11 @@ def _resolve_device(device: str, torch: Any) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise AuditInputError(OPTION_INVALID.format(option="device", problem="cuda was asked for but no CUDA GPU is available"))
+        raise AuditInputError(OPTION_INVALID.format(
+            option="device", problem="cuda was asked for but no CUDA GPU is available"))
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise AuditInputError(OPTION_INVALID.format(option="device", problem="mps was asked for but is not available here"))
+        raise AuditInputError(OPTION_INVALID.format(
+            option="device", problem="mps was asked for but is not available here"))
     return device
 
 
@@ -251,7 +255,8 @@ def _model_files(path: Path) -> list[Path]:
         if os.path.lexists(path / index):
             weight_map = _json_file(path / index).get("weight_map") or {}
             if not isinstance(weight_map, dict):
-                raise AuditInputError(MODEL_FILE_BAD.format(path=path / index, problem="its weight_map is not a mapping"))
+                raise AuditInputError(MODEL_FILE_BAD.format(path=path / index,
+                                                            problem="its weight_map is not a mapping"))
             named += sorted({str(v) for v in weight_map.values()})
     if os.path.lexists(path / "tokenizer_config.json"):
         config = _json_file(path / "tokenizer_config.json")
@@ -289,12 +294,14 @@ def _checked(folder: Path, file: Path) -> Path:
         real = file.resolve(strict=True)
         mode = os.stat(real).st_mode
     except (OSError, RuntimeError) as exc:
-        raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem=f"cannot be read ({exc.__class__.__name__})")) from None
+        raise AuditInputError(MODEL_FILE_BAD.format(
+            path=file, problem=f"cannot be read ({exc.__class__.__name__})")) from None
     allowed = [root]
     if root.parent.name == "snapshots":  # the Hugging Face cache: models--x/snapshots/<rev> -> ../../blobs
         allowed.append(root.parent.parent / "blobs")
     if not any(real == a or a in real.parents for a in allowed):
-        raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem=f"is a link out of the model folder (to {real})"))
+        raise AuditInputError(MODEL_FILE_BAD.format(
+            path=file, problem=f"is a link out of the model folder (to {real})"))
     if not stat.S_ISREG(mode):
         raise AuditInputError(MODEL_FILE_BAD.format(path=file, problem="is not a regular file"))
     return file

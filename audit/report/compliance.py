@@ -4,23 +4,30 @@ The clauses (EU AI Act, Regulation (EU) 2024/1689: Art. 9, 10, 13, 15; NIST AI R
 2.x) and the metrics and findings that are evidence for each live in a versioned data file,
 ``audit/data_files/compliance_map.yaml``, so a reviewer can read and extend the mapping without
 touching code. :func:`assess` lays a report over it: per clause, the evidence found, its policy
-outcome, and whether the clause is backed by evidence, raises a concern, or was not assessed.
+outcome, and whether the clause is backed by evidence, raises a concern, or was not assessed
+(a :class:`~audit.core.verdicts.ClauseVerdict`, stored in results.json).
 
 This maps evidence to clauses for a reviewer; it is not a legal determination of conformity.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from audit.core.results import AuditReport
+from audit.core.verdicts import (
+    ClauseEvidence,
+    ClauseFinding,
+    ClauseVerdict,
+    ComplianceAssessment,
+    PolicyOutcome,
+    PolicyVerdict,
+)
 from audit.errors import AuditInputError
 
 MAPPING_VERSION = 1
-STATUSES = ("evidence", "concern", "not assessed")
 DISCLAIMER = ("This section maps evidence to clauses for a reviewer; it is not a legal determination of "
               "conformity.")
 REVIEWER_FIELDS = ("owner", "intended_use", "out_of_scope", "reviewer", "decision", "date", "notes")
@@ -29,9 +36,6 @@ MAPPING_UNREADABLE = "{path}: cannot read the compliance mapping: {error}"
 MAPPING_INVALID = "{path}: {problem}"
 
 
-# The metric part of a policy outcome's rule text: "auditor.metric[slice] ..." (thresholds and
-# baseline comparisons both start this way).
-_RULE_HEAD = re.compile(r"^\s*(?P<auditor>[\w-]+)\.(?P<metric>\w+)(?:\[(?P<slice>[^\]]+)\])?")
 _OUTCOME_RANK = {"fail": 3, "missing": 2, "pass": 1, "not_run": 0}
 
 
@@ -115,12 +119,12 @@ def validate_mapping(mapping: Mapping[str, Any], known: Mapping[str, set[str]]) 
     return problems
 
 
-def _policy_index(policy: list[dict[str, Any]]) -> dict[tuple[str, str, str | None], list[dict[str, Any]]]:
-    index: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
-    for entry in policy:
-        match = _RULE_HEAD.match(str(entry.get("rule", "")))
-        if match:
-            index.setdefault((match["auditor"], match["metric"], match["slice"]), []).append(entry)
+def _policy_index(policy: PolicyVerdict) -> dict[tuple[str, str, str | None], list[PolicyOutcome]]:
+    """Outcomes by the metric they judged: (auditor, metric, slice)."""
+    index: dict[tuple[str, str, str | None], list[PolicyOutcome]] = {}
+    for outcome in policy.outcomes:
+        if outcome.auditor is not None and outcome.metric is not None:
+            index.setdefault((outcome.auditor, outcome.metric, outcome.slice), []).append(outcome)
     return index
 
 
@@ -128,8 +132,10 @@ def _worst(outcomes: list[str]) -> str | None:
     return max(outcomes, key=lambda o: _OUTCOME_RANK.get(o, 0)) if outcomes else None
 
 
-def assess(report: AuditReport, mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One entry per clause: the evidence the report holds for it and the clause's status.
+def assess(report: AuditReport, mapping: Mapping[str, Any]) -> ComplianceAssessment:
+    """The mapping laid over a report: per clause, the evidence the report holds for it and the
+    clause's verdict. The runner calls this once, after the policy is judged, and stores the
+    result in the report (results.json's ``compliance``); renderers read that.
 
     * ``concern``: a related warn/fail finding, or a related policy rule failed;
     * ``not assessed``: none of the clause's auditors ran (absent, skipped or failed) or none of
@@ -137,21 +143,23 @@ def assess(report: AuditReport, mapping: Mapping[str, Any]) -> list[dict[str, An
     * ``evidence``: otherwise.
 
     A metric entry without a slice takes the auditor's unsliced (headline) value when it reports
-    one, else every slice of that metric.
+    one, else every slice of that metric. A policy outcome attaches to the metric it judged,
+    including the worst slice that a rule without a slice was judged on.
     """
     results = {r.auditor: r for r in report.results}
     policy = _policy_index(report.policy)
-    out = []
+    clauses = []
     for clause in mapping["clauses"]:
-        evidence: list[dict[str, Any]] = []
-        findings: list[dict[str, Any]] = []
+        evidence: list[ClauseEvidence] = []
+        findings: dict[tuple[str, str, str], ClauseFinding] = {}
         gaps: list[str] = []
         assessed = concern = False
         for item in clause["evidence"]:
             auditor = item["auditor"]
             result = results.get(auditor)
             if result is None or result.status != "ok":
-                why = "did not run" if result is None else f"{result.status}" + (f": {result.reason}" if result.reason else "")
+                why = ("did not run" if result is None
+                       else result.status + (f": {result.reason}" if result.reason else ""))
                 gap = f"{auditor} {why}"
                 if gap not in gaps:
                     gaps.append(gap)
@@ -160,7 +168,8 @@ def assess(report: AuditReport, mapping: Mapping[str, Any]) -> list[dict[str, An
                 assessed = True
                 for f in result.findings:
                     if f.severity in ("warn", "fail"):
-                        findings.append({"auditor": auditor, "severity": f.severity, "title": f.title})
+                        findings.setdefault((auditor, f.severity, f.title),
+                                            ClauseFinding(auditor=auditor, severity=f.severity, title=f.title))
                         concern = True
                 continue
             name, want = item["metric"], item.get("slice")
@@ -172,19 +181,19 @@ def assess(report: AuditReport, mapping: Mapping[str, Any]) -> list[dict[str, An
             if not chosen:
                 gaps.append(f"{auditor} reported no {name}" + (f"[{want}]" if want else ""))
             for m in chosen:
-                outcomes = [p["outcome"] for p in policy.get((auditor, m.name, m.slice), [])]
-                outcome = _worst(outcomes)
+                outcome = _worst([p.outcome for p in policy.get((auditor, m.name, m.slice), [])])
                 concern = concern or outcome == "fail"
-                evidence.append({"auditor": auditor, "metric": m.name, "slice": m.slice, "value": m.value,
-                                 "ci_low": m.ci_low, "ci_high": m.ci_high, "policy_outcome": outcome})
+                evidence.append(ClauseEvidence(auditor=auditor, metric=m.name, slice=m.slice, value=m.value,
+                                               ci_low=m.ci_low, ci_high=m.ci_high, policy_outcome=outcome))
                 assessed = True
-        status = "concern" if concern else ("evidence" if assessed else "not assessed")
-        unique = list({(f["auditor"], f["severity"], f["title"]): f for f in findings}.values())
-        out.append({"id": clause["id"], "framework": clause["framework"],
-                    "framework_name": mapping.get("frameworks", {}).get(clause["framework"], clause["framework"]),
-                    "title": clause["title"], "summary": clause["summary"], "status": status,
-                    "evidence": evidence, "findings": unique, "gaps": gaps})
-    return out
+        verdict = "concern" if concern else ("evidence" if assessed else "not assessed")
+        clauses.append(ClauseVerdict(
+            id=clause["id"], framework=clause["framework"],
+            framework_name=mapping.get("frameworks", {}).get(clause["framework"], clause["framework"]),
+            title=clause["title"], summary=clause["summary"], verdict=verdict, evidence=tuple(evidence),
+            findings=tuple(findings.values()), gaps=tuple(gaps)))
+    return ComplianceAssessment(mapping_version=mapping.get("version"),
+                                mapping_reviewed=str(mapping.get("reviewed", "")), clauses=tuple(clauses))
 
 
 def reviewer_fields(model_card: Mapping[str, Any] | None) -> dict[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.results import AuditorResult, AuditReport
+from audit.report.compliance import DISCLAIMER
 from audit.report.svg import safe_svg
 
 GENERIC_SECTION = "sections/_generic.html.j2"
@@ -59,6 +60,7 @@ def environment(sections: dict[str, Path] | None = None) -> Any:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     env.filters["safe_svg"] = safe_svg
+    env.globals["compliance_disclaimer"] = DISCLAIMER
     if not sections:
         _ENV = env
     return env
@@ -102,15 +104,16 @@ def render_section(result: AuditorResult) -> str:
 
 
 def render_html(report: AuditReport) -> str:
-    """The whole report as one HTML document."""
-    from audit.report.compliance import assess, load_mapping, reviewer_fields
+    """The whole report as one HTML document: the policy verdict and the compliance verdicts are
+    the report's stored ones (judged by the runner), never recomputed here."""
+    from audit.core.policy import describe_verdict
+    from audit.report.compliance import reviewer_fields
+    from audit.report.limitations import limitations
 
     own = _own_templates(report.results)
     env = environment({k: v.parent for k, v in own.items()})
     sections = [(r, section_template(r, env, own)) for r in report.results]
-    from audit.core.policy import describe_verdict
-
     return env.get_template("model_card.html.j2").render(
         report=report, meta=report.metadata, sections=sections, findings=report.findings(),
-        verdict=describe_verdict(report),
-        compliance=assess(report, load_mapping()), reviewer=reviewer_fields(report.metadata.get("model_card")))
+        verdict=describe_verdict(report), limitations=limitations(report),
+        compliance=report.compliance, reviewer=reviewer_fields(report.metadata.get("model_card")))

@@ -8,7 +8,10 @@ import html
 from typing import Any
 
 from audit.core.results import AuditReport, Table
+from audit.core.verdicts import ComplianceAssessment
+from audit.report.compliance import DISCLAIMER
 from audit.report.html import format_number
+from audit.report.limitations import limitations
 
 # Metrics that go into model-index, with the Hub's metric type ids.
 MODEL_INDEX_METRICS = {
@@ -19,6 +22,8 @@ MODEL_INDEX_METRICS = {
     ("performance", "macro_recall"): ("recall", "Macro recall"),
     ("performance", "roc_auc"): ("roc_auc", "ROC AUC"),
 }
+# Metrics listed per clause in the card's compliance table; results.json and the HTML list all.
+MAX_CLAUSE_EVIDENCE = 6
 
 
 def md_escape(value: Any) -> str:
@@ -99,15 +104,15 @@ def render_markdown(report: AuditReport) -> str:
     verdict = describe_verdict(report)
     out.append(f"Findings: {verdict['findings']}.")
     out.append("")
-    if report.policy:
+    if report.policy.outcomes:
         out.append(f"Policy: **{'PASSED' if report.passed else 'FAILED'}** — {md_escape(verdict['policy'])}")
         out.append("")
     else:
         out.append("Policy: none set — no thresholds were given, so the findings above decide nothing.")
         out.append("")
         out.append("| threshold | measured | outcome |\n|---|---|---|")
-        for p in report.policy:
-            out.append(f"| `{md_escape(p['rule'])}` | {md_escape(p['value'])} | {md_escape(p['outcome'])} |")
+        for p in report.policy.outcomes:
+            out.append(f"| `{md_escape(p.rule)}` | {md_escape(p.value)} | {md_escape(p.outcome)} |")
         out.append("")
     serious = [(a, f) for a, f in report.findings() if f.severity in ("fail", "warn")]
     if serious:
@@ -153,10 +158,33 @@ def render_markdown(report: AuditReport) -> str:
             out.append(f"| {md_escape(m.name)} | {md_escape(m.slice or '')} | {md_escape(m.value)} | {ci} |")
         if len(r.metrics) > 40:
             out.append(f"\n_{len(r.metrics) - 40} more metrics in results.json._")
+    out += _compliance_lines(report.compliance)
     out.append("")
     out.append("## Limitations")
     out.append("")
-    out.append("Figures hold for the evaluation data named above; confidence intervals are seeded bootstraps over "
-               "its rows. This card is evidence for a review, not a certification.")
+    out += [f"- {md_escape(line)}" for line in limitations(report)]
     out.append("")
     return "\n".join(out)
+
+
+def _compliance_lines(compliance: ComplianceAssessment) -> list[str]:
+    """The stored clause verdicts (the HTML's compliance section, without the reviewer block)."""
+    if not compliance.clauses:
+        return []
+    lines = ["", "## Compliance evidence", "", f"_{md_escape(DISCLAIMER)}_", "",
+             "| clause | verdict | evidence in this report |", "|---|---|---|"]
+    for c in compliance.clauses:
+        parts = [f"{e.auditor}.{e.metric}" + (f"[{e.slice}]" if e.slice is not None else "")
+                 + f" = {format_number(e.value)}" + (f" (policy: {e.policy_outcome})" if e.policy_outcome else "")
+                 for e in c.evidence[:MAX_CLAUSE_EVIDENCE]]
+        if len(c.evidence) > MAX_CLAUSE_EVIDENCE:
+            parts.append(f"{len(c.evidence) - MAX_CLAUSE_EVIDENCE} more metrics in results.json")
+        if c.findings:  # the titles are in the summary above; here only how many, and whose
+            counts = ", ".join(f"{sum(f.severity == s for f in c.findings)} {s}" for s in ("fail", "warn")
+                               if any(f.severity == s for f in c.findings))
+            parts.append(f"findings: {counts} ({', '.join(sorted({f.auditor for f in c.findings}))})")
+        if c.gaps:
+            parts.append("missing: " + "; ".join(c.gaps))
+        evidence = "; ".join(md_escape(p) for p in parts) or "–"
+        lines.append(f"| {md_escape(c.id)}: {md_escape(c.title)} | {md_escape(c.verdict)} | {evidence} |")
+    return lines

@@ -84,7 +84,8 @@ def test_trigger_token_is_the_top_attributed_word(demo_planted: Any, planted_tar
 def test_lime_and_kernel_shap_find_the_trigger(demo_planted: Any, planted_target: Any,
                                                context_factory: Any) -> None:
     ctx = context_factory(demo_planted, planted_target)
-    ctx.upstream = {"fairness": AuditorResult(auditor="fairness", extra={"interesting_rows": _cf_rows(demo_planted)[:16]})}
+    ctx.upstream = {"fairness": AuditorResult(auditor="fairness",
+                                              extra={"interesting_rows": _cf_rows(demo_planted)[:16]})}
     result = ExplainabilityAuditor(methods=["lime", "kernel_shap"], explain_examples=0, faithfulness=False,
                                    sanity_check=False, n_samples=200).run(ctx)
     assert result.status == "ok", result.reason
@@ -114,7 +115,8 @@ def _per_row_captum(model: Any, tokenizer: Any, text: str, target: int, method: 
         emb = model.get_input_embeddings()(ids).detach().requires_grad_(True)
         if method == "saliency":
             return Saliency(lambda e: logits(inputs_embeds=e)).attribute(emb, target=target)[0].norm(dim=-1).numpy()
-        return InputXGradient(lambda e: logits(inputs_embeds=e)).attribute(emb, target=target)[0].sum(-1).detach().numpy()
+        grads = InputXGradient(lambda e: logits(inputs_embeds=e)).attribute(emb, target=target)
+        return grads[0].sum(-1).detach().numpy()
     word_ids = enc.word_ids(0)
     fm = torch.tensor([[w if w is not None else max(x for x in word_ids if x is not None) + 1 for w in word_ids]])
     return FeatureAblation(lambda x: logits(input_ids=x)).attribute(
@@ -206,7 +208,8 @@ def test_planted_model_explanations_pass_their_checks(demo_planted: Any, planted
 
     ctx = context_factory(demo_planted, planted_target)
     ctx.upstream = {"fairness": AuditorResult(auditor="fairness",
-                                              extra={"interesting_rows": [{"text": HOSTILE, "source": "fairness <b>worst</b>"}]})}
+                                              extra={"interesting_rows": [
+                                                  {"text": HOSTILE, "source": "fairness <b>worst</b>"}]})}
     result = ExplainabilityAuditor(explain_examples=24, **FAST).run(ctx)
     assert result.status == "ok", result.reason
     assert result.metric("explained_rows").value == 25

@@ -31,19 +31,9 @@ from audit.auditors.fairness._metrics import (
 )
 from audit.errors import AuditInputError
 from tests._text import one_line
+from tests.conftest import make_context
 
 FAST = {"n_bootstrap": 100, "counterfactual": False, "mitigation": False}
-
-
-def _context(eval_path: Path, target: Any, **config: Any) -> Any:
-    """An AuditContext over a CSV (module-scoped fixtures cannot use the function-scoped factory)."""
-    from audit.config import AuditConfig
-    from audit.core.context import AuditContext
-    from audit.engine.data import load_evalset
-
-    cfg = AuditConfig(model="demo", data=str(eval_path), **config)
-    data = load_evalset(eval_path, label_names=target.label_names, sensitive=cfg.sensitive)
-    return AuditContext(config=cfg, target=target, data=data, progress_enabled=False)
 
 
 def _above_info(result: Any) -> list[Any]:
@@ -59,7 +49,7 @@ def _flags(result: Any, check: str, group: str) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def planted(demo_planted: Any, planted_target: Any) -> tuple[Any, Any]:
-    ctx = _context(demo_planted.eval_path, planted_target, sensitive=["age_group"])
+    ctx = make_context(demo_planted.eval_path, planted_target, sensitive=["age_group"])
     return ctx, FairnessAuditor().run(ctx)
 
 
@@ -178,9 +168,10 @@ def clean_control(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     return build, Target.load(str(build.model_dir))
 
 
+@pytest.mark.slow  # clean_control builds (trains) a seed-1 demo model
 def test_clean_model_is_not_flagged(clean_control: tuple[Any, Any]) -> None:
     build, target = clean_control
-    result = FairnessAuditor().run(_context(build.eval_path, target, sensitive=["age_group"]))
+    result = FairnessAuditor().run(make_context(build.eval_path, target, sensitive=["age_group"]))
     assert result.status == "ok"
     assert _above_info(result) == [], [f.title for f in _above_info(result)]
 
@@ -189,12 +180,13 @@ def test_clean_model_is_not_flagged(clean_control: tuple[Any, Any]) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_clean_model_is_not_flagged_over_seeds(clean_control: tuple[Any, Any], seed: int) -> None:
     build, target = clean_control
-    result = FairnessAuditor().run(_context(build.eval_path, target, sensitive=["age_group"], seed=seed))
+    result = FairnessAuditor().run(make_context(build.eval_path, target, sensitive=["age_group"], seed=seed))
     assert _above_info(result) == [], [f.title for f in _above_info(result)]
 
 
 def test_clean_control_seed0_does_not_flag_the_planted_group(demo_clean: Any, clean_target: Any) -> None:
-    result = FairnessAuditor(n_bootstrap=200).run(_context(demo_clean.eval_path, clean_target, sensitive=["age_group"]))
+    result = FairnessAuditor(n_bootstrap=200).run(
+        make_context(demo_clean.eval_path, clean_target, sensitive=["age_group"]))
     assert [f.title for f in _above_info(result) if f.evidence.get("group") == "elderly"] == []
 
 
@@ -202,7 +194,7 @@ def test_clean_control_seed0_does_not_flag_the_planted_group(demo_clean: Any, cl
 
 
 def test_runs_without_sensitive_column_on_identity_terms(demo_planted: Any, planted_target: Any) -> None:
-    result = FairnessAuditor(**FAST).run(_context(demo_planted.eval_path, planted_target))
+    result = FairnessAuditor(**FAST).run(make_context(demo_planted.eval_path, planted_target))
     assert result.status == "ok", result.reason
     assert result.metric("demographic_parity_ratio", "age").value < 0.8
     assert _flags(result, "disparate_impact", "elderly")[0].evidence["kind"] == "identity"
@@ -210,7 +202,7 @@ def test_runs_without_sensitive_column_on_identity_terms(demo_planted: Any, plan
 
 def test_runs_with_two_sensitive_columns_intersectionally(demo_planted: Any, planted_target: Any) -> None:
     result = FairnessAuditor(min_group_size=110, **FAST).run(
-        _context(demo_planted.eval_path, planted_target, sensitive=["gender", "age_group"]))
+        make_context(demo_planted.eval_path, planted_target, sensitive=["gender", "age_group"]))
     assert result.status == "ok", result.reason
     slices = {m.slice for m in result.metrics if m.name == "demographic_parity_ratio"}
     assert slices == {"gender", "age_group", "gender×age_group"}
@@ -227,13 +219,13 @@ def test_runs_with_two_sensitive_columns_intersectionally(demo_planted: Any, pla
 def test_skips_without_labels(tmp_path: Path, demo_planted: Any, planted_target: Any) -> None:
     path = tmp_path / "unlabelled.csv"
     pd.read_csv(demo_planted.eval_path)[["text", "age_group"]].head(50).to_csv(path, index=False)
-    result = FairnessAuditor().run(_context(path, planted_target, sensitive=["age_group"]))
+    result = FairnessAuditor().run(make_context(path, planted_target, sensitive=["age_group"]))
     assert result.status == "skipped" and "no label column" in result.reason
 
 
 def test_positive_label_choice_reverses_the_direction(demo_planted: Any, planted_target: Any) -> None:
     result = FairnessAuditor(positive_label="negative", **FAST).run(
-        _context(demo_planted.eval_path, planted_target, sensitive=["age_group"]))
+        make_context(demo_planted.eval_path, planted_target, sensitive=["age_group"]))
     assert result.status == "ok", result.reason
     eo = _flags(result, "equalized_odds", "elderly")
     assert eo and eo[0].evidence["direction"] == "more_positive" and "'negative'" in eo[0].title
@@ -246,7 +238,8 @@ def test_hostile_text_is_escaped_in_the_section(tmp_path: Path, demo_planted: An
     frame["text"] = "<script>alert(1)</script> " + frame["text"]
     path = tmp_path / "hostile.csv"
     frame.to_csv(path, index=False)
-    result = FairnessAuditor(n_bootstrap=50, mitigation=False, min_group_size=10).run(_context(path, planted_target))
+    result = FairnessAuditor(n_bootstrap=50, mitigation=False, min_group_size=10).run(
+        make_context(path, planted_target))
     assert result.extra["counterfactual_examples"]
     html = render_section(result)
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -265,7 +258,7 @@ def test_options_are_validated() -> None:
 
 
 def test_unknown_positive_label_is_named(demo_planted: Any, planted_target: Any) -> None:
-    ctx = _context(demo_planted.eval_path, planted_target)
+    ctx = make_context(demo_planted.eval_path, planted_target)
     with pytest.raises(AuditInputError, match="option positive_label: expected one of the model's labels"):
         FairnessAuditor(positive_label="neutral").run(ctx)
 
@@ -362,7 +355,7 @@ def test_multiclass_one_vs_rest_and_positive_label(tmp_path: Path) -> None:
     path = tmp_path / "three.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     target = _KeywordTarget()
-    ovr = FairnessAuditor(**FAST).run(_context(path, target, sensitive=["age_group"]))
+    ovr = FairnessAuditor(**FAST).run(make_context(path, target, sensitive=["age_group"]))
     assert ovr.status == "ok", ovr.reason
     slices = {m.slice for m in ovr.metrics if m.name == "demographic_parity_ratio"}
     assert slices == {"age_group [negative]", "age_group [neutral]", "age_group [positive]"}
@@ -377,7 +370,7 @@ def test_multiclass_one_vs_rest_and_positive_label(tmp_path: Path) -> None:
     flagged = _flags(ovr, "disparate_impact", "elderly")
     assert {f.evidence["slice"] for f in flagged} == {"age_group [positive]"}
     one = FairnessAuditor(positive_label="positive", n_bootstrap=100, mitigation=False).run(
-        _context(path, target, sensitive=["age_group"]))
+        make_context(path, target, sensitive=["age_group"]))
     assert {m.slice for m in one.metrics if m.name == "demographic_parity_ratio"} == {"age_group"}
     cf = _flags(one, "counterfactual_term_effect", "elderly")
     assert cf and cf[0].evidence["direction"] == "less_positive"
@@ -396,7 +389,7 @@ def test_result_is_json_data_and_reproducible_under_a_seed(tmp_path: Path) -> No
     pd.DataFrame(rows).to_csv(path, index=False)
 
     def run() -> dict[str, Any]:
-        ctx = _context(path, _KeywordTarget(), sensitive=["age_group", "gender"], seed=7)
+        ctx = make_context(path, _KeywordTarget(), sensitive=["age_group", "gender"], seed=7)
         out = FairnessAuditor(positive_label="positive", n_bootstrap=60, min_group_size=20).run(ctx).to_dict()
         out.pop("timings")
         return out
@@ -419,7 +412,7 @@ def test_a_subgroup_with_one_class_is_undefined_not_too_small(tmp_path: Path) ->
     path = tmp_path / "one_class.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     result = FairnessAuditor(positive_label="positive", min_group_size=20, **FAST).run(
-        _context(path, _KeywordTarget()))
+        make_context(path, _KeywordTarget()))
     assert result.status == "ok", result.reason
     status = dict(result.table("bias_auc").to_frame()[["subgroup", "status"]].to_numpy())
     assert status == {"young": JUDGED, "elderly": ONE_CLASS, "teenage": TOO_SMALL}
@@ -451,7 +444,8 @@ def test_vectorised_group_intervals_equal_the_per_resample_bootstrap(seed: int) 
     for rate in ("selection_rate", "tpr"):
         for g in (0, 3, 5):
             rows = codes == g
-            _close(fm.rate_interval(y[rows], p[rows], rate=rate, **kw), ref.rate_interval(y[rows], p[rows], rate=rate, **kw))
+            _close(fm.rate_interval(y[rows], p[rows], rate=rate, **kw),
+                   ref.rate_interval(y[rows], p[rows], rate=rate, **kw))
     new, old = fm.headline_intervals(y, p, codes, k, **kw), ref.headline_intervals(y, p, codes, k, **kw)
     assert list(new) == list(old)
     for name in new:
@@ -485,7 +479,7 @@ def test_auditor_result_is_unchanged_by_the_faster_groups_step(tmp_path: Path,
     pd.DataFrame(rows).to_csv(path, index=False)
 
     def run() -> str:
-        ctx = _context(path, _KeywordTarget(), sensitive=["age_group", "region"], seed=3)
+        ctx = make_context(path, _KeywordTarget(), sensitive=["age_group", "region"], seed=3)
         result = FairnessAuditor(n_bootstrap=150, min_group_size=15, identity_groups="always", counterfactual=False,
                                  mitigation=False).run(ctx)
         assert result.status == "ok", result.reason

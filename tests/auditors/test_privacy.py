@@ -248,7 +248,8 @@ def test_distribution_shift_control_is_not_flagged_as_leaking(shifted: Any, clea
     assert not _leak_findings(result), [f.title for f in result.findings]
     (shift,) = [f for f in result.findings if f.evidence.get("kind") == "distribution_shift"]
     assert shift.severity == "warn"
-    assert shift.title.startswith(f"Members and non-members are distinguishable without the model: AUC {blind.value:.3f}")
+    assert shift.title.startswith(
+        f"Members and non-members are distinguishable without the model: AUC {blind.value:.3f}")
     assert shift.title.endswith("the raw attack AUC cannot be read as leakage (see the matched comparison)")
     assert "--holdout-data" in shift.detail
     judged = result.metric("mia_leakage_margin")  # judged on the matched rows, where nothing leaks
@@ -448,7 +449,8 @@ def test_section_renders_attacks_roc_and_scope(demo_planted: Any, planted_target
     ctx = context_factory(demo_planted, planted_target, with_train=True)
     result = PrivacyAuditor(mia_examples=200, n_bootstrap=50).run(ctx)
     html = render_section(result)
-    for text in ("Membership inference", "loss threshold (Yeom et al. 2018)", "modified entropy (Song &amp; Mittal 2021)",
+    for text in ("Membership inference", "loss threshold (Yeom et al. 2018)",
+                 "modified entropy (Song &amp; Mittal 2021)",
                  "<svg", "log-log", "TPR @ 1% FPR", "needs &gt;= 1000 non-members", "Not tested: Reference-calibrated",
                  "Personal information in the data", "What was and was not tested",
                  "blind: character and word n-grams (logistic regression)", "margin over best blind", "AUC matched",

@@ -17,6 +17,7 @@ from audit.auditors.robustness._auditor import RobustnessAuditor, stratified_sam
 from audit.engine.resources import DEBIAN_WORDNET
 from audit.errors import AuditInputError
 from tests._text import one_line
+from tests.conftest import make_context
 
 ATTACK_EXAMPLES = 10
 TA_SUMMARY_KEYS = {  # ours -> (TextAttack metric key, scale)
@@ -27,17 +28,6 @@ TA_SUMMARY_KEYS = {  # ours -> (TextAttack metric key, scale)
     "accuracy_under_attack": ("attack_accuracy_perc", 100),
     "attack_success_rate": ("attack_success_rate", 100),
 }
-
-
-def _context(build: Any, target: Any) -> Any:
-    from audit.config import AuditConfig
-    from audit.core.context import AuditContext
-    from audit.engine.data import load_evalset
-
-    cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path))
-    data = load_evalset(build.eval_path, label_names=target.label_names, sensitive=[], limit=None, sample=None,
-                        seed=cfg.seed)
-    return AuditContext(config=cfg, target=target, data=data, progress_enabled=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,7 +44,7 @@ def one_torch_thread() -> Any:
 
 @pytest.fixture(scope="module")
 def planted_ctx(demo_planted: Any, planted_target: Any) -> Any:
-    return _context(demo_planted, planted_target)
+    return make_context(demo_planted, planted_target)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +136,7 @@ def test_summary_equals_textattack_attacker_summary(planted_ctx: Any, planted_re
 
 
 def test_constant_predictor_cannot_be_attacked(demo_planted: Any, constant_target: Any) -> None:
-    ctx = _context(demo_planted, constant_target)
+    ctx = make_context(demo_planted, constant_target)
     r = RobustnessAuditor(recipes=["deepwordbug"], attack_examples=10, invariance_examples=100).run(ctx)
     assert r.status == "ok", r.reason
     assert r.metric("successful_attacks", "deepwordbug").value == 0
@@ -217,7 +207,7 @@ def test_clean_control_is_invariant_to_the_emphasis(demo_clean: Any, clean_targe
     """The control saw '!!' copies with their originals' labels: exclamation marks change almost
     nothing (4 of 200 rows at seed 0, under the 5% threshold), and no finding names that test."""
     test = _emphasis_test(demo_clean)
-    r = RobustnessAuditor(attack_examples=0, invariance_examples=200).run(_context(demo_clean, clean_target))
+    r = RobustnessAuditor(attack_examples=0, invariance_examples=200).run(make_context(demo_clean, clean_target))
     assert r.status == "ok", r.reason
     rate = r.metric("invariance_flip_rate", test)
     rows = dict(zip(r.table("invariance").columns, next(x for x in r.table("invariance").rows if x[0] == test),

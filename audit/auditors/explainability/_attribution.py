@@ -39,7 +39,6 @@ import numpy as np
 
 METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "occlusion", "lime", "kernel_shap")
 OUTPUTS = ("log_odds", "log_prob", "prob")
-UNSIGNED = frozenset({"saliency"})
 # Methods whose features are whole words (a word's pieces share one value) rather than tokens.
 WORD_FEATURE_METHODS = frozenset({"occlusion", "lime", "kernel_shap"})
 

@@ -117,7 +117,7 @@ class ExplainabilityAuditor(Auditor):
         pad_id = _pad_id(target.tokenizer)
         common = {"pad_id": pad_id, "device": target.device, "output": o["output"], "multi_label": multi,
                   "n_samples": o["n_samples"], "max_rows": o["batch_rows"], "max_tokens": o["max_tokens"],
-                  "seed": ctx.seed}
+                  "seed": ctx.seed_for("explainability.attribution")}
 
         word_scores: dict[str, list[np.ndarray]] = {}
         ig_info: dict[str, Any] = {}
@@ -200,7 +200,8 @@ class ExplainabilityAuditor(Auditor):
         chosen.sort()
         texts = [data.texts[i] for i in chosen]
         pairs: list[str | None] | None = [data.pairs[i] for i in chosen] if data.pairs is not None else None
-        labels: list[int | None] = [int(labels_all[i]) for i in chosen] if labels_all is not None else [None] * len(chosen)
+        labels: list[int | None] = ([int(labels_all[i]) for i in chosen] if labels_all is not None
+                                    else [None] * len(chosen))
         preds = [int(preds_all[i]) for i in chosen]
         sources = ["sample"] * len(chosen)
 
@@ -304,7 +305,7 @@ class ExplainabilityAuditor(Auditor):
         rng = ctx.rng("explainability.random_words")
         curves[RANDOM] = fx.mean_curves([fx.erasure_curves(rows, fx.random_orders(rows, rng), targets, full_probs,
                                                            predict_probs) for _ in range(RANDOM_DRAWS)])
-        seed = ctx.seed
+        seed = ctx.seed_for("explainability.aopc")  # one set of resamples for every method: paired intervals
         comp_desc = "ERASER comprehensiveness AOPC (DeYoung et al. 2020): p(y|x) - p(y|x without top words)"
         suff_desc = "ERASER sufficiency AOPC (DeYoung et al. 2020): p(y|x) - p(y|top words only)"
         rand = curves[RANDOM]
@@ -340,7 +341,8 @@ class ExplainabilityAuditor(Auditor):
                     "warn", f"{m} is not faithful for this model",
                     f"Its top-ranked words matter no more than random words (gain over random {both.mean():.3f}, "
                     f"95% CI {blo:.3f} to {bhi:.3f}; comprehensiveness {gain.mean():.3f}, sufficiency "
-                    f"{sgain.mean():.3f}; DeYoung et al. 2020). Its explanations should not be trusted here.", evidence))
+                    f"{sgain.mean():.3f}; DeYoung et al. 2020). Its explanations should not be trusted here.",
+                    evidence))
             elif not (np.isfinite(blo) and blo > 0):
                 findings.append(Finding(
                     "info", f"{m} is not clearly more faithful than random words",
@@ -377,8 +379,8 @@ class ExplainabilityAuditor(Auditor):
         sub_targets = targets[idx]
         records = []
         trained = ctx.target.model  # type: ignore[union-attr]
-        cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed), total=len(fx.cascade_stages(trained)),
-                               desc="sanity: cascading randomisation")
+        cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed_for("explainability.cascade")),
+                               total=len(fx.cascade_stages(trained)), desc="sanity: cascading randomisation")
         for s, (stage, model) in enumerate(cascade):
             for method in o["methods"]:
                 steps = o["n_steps"]
@@ -465,7 +467,8 @@ class ExplainabilityAuditor(Auditor):
                               description="mean share of |attribution| per row on identity terms"))
         id_records = [{"term": t, "rows": len(v), "mean_share": float(np.mean(v))}
                       for t, v in sorted(term_share.items(), key=lambda kv: -float(np.mean(kv[1])))]
-        tables.append(Table.from_frame("identity_terms", pd.DataFrame(id_records, columns=["term", "rows", "mean_share"]),
+        tables.append(Table.from_frame("identity_terms",
+                                       pd.DataFrame(id_records, columns=["term", "rows", "mean_share"]),
                                        title="Share of |attribution| on identity terms (see the fairness section)"))
         if id_records:
             top = id_records[0]
@@ -546,7 +549,8 @@ def _legend() -> list[dict[str, str]]:
 
 
 def _heatmap_rows(rows: Sequence[EncodedRow], labels: list[int | None], preds: np.ndarray, targets: np.ndarray,
-                  sources: list[str], word_scores: dict[str, list[np.ndarray]], label_names: list[str]) -> list[dict[str, Any]]:
+                  sources: list[str], word_scores: dict[str, list[np.ndarray]], label_names: list[str]
+                  ) -> list[dict[str, Any]]:
     out = []
     for i, row in enumerate(rows):
         methods = []

@@ -25,6 +25,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audit.core.stats import CONFIDENCE
+
+# The final metric of the Jigsaw Unintended Bias in Toxicity Classification benchmark (Borkan et
+# al. 2019): power means with p = -5 (the worst subgroups weigh most) of each bias AUC, and the
+# overall AUC, weighted 0.25 each. Fixed by the benchmark, so scores stay comparable with it.
+JIGSAW_POWER = -5.0
+JIGSAW_WEIGHTS = (0.25, 0.25, 0.25, 0.25)
+
 HEADLINE = (
     "demographic_parity_difference",
     "demographic_parity_ratio",
@@ -141,7 +149,7 @@ def resampled_counts(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, 
 # and returns what that call returned (tests/_bootstrap_reference.py keeps those calls).
 
 def rate_interval(y_true: np.ndarray, y_pred: np.ndarray, *, rate: str, n_resamples: int, seed: int,
-                  confidence: float = 0.95) -> tuple[float, float]:
+                  confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Bootstrap interval of one group's ``rate`` (``selection_rate``, ``tpr``, ...), its rows
     resampled with replacement."""
     from audit.core.stats import percentile_interval
@@ -154,7 +162,7 @@ def rate_interval(y_true: np.ndarray, y_pred: np.ndarray, *, rate: str, n_resamp
 
 
 def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
-                       n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+                       n_resamples: int, seed: int, confidence: float = CONFIDENCE) -> dict[str, tuple[float, float]]:
     """Bootstrap intervals of the five headline metrics from one set of resamples stratified by
     group."""
     from audit.core.stats import percentile_interval
@@ -167,7 +175,7 @@ def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray
 
 
 def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,
-                     n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+                     n_resamples: int, seed: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Bootstrap interval of :func:`vs_rest_from_counts`, resampled within each group."""
     from audit.core.stats import percentile_interval
 
@@ -219,8 +227,9 @@ def bias_aucs(y_true: np.ndarray, score: np.ndarray, in_group: np.ndarray) -> di
     return {kind: bias_auc(y_true, score, in_group, kind) for kind in BIAS_AUCS}
 
 
-def power_mean(values: Sequence[float], p: float = -5.0) -> float:
-    """Generalized (power) mean ``(mean(x**p))**(1/p)``; p = -5 weighs the worst subgroups most."""
+def power_mean(values: Sequence[float], p: float = JIGSAW_POWER) -> float:
+    """Generalized (power) mean ``(mean(x**p))**(1/p)``; the default p (JIGSAW_POWER, -5) weighs the
+    worst subgroups most."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -229,7 +238,7 @@ def power_mean(values: Sequence[float], p: float = -5.0) -> float:
 
 
 def jigsaw_final_score(overall_auc: float, subgroup: Sequence[float], bpsn: Sequence[float], bnsp: Sequence[float],
-                       *, p: float = -5.0, weights: Sequence[float] = (0.25, 0.25, 0.25, 0.25)) -> float:
+                       *, p: float = JIGSAW_POWER, weights: Sequence[float] = JIGSAW_WEIGHTS) -> float:
     """Final metric of the Jigsaw Unintended Bias benchmark (Borkan et al. 2019): a weighted sum
     of the overall AUC and the power means of the three bias AUCs over subgroups."""
     parts = (overall_auc, power_mean(subgroup, p), power_mean(bpsn, p), power_mean(bnsp, p))

@@ -66,7 +66,8 @@ class PerformanceAuditor(Auditor):
         "n_bootstrap": Option(kind="int", min=0, max=1_000_000, default=1000, help="bootstrap resamples (0: none)"),
         "ece_bins": Option(kind="int", min=2, max=10_000, default=15, help="bins of the calibration error"),
         "ece_warn": Option(kind="float", min=0, max=1, default=0.1, help="ECE above which a warning is raised"),
-        "min_accuracy": Option(kind="float", min=0, max=1, nullable=True, help="accuracy below which a finding is raised"),
+        "min_accuracy": Option(kind="float", min=0, max=1, nullable=True,
+                               help="accuracy below which a finding is raised"),
     }
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
@@ -104,7 +105,6 @@ class PerformanceAuditor(Auditor):
         table = table.sort_values("_o").drop(columns="_o")
 
         n_boot = self.options["n_bootstrap"]
-        seed = ctx.seed
 
         def macro_f1(a: np.ndarray, b: np.ndarray) -> float:
             return macro_f1_from_counts(a, b, k)
@@ -112,17 +112,25 @@ class PerformanceAuditor(Auditor):
         def accuracy(a: np.ndarray, b: np.ndarray) -> float:
             return float(np.mean(a == b))
 
-        acc_ci = bootstrap_ci(accuracy, [y, pred], n_resamples=n_boot, seed=seed) if n_boot else (None, None)
+        acc_ci = (bootstrap_ci(accuracy, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.accuracy"))
+                  if n_boot else (None, None))
         f1_macro = float(skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0))
-        f1_ci = bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=seed + 1) if n_boot else (None, None)
+        f1_ci = (bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.macro_f1"))
+                 if n_boot else (None, None))
 
         metrics = [
             Metric("accuracy", acc, acc_ci[0], acc_ci[1], True, description="share of rows predicted right"),
             Metric("macro_f1", f1_macro, f1_ci[0], f1_ci[1], True, description="unweighted mean of per-class F1"),
-            Metric("weighted_f1", float(skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0)), higher_is_better=True),
-            Metric("macro_precision", float(skm.precision_score(y, pred, labels=labels, average="macro", zero_division=0)), higher_is_better=True),
-            Metric("macro_recall", float(skm.recall_score(y, pred, labels=labels, average="macro", zero_division=0)), higher_is_better=True),
-            Metric("balanced_accuracy", float(skm.balanced_accuracy_score(y, pred)) if len(present) > 1 else float("nan"), higher_is_better=True),
+            Metric("weighted_f1", float(skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0)),
+                   higher_is_better=True),
+            Metric("macro_precision",
+                   float(skm.precision_score(y, pred, labels=labels, average="macro", zero_division=0)),
+                   higher_is_better=True),
+            Metric("macro_recall", float(skm.recall_score(y, pred, labels=labels, average="macro", zero_division=0)),
+                   higher_is_better=True),
+            Metric("balanced_accuracy",
+                   float(skm.balanced_accuracy_score(y, pred)) if len(present) > 1 else float("nan"),
+                   higher_is_better=True),
             Metric("log_loss", float(skm.log_loss(y, probs, labels=labels)), higher_is_better=False,
                    description="mean negative log-likelihood of the true class"),
         ]
@@ -134,7 +142,8 @@ class PerformanceAuditor(Auditor):
             metrics.append(Metric("pr_auc", float(skm.average_precision_score(y, probs[:, 1])), higher_is_better=True,
                                   description=f"average precision for the positive class {names[1]!r}"))
         elif len(present) == k:
-            metrics.append(Metric("roc_auc", float(skm.roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=labels)),
+            metrics.append(Metric("roc_auc",
+                                  float(skm.roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=labels)),
                                   higher_is_better=True, description="one-vs-rest, macro average"))
             onehot = np.eye(k)[y]
             metrics.append(Metric("pr_auc", float(skm.average_precision_score(onehot, probs, average="macro")),
@@ -166,7 +175,8 @@ class PerformanceAuditor(Auditor):
                                                            diagonal=True, xlim=(0, 1), ylim=(0, 1.01)),
                                   caption="ROC curve of the positive class; the dashed line is chance."))
             figures.append(Figure("pr", charts.line_chart([("PR", rec, prec)], title="Precision-recall curve",
-                                                          xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01)),
+                                                          xlabel="recall", ylabel="precision", xlim=(0, 1),
+                                                          ylim=(0, 1.01)),
                                   caption=f"Precision-recall curve of the positive class {names[1]!r}."))
         bins_table = pd.DataFrame({"bin": [f"{i / len(bins['count']):.2f}–{(i + 1) / len(bins['count']):.2f}"
                                            for i in range(len(bins["count"]))],
@@ -182,7 +192,8 @@ class PerformanceAuditor(Auditor):
                                     {"ece": ece}))
         worst = int(np.argmin([report[n]["recall"] for n in names])) if len(present) > 1 else None
         if worst is not None:
-            findings.append(Finding("info", f"Accuracy {acc:.3f} (95% CI {acc_ci[0]:.3f}–{acc_ci[1]:.3f}) on {len(y):,} rows"
+            findings.append(Finding("info",
+                                    f"Accuracy {acc:.3f} (95% CI {acc_ci[0]:.3f}–{acc_ci[1]:.3f}) on {len(y):,} rows"
                                     if acc_ci[0] is not None else f"Accuracy {acc:.3f} on {len(y):,} rows",
                                     f"Lowest recall: class {names[worst]!r} ({report[names[worst]]['recall']:.3f})."))
         min_acc = self.options["min_accuracy"]
@@ -198,7 +209,8 @@ class PerformanceAuditor(Auditor):
                     Table.from_frame("calibration_bins", bins_table, title="Calibration bins")),
             figures=tuple(figures),
             findings=tuple(findings),
-            extra={"rows": int(len(y)), "labels": names, "truncated_rows": ctx.target.truncated_rows if ctx.target is not None else 0},
+            extra={"rows": int(len(y)), "labels": names,
+                   "truncated_rows": ctx.target.truncated_rows if ctx.target is not None else 0},
         )
 
     # -- multi-label ---------------------------------------------------------------------------
@@ -221,8 +233,10 @@ class PerformanceAuditor(Auditor):
         def subset(a: np.ndarray, b: np.ndarray) -> float:
             return float(np.mean(np.all(a == b, axis=1)))
 
-        acc_ci = bootstrap_ci(subset, [y, pred], n_resamples=n_boot, seed=ctx.seed) if n_boot else (None, None)
-        f1_ci = bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=ctx.seed + 1) if n_boot else (None, None)
+        acc_ci = (bootstrap_ci(subset, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.accuracy"))
+                  if n_boot else (None, None))
+        f1_ci = (bootstrap_ci(macro_f1, [y, pred], n_resamples=n_boot, seed=ctx.seed_for("performance.macro_f1"))
+                 if n_boot else (None, None))
         metrics = [
             Metric("accuracy", subset_acc, acc_ci[0], acc_ci[1], True, description="subset accuracy: all labels right"),
             Metric("macro_f1", macro_f1(y, pred), f1_ci[0], f1_ci[1], True),
@@ -232,8 +246,10 @@ class PerformanceAuditor(Auditor):
         both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
         if both:
             metrics.append(Metric("roc_auc", float(skm.roc_auc_score(y[:, both], probs[:, both], average="macro")),
-                                  higher_is_better=True, description="macro over labels that occur and do not always occur"))
-            metrics.append(Metric("pr_auc", float(skm.average_precision_score(y[:, both], probs[:, both], average="macro")),
+                                  higher_is_better=True,
+                                  description="macro over labels that occur and do not always occur"))
+            metrics.append(Metric("pr_auc",
+                                  float(skm.average_precision_score(y[:, both], probs[:, both], average="macro")),
                                   higher_is_better=True))
         return AuditorResult(auditor=self.name, metrics=tuple(metrics),
                              tables=(Table.from_frame("classification_report", table, title="Classification report"),),

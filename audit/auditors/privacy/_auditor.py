@@ -57,6 +57,13 @@ MIN_PAIRS = 20
 CHANCE = {"mia_auc": 0.5, "mia_tpr_at_1pct_fpr": FPR_LEVELS["1pct"]}  # a guess that ignores the row
 BLIND_STATS = ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr")
 MAX_REFERENCE_PARAMS = 20_000_000
+# How train_reference trains its online LiRA reference models (Carlini et al. 2022): the recipe the
+# demo's own model is trained with (audit.selftest.demo.train_classifier: AdamW, lr 1e-3, no weight
+# decay, batches of 32), so a reference differs from the audited model only in the rows it saw.
+# Each model's seed is ctx.seed_for("privacy.train_reference.<i>").
+REFERENCE_LEARNING_RATE = 1e-3
+REFERENCE_WEIGHT_DECAY = 0.0
+REFERENCE_BATCH_SIZE = 32
 ATTACK_LABELS = {
     "loss": "loss threshold (Yeom et al. 2018)",
     "confidence": "max confidence (Salem et al. 2019)",
@@ -193,7 +200,8 @@ class PrivacyAuditor(Auditor):
         texts = [train.texts[i] for i in mem] + [data.texts[i] for i in non]
         pairs = None
         if train.pairs is not None or data.pairs is not None:
-            pairs = [(train.pairs or [""] * len(train))[i] for i in mem] + [(data.pairs or [""] * len(data))[i] for i in non]
+            train_pairs, eval_pairs = train.pairs or [""] * len(train), data.pairs or [""] * len(data)
+            pairs = [train_pairs[i] for i in mem] + [eval_pairs[i] for i in non]
         member_pairs = pairs[:n] if pairs is not None else None
         member_logits = ctx.predict(texts[:n], member_pairs, desc="privacy: score members").logits
         if from_holdout or (data.pairs is None and train.pairs is not None):
@@ -213,12 +221,13 @@ class PrivacyAuditor(Auditor):
         scores = attack_scores(logits, labels)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
         features = blind_features(texts=texts, pairs=pairs, labels=labels, tokenizer=ctx.target.tokenizer)
-        blind = blind_scores(features, y, seed=_seed_of(ctx.rng("privacy.blind")))
+        blind = blind_scores(features, y, seed=ctx.seed_for("privacy.blind"))
         ref_info = self._reference(ctx, texts=texts, pairs=pairs, logits=logits, labels=labels, scores=scores)
         return _Scores(y=y, scores=scores, blind=blind, features=features, n=n, members=mem, nonmembers=non,
                        overlap=overlap, labelled=labels is not None, reference=ref_info,
                        members_available=len(mem_pool), nonmembers_available=len(non_pool),
-                       nonmembers_from="holdout" if from_holdout else "eval", nonmember_source=Path(str(data.source)).name)
+                       nonmembers_from="holdout" if from_holdout else "eval",
+                       nonmember_source=Path(str(data.source)).name)
 
     def _reference(self, ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, logits: np.ndarray,
                    labels: np.ndarray | None, scores: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -255,9 +264,10 @@ class PrivacyAuditor(Auditor):
         for i in ctx.progress(range(k_train), total=k_train, desc="privacy: train reference models"):
             mask = np.zeros(len(texts), dtype=bool)
             mask[rng.choice(len(texts), size=len(texts) // 2, replace=False)] = True
+            half_pairs = None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m]
             model = _train_reference_model(ctx, texts=[t for t, m in zip(texts, mask, strict=True) if m],
-                                           pairs=None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m],
-                                           labels=labels[mask], seed=ctx.seed + 1000 + i,
+                                           pairs=half_pairs,
+                                           labels=labels[mask], seed=ctx.seed_for(f"privacy.train_reference.{i}"),
                                            epochs=int(self.options["reference_epochs"]))
             ref_phi.append(logit_confidence(_logits_of(ctx, model, texts, pairs), labels))
             masks.append(mask)
@@ -274,9 +284,9 @@ class PrivacyAuditor(Auditor):
         sc = self.membership_scores(ctx)
         if sc.skip:
             return _MembershipPart(summary={"ran": False, "reason": sc.skip})
-        y, n, seed = sc.y, sc.n, ctx.seed
+        y, n = sc.y, sc.n
         n_boot = int(self.options["n_bootstrap"])
-        boot = _bootstrap(y, sc.scores, sc.blind, n_resamples=n_boot, seed=seed)
+        boot = _bootstrap(y, sc.scores, sc.blind, n_resamples=n_boot, seed=ctx.seed_for("privacy.bootstrap"))
         per_attack, per_blind = boot.attacks, {b: {k: boot.blind[b][k] for k in BLIND_STATS} for b in boot.blind}
         best_auc, best_tpr = boot.best_auc, boot.best_tpr
         margins, tpr_margins = boot.auc_margins, boot.tpr_margins
@@ -323,9 +333,9 @@ class PrivacyAuditor(Auditor):
         for attack, vals in per_attack.items():
             for name, v in vals.items():
                 metrics.append(_metric(name, v, f"Attack: {ATTACK_LABELS[attack]}.", slice_=attack))
-            metrics.append(_metric("mia_auc_margin", margins[attack], f"Attack: {ATTACK_LABELS[attack]}.", slice_=attack))
-            metrics.append(_metric("mia_tpr_at_1pct_fpr_margin", tpr_margins[attack], f"Attack: {ATTACK_LABELS[attack]}.",
-                                   slice_=attack))
+            about = f"Attack: {ATTACK_LABELS[attack]}."
+            metrics.append(_metric("mia_auc_margin", margins[attack], about, slice_=attack))
+            metrics.append(_metric("mia_tpr_at_1pct_fpr_margin", tpr_margins[attack], about, slice_=attack))
             if matched.ran:
                 metrics.append(_metric("mia_auc_matched", matched.attacks[attack], f"Attack: {ATTACK_LABELS[attack]}.",
                                        slice_=attack))
@@ -394,9 +404,9 @@ class PrivacyAuditor(Auditor):
             return _Matched(summary=summary, kept=k)
         kept = match.kept
         ym = sc.y[kept]
-        refit = blind_scores(sc.features.subset(kept), ym, seed=_seed_of(ctx.rng("privacy.blind.matched")))
+        refit = blind_scores(sc.features.subset(kept), ym, seed=ctx.seed_for("privacy.blind.matched"))
         boot = _bootstrap(ym, {a: s[kept] for a, s in sc.scores.items()}, refit,
-                          n_resamples=int(self.options["n_bootstrap"]), seed=ctx.seed)
+                          n_resamples=int(self.options["n_bootstrap"]), seed=ctx.seed_for("privacy.bootstrap.matched"))
         summary["ran"] = True
         return _Matched(summary=summary, kept=k, attacks={a: v["mia_auc"] for a, v in boot.attacks.items()},
                         blind={b: v["mia_auc"] for b, v in boot.blind.items()}, margins=boot.auc_margins,
@@ -412,7 +422,8 @@ class PrivacyAuditor(Auditor):
         if not v > limit:
             return []
         where = ("held-out rows" if sc.nonmembers_from == "holdout" else "eval rows")
-        fix = ("Check that the held-out rows really come from the training distribution." if sc.nonmembers_from == "holdout"
+        fix = ("Check that the held-out rows really come from the training distribution."
+               if sc.nonmembers_from == "holdout"
                else "Give --holdout-data: rows from the training distribution that the model never saw.")
         if lo > limit:
             return [Finding(
@@ -433,7 +444,8 @@ class PrivacyAuditor(Auditor):
 
     def _leak_findings(self, per_attack: dict[str, dict[str, tuple[float, float, float]]],
                        per_blind: dict[str, dict[str, tuple[float, float, float]]], *,
-                       margins: dict[str, tuple[float, float, float]], tpr_margins: dict[str, tuple[float, float, float]],
+                       margins: dict[str, tuple[float, float, float]],
+                       tpr_margins: dict[str, tuple[float, float, float]],
                        best_auc: str, best_tpr: str, matched: bool = False) -> list[Finding]:
         """One finding per policy number, for the attack whose margin over the best blind baseline
         exceeds it most: ``fail`` when the margin's whole CI lies above the tolerated margin,
@@ -574,11 +586,6 @@ class _MembershipPart:
 
 
 
-def _seed_of(rng: np.random.Generator) -> int:
-    """An int seed for scikit-learn, drawn from one of ``ctx.rng``'s salted generators."""
-    return int(rng.integers(2**31 - 1))
-
-
 def _ci(v: tuple[float, float, float]) -> str:
     return "–" if not np.isfinite(v[1]) else f"{v[1]:.3f} – {v[2]:.3f}"
 
@@ -678,7 +685,8 @@ def _distinguishable_text(v: float, lo: float, hi: float, best: str) -> str:
 
 
 def _statements(sc: _Scores, *, per_attack: dict[str, dict[str, tuple[float, float, float]]],
-                per_blind: dict[str, dict[str, tuple[float, float, float]]], margins: dict[str, tuple[float, float, float]],
+                per_blind: dict[str, dict[str, tuple[float, float, float]]],
+                margins: dict[str, tuple[float, float, float]],
                 matched: _Matched, strongest: dict[str, str], best_auc: str, distinguishable: bool,
                 blind_limit: float) -> list[dict[str, str]]:
     """The section's verdict in sentences, kept in results.json so the HTML report and the
@@ -831,9 +839,9 @@ def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str]
 def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, labels: np.ndarray,
                            seed: int, epochs: int) -> Any:
     """A fresh copy of the audited architecture, re-initialised from its config and trained from
-    scratch on ``texts`` (AdamW, lr 1e-3, batch 32: the recipe of audit.selftest.demo). Meaningful only for
-    models that were themselves trained from scratch; for a fine-tuned model the reference should
-    be a fine-tuned copy of its base model, which this does not do."""
+    scratch on ``texts`` (the REFERENCE_* recipe above). Meaningful only for models that were
+    themselves trained from scratch; for a fine-tuned model the reference should be a fine-tuned
+    copy of its base model, which this does not do."""
     import torch
 
     torch.manual_seed(seed)
@@ -843,13 +851,13 @@ def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[s
                                return_tensors="pt")
     enc = {k: v.to(ctx.target.device) for k, v in enc.items()}
     y = torch.tensor(np.asarray(labels), dtype=torch.long, device=ctx.target.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=REFERENCE_LEARNING_RATE, weight_decay=REFERENCE_WEIGHT_DECAY)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(texts), generator=gen)
-        for start in range(0, len(texts), 32):
-            idx = order[start:start + 32].to(ctx.target.device)
+        for start in range(0, len(texts), REFERENCE_BATCH_SIZE):
+            idx = order[start:start + REFERENCE_BATCH_SIZE].to(ctx.target.device)
             out = model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx])
             opt.zero_grad()
             out.loss.backward()

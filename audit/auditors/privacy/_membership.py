@@ -34,7 +34,6 @@ import math
 import numpy as np
 
 ATTACKS = ("loss", "confidence", "entropy", "modified_entropy")
-LABEL_FREE_ATTACKS = ("confidence", "entropy")
 MIN_PER_EXAMPLE_REFS = 4
 _EPS = 1e-12
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
@@ -44,12 +43,6 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Cross-entropy loss of each row on its true label, from logits (numerically stable)."""
-    logp = _log_softmax(logits)
-    return -logp[np.arange(len(logp)), np.asarray(labels, dtype=int)]
 
 
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -172,7 +165,8 @@ def balanced_accuracy(y: np.ndarray, scores: np.ndarray) -> float:
     return 0.5 * (1.0 + advantage(y, scores))
 
 
-def roc_summary(y: np.ndarray, scores: np.ndarray, *, fpr_levels: tuple[float, ...]) -> tuple[float, float, list[float]]:
+def roc_summary(y: np.ndarray, scores: np.ndarray, *, fpr_levels: tuple[float, ...]
+                ) -> tuple[float, float, list[float]]:
     """AUC, advantage and the TPR at each FPR level from one ROC curve: the numbers of
     :func:`auc`, :func:`advantage` and :func:`tpr_at_fpr`, computed once (a bootstrap asks for
     all of them on every resample)."""

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-RECIPE_UNKNOWN = "unknown recipe {name!r}; known recipes are {known}"
 RECIPE_UNAVAILABLE = "{name}: skipped, {why}"
 OMW_WARNING = "The multilingual functions are not available"
 TA_POST_INSTALL_MARKER = "post_install_check_3"  # textattack/shared/utils/install.py (0.3.x)
@@ -88,7 +87,6 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("checklist", "checklist_ribeiro_2020:CheckList2020", "Ribeiro et al. 2020, Beyond Accuracy: Behavioral Testing of NLP Models",
            (Need("module", "checklist", "the checklist package and flair's NER model (download)"),)),
 )}
-OFFLINE_RECIPES = ("deepwordbug", "pwws", "pruthi", "input-reduction")
 
 
 def _ta_cache_dir() -> Path:
