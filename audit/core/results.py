@@ -129,9 +129,12 @@ class Figure:
     def __post_init__(self) -> None:
         if self.kind not in FIGURE_KINDS:
             raise ValueError(BAD_FIGURE_KIND.format(kinds=FIGURE_KINDS, kind=self.kind))
+        # Held as the JSON it will be written as (numpy to lists, NaN to None), so the report
+        # draws from exactly what results.json stores, whether it renders now or from the file.
+        object.__setattr__(self, "data", _jsonable(dict(self.data)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "caption": self.caption, "data": _jsonable(self.data)}
+        return {"name": self.name, "kind": self.kind, "caption": self.caption, "data": self.data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Figure:
@@ -145,9 +148,9 @@ class Figure:
         """Horizontal bars, one per label, with optional intervals and a dashed reference line."""
         lows = list(ci_low) if ci_low is not None else [None] * len(values)
         highs = list(ci_high) if ci_high is not None else [None] * len(values)
-        bars = [{"label": str(label), "value": _num(v), "ci_low": _num(lo), "ci_high": _num(hi)}
+        bars = [{"label": str(label), "value": v, "ci_low": lo, "ci_high": hi}
                 for label, v, lo, hi in zip(labels, values, lows, highs, strict=True)]
-        return cls(name, "bar", {"title": title, "xlabel": xlabel, "bars": bars, "reference": _num(reference),
+        return cls(name, "bar", {"title": title, "xlabel": xlabel, "bars": bars, "reference": reference,
                                  "reference_label": reference_label}, caption)
 
     @classmethod
@@ -159,8 +162,8 @@ class Figure:
             raise ValueError(f"colourmap must be one of {HEATMAP_COLOURMAPS}, got {colourmap!r}")
         return cls(name, "heatmap", {
             "title": title, "xlabel": xlabel, "ylabel": ylabel, "rows": [str(r) for r in rows],
-            "columns": [str(c) for c in columns], "cells": _jsonable(cells), "decimals": int(decimals),
-            "colourmap": colourmap, "vmin": _num(vmin), "vmax": _num(vmax)}, caption)
+            "columns": [str(c) for c in columns], "cells": cells, "decimals": int(decimals),
+            "colourmap": colourmap, "vmin": vmin, "vmax": vmax}, caption)
 
     @classmethod
     def lines(cls, name: str, *, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str = "",
@@ -174,17 +177,16 @@ class Figure:
             raise ValueError(f"legend must be one of {LEGEND_PLACES}, got {legend!r}")
         return cls(name, "lines", {
             "title": title, "xlabel": xlabel, "ylabel": ylabel,
-            "series": [{"name": str(n), "x": _jsonable(x), "y": _jsonable(y), "dotted": n in dotted}
-                       for n, x, y in series],
+            "series": [{"name": str(n), "x": x, "y": y, "dotted": n in dotted} for n, x, y in series],
             "log_x": log_x, "log_y": log_y, "diagonal": diagonal, "markers": markers, "legend": legend,
-            "xlim": _jsonable(xlim), "ylim": _jsonable(ylim)}, caption)
+            "xlim": xlim, "ylim": ylim}, caption)
 
     @classmethod
     def reliability(cls, name: str, *, confidence: Sequence[float], accuracy: Sequence[float],
                     count: Sequence[int], title: str = "Reliability diagram", caption: str = "") -> Figure:
         """Per calibration bin: mean confidence, accuracy (None for an empty bin) and row count."""
-        return cls(name, "reliability", {"title": title, "confidence": _jsonable(confidence),
-                                         "accuracy": _jsonable(accuracy), "count": _jsonable(count)}, caption)
+        return cls(name, "reliability", {"title": title, "confidence": confidence, "accuracy": accuracy,
+                                         "count": count}, caption)
 
 
 @dataclass(frozen=True)
