@@ -21,7 +21,7 @@ from typing import Any
 from audit import __version__
 from audit.auditors.base import Auditor, AuditorInfo, AuditorTimeout, discover
 from audit.config import AuditConfig
-from audit.core.results import AuditorResult, AuditReport
+from audit.core.results import SCHEMA_VERSION, AuditorResult, AuditReport
 from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, OUT_FOREIGN, AuditInputError, did_you_mean, printable
 from audit.report.outdir import (
     MAX_STATE_BYTES,
@@ -541,7 +541,7 @@ def load_baseline(path: str | Path) -> AuditReport:
         return value
 
     try:
-        data = json.loads(raw, parse_constant=no_constants, parse_float=finite)
+        data = _from_schema_1(json.loads(raw, parse_constant=no_constants, parse_float=finite))
         validate_results(data)
     except (ValueError, RecursionError) as exc:
         raise AuditInputError(f"{path}: the baseline is not valid JSON: {str(exc).splitlines()[0]}") from None
@@ -555,6 +555,18 @@ def load_baseline(path: str | Path) -> AuditReport:
                for r in report.results if r.status == "ok" for m in r.metrics):
         raise AuditInputError(f"{path}: the baseline has no defined metric to compare against")
     return report
+
+
+def _from_schema_1(data: Any) -> Any:
+    """A results.json of schema 1.x (SVG figures; 1.0 had no compliance block and untyped policy
+    entries), read as a baseline: only its metrics are compared, so its figures, policy and
+    compliance are dropped rather than converted. Anything else is returned untouched."""
+    if not (isinstance(data, dict) and data.get("schema_version") in ("1.0", "1.1")
+            and isinstance(data.get("results"), list)):
+        return data
+    results = [{**r, "figures": []} if isinstance(r, dict) else r for r in data["results"]]
+    return {**data, "schema_version": SCHEMA_VERSION, "results": results, "policy": [],
+            "compliance": {"mapping_version": 0, "mapping_reviewed": "", "clauses": []}}
 
 
 def schema_path() -> Path:

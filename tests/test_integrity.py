@@ -1,5 +1,5 @@
 """Integrity of what a run reads and writes (issue 12): resumed sections are keyed on every input
-and cannot be forged, stored figure markup is never trusted, writes never follow a planted
+and cannot be forged, figures are drawn from data and inlined SVG is never trusted, writes never follow a planted
 symlink, files we did not write are never replaced, a hostile model folder is refused quickly,
 the baseline gate cannot pass silently, and data values cannot inject workflow commands."""
 
@@ -143,23 +143,54 @@ HOSTILE_SVG = [
 
 
 @pytest.mark.parametrize("svg", HOSTILE_SVG)
-def test_stored_figure_markup_is_rebuilt_from_an_allow_list(svg):
-    from audit.report.html import render_section
+def test_svg_a_plugin_inlines_is_rebuilt_from_an_allow_list(svg):
+    """Our figures are data, drawn at render time; a plugin's own template may still inline SVG
+    (from its extra), and the safe_svg filter rebuilds that from the allow-list."""
+    from audit.report.html import environment
 
-    html = render_section(AuditorResult(auditor="plugin", figures=(Figure("f", svg, "caption"),)))
+    html = environment().from_string("<div>{{ markup | safe_svg }}</div>").render(markup=svg)
     lowered = html.lower()
     for bad in ("<script", "onload", "onclick", "foreignobject", "<iframe", "javascript:", "127.0.0.1", "@import",
                 "<!entity", "<b>", "svg+xml"):
         assert bad not in lowered, (bad, html)
 
 
-def test_real_charts_survive_the_svg_check():
-    import numpy as np
+HOSTILE_LABEL = '</svg></figure><script>alert(1)</script><svg onload="x()">$\\frac{1}{0}$'
 
+
+def test_figure_data_cannot_inject_markup():
+    """Labels, titles and series names are data: drawn as text, never as markup."""
+    from audit.report.html import render_section
+
+    figures = (Figure.bar("b", labels=[HOSTILE_LABEL], values=[0.5], title=HOSTILE_LABEL, xlabel=HOSTILE_LABEL),
+               Figure.lines("l", series=[(HOSTILE_LABEL, [0, 1], [0, 1])], title=HOSTILE_LABEL),
+               Figure.heatmap("h", cells=[[1]], rows=[HOSTILE_LABEL], columns=[HOSTILE_LABEL]))
+    html = render_section(AuditorResult(auditor="plugin", figures=figures))
+    assert html.count("<svg") == 3 and "could not be drawn" not in html
+    lowered = html.lower()
+    assert "<script" not in lowered and "<svg onload" not in lowered and lowered.count("</figure>") == 3
+    assert "&lt;script&gt;alert(1)" in lowered and "&lt;svg onload" in lowered  # shown, as text
+    assert "$\\frac{1}{0}$" in html  # a "$" in a label is a character, not TeX
+
+
+def test_figure_data_that_does_not_fit_its_kind_gives_a_note_not_a_broken_page():
+    from audit.report.html import render_section
+
+    broken = (Figure("nobars", "bar", {"title": "x"}),
+              Figure("ragged", "heatmap", {"rows": ["a", "b"], "columns": ["c"], "cells": [[1], [2, 3]]}),
+              Figure("words", "lines", {"series": [{"name": "s", "x": ["<b>1</b>"], "y": [1]}]}),
+              Figure("fmt", "heatmap", {"rows": ["a"], "columns": ["b"], "cells": [[1]], "decimals": "{0.__class__}"}))
+    html = render_section(AuditorResult(auditor="plugin", figures=broken))
+    assert html.count("could not be drawn from its data") == 4 and "<svg" not in html
+    assert "<b>1</b>" not in html and "&lt;class" not in html  # the decimals were not used as a format string
+
+
+def test_drawn_charts_survive_the_svg_check():
     from audit.report import charts
     from audit.report.svg import PLACEHOLDER, sanitize_svg
 
-    svg = charts.heatmap(np.array([[3, 1], [0, 4]]), ["a", "b"], ["a", "b"], title="confusion")
+    svg = charts.draw(Figure.heatmap("cm", cells=[[3, 1], [0, 4]], rows=["a", "b"], columns=["a", "b"],
+                                     title="confusion"))
     clean = sanitize_svg(svg)
     assert clean != PLACEHOLDER and clean.startswith("<svg") and clean.count("<path") == svg.count("<path")
     assert svg.count("<image") >= 1 and clean.count("<image") == svg.count("<image")  # imshow's raster

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit.core.results import AuditorResult, AuditReport, Metric, Table
+from audit.core.results import SCHEMA_VERSION, AuditorResult, AuditReport, Metric, Table
 from audit.core.verdicts import (
     ClauseEvidence,
     ClauseFinding,
@@ -19,7 +19,8 @@ from audit.core.verdicts import (
     PolicyOutcome,
     PolicyVerdict,
 )
-from audit.runner import validate_results
+from audit.errors import AuditInputError
+from audit.runner import load_baseline, validate_results
 from tests._text import one_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,22 +113,41 @@ def test_results_json_holds_the_verdicts_and_reads_them_back() -> None:
                                                      clauses=(_clause(),)))
     data = json.loads(json.dumps(report.to_dict()))
     validate_results(data)
-    assert data["schema_version"] == "1.1" and data["passed"] is False
+    assert data["schema_version"] == SCHEMA_VERSION and data["passed"] is False
     assert data["compliance"]["clauses"][0]["verdict"] == "concern"
     again = AuditReport.from_dict(data)
     assert again.policy == report.policy and again.compliance == report.compliance and not again.passed
 
 
-def test_the_schema_requires_the_compliance_block_from_version_1_1_only() -> None:
+def test_the_schema_requires_the_compliance_block() -> None:
     data = json.loads(json.dumps(_report().to_dict()))
     del data["compliance"]
     with pytest.raises(jsonschema.ValidationError, match="compliance"):
         validate_results(data)
-    validate_results({**data, "schema_version": "1.0"})  # an older run, given as --baseline, still reads
     data["compliance"] = {"mapping_version": 1, "mapping_reviewed": "", "clauses": [
         {**_clause().to_dict(), "verdict": "fine"}]}
     with pytest.raises(jsonschema.ValidationError, match="fine"):
         validate_results(data)
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_an_older_results_json_still_reads_as_a_baseline_for_its_metrics(version, tmp_path) -> None:
+    """Schema 1.x stored figures as SVG and (1.0) had no compliance block: a baseline is only
+    compared, so its metrics are read and its figures, policy and compliance dropped."""
+    data = json.loads(json.dumps(_report(policy=PolicyVerdict.of([_threshold("fail")], [])).to_dict()))
+    data["schema_version"] = version
+    data["results"][0]["figures"] = [{"name": "roc", "svg": "<svg></svg>", "caption": "old"}]
+    if version == "1.0":
+        del data["compliance"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    report = load_baseline(path)
+    assert report.results[0].metric("accuracy").value == data["results"][0]["metrics"][0]["value"]
+    assert not report.results[0].figures and not report.policy.outcomes
+    data["schema_version"] = "0.9"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(AuditInputError, match="not a rai-audit results.json"):
+        load_baseline(path)
 
 
 # ------------------------------------------------------------------------------------- render

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from audit.core.verdicts import ComplianceAssessment, PolicyVerdict
 
-# 1.1: ``policy`` entries name their auditor, metric and kind; ``compliance`` holds the clause
-# verdicts. A 1.0 file (an older run given as --baseline) still reads.
-SCHEMA_VERSION = "1.1"
+# 2.0: figures hold the data to draw (no SVG markup); ``policy`` entries name their auditor,
+# metric and kind; ``compliance`` holds the clause verdicts. A 1.x file given as --baseline is
+# read for its metrics (its figures are dropped: a baseline is compared, never drawn).
+SCHEMA_VERSION = "2.0"
 
 Status = Literal["ok", "skipped", "failed"]
 Severity = Literal["info", "warn", "fail"]
@@ -107,16 +109,89 @@ class Table:
         return {"name": self.name, "title": self.title, "columns": self.columns, "rows": self.rows}
 
 
+FigureKind = Literal["bar", "heatmap", "lines", "reliability"]
+FIGURE_KINDS: tuple[str, ...] = ("bar", "heatmap", "lines", "reliability")
+HEATMAP_COLOURMAPS = ("Blues", "RdYlGn")  # counts; scores where high is good (bias AUCs)
+LEGEND_PLACES = ("best", "outside")  # "outside": right of the axes, for many series
+BAD_FIGURE_KIND = "figure kind must be one of {kinds}, got {kind!r}"
+
+
 @dataclass(frozen=True)
 class Figure:
-    """An inline SVG figure with a caption."""
+    """The data of one figure, drawn by the report (``audit.report.charts.draw``), never markup.
+
+    ``kind`` names the chart and ``data`` holds plain JSON (numbers, strings, lists, dicts) in
+    that chart's shape, so results.json alone can redraw every figure. Build one with the
+    keyword-only constructors (:meth:`bar`, :meth:`heatmap`, :meth:`lines`, :meth:`reliability`);
+    the shapes are also spelled out in results.schema.json.
+    """
 
     name: str
-    svg: str
+    kind: FigureKind
+    data: dict[str, Any]
     caption: str = ""
 
+    def __post_init__(self) -> None:
+        if self.kind not in FIGURE_KINDS:
+            raise ValueError(BAD_FIGURE_KIND.format(kinds=FIGURE_KINDS, kind=self.kind))
+        # Held as the JSON it will be written as (numpy to lists, NaN to None), so the report
+        # draws from exactly what results.json stores, whether it renders now or from the file.
+        object.__setattr__(self, "data", _jsonable(dict(self.data)))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "caption": self.caption, "svg": self.svg}
+        return {"name": self.name, "kind": self.kind, "caption": self.caption, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        return cls(name=data["name"], kind=data["kind"], data=dict(data["data"]), caption=data.get("caption", ""))
+
+    @classmethod
+    def bar(cls, name: str, *, labels: Sequence[str], values: Sequence[float],
+            ci_low: Sequence[float | None] | None = None, ci_high: Sequence[float | None] | None = None,
+            title: str = "", xlabel: str = "", reference: float | None = None, reference_label: str = "",
+            caption: str = "") -> Figure:
+        """Horizontal bars, one per label, with optional intervals and a dashed reference line."""
+        lows = list(ci_low) if ci_low is not None else [None] * len(values)
+        highs = list(ci_high) if ci_high is not None else [None] * len(values)
+        bars = [{"label": str(label), "value": v, "ci_low": lo, "ci_high": hi}
+                for label, v, lo, hi in zip(labels, values, lows, highs, strict=True)]
+        return cls(name, "bar", {"title": title, "xlabel": xlabel, "bars": bars, "reference": reference,
+                                 "reference_label": reference_label}, caption)
+
+    @classmethod
+    def heatmap(cls, name: str, *, cells: Any, rows: Sequence[str], columns: Sequence[str], title: str = "",
+                xlabel: str = "", ylabel: str = "", decimals: int = 0, colourmap: str = "Blues",
+                vmin: float | None = None, vmax: float | None = None, caption: str = "") -> Figure:
+        """A matrix with its value written in each cell (``decimals`` places); missing cells are None."""
+        if colourmap not in HEATMAP_COLOURMAPS:
+            raise ValueError(f"colourmap must be one of {HEATMAP_COLOURMAPS}, got {colourmap!r}")
+        return cls(name, "heatmap", {
+            "title": title, "xlabel": xlabel, "ylabel": ylabel, "rows": [str(r) for r in rows],
+            "columns": [str(c) for c in columns], "cells": cells, "decimals": int(decimals),
+            "colourmap": colourmap, "vmin": vmin, "vmax": vmax}, caption)
+
+    @classmethod
+    def lines(cls, name: str, *, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str = "",
+              xlabel: str = "", ylabel: str = "", dotted: Sequence[str] = (), log_x: bool = False,
+              log_y: bool = False, diagonal: bool = False, xlim: tuple[float, float] | None = None,
+              ylim: tuple[float, float] | None = None, markers: bool = False, legend: str = "best",
+              caption: str = "") -> Figure:
+        """Curves ``(name, x, y)``; those named in ``dotted`` are baselines drawn dotted;
+        ``diagonal`` adds y = x (chance ROC, perfect calibration)."""
+        if legend not in LEGEND_PLACES:
+            raise ValueError(f"legend must be one of {LEGEND_PLACES}, got {legend!r}")
+        return cls(name, "lines", {
+            "title": title, "xlabel": xlabel, "ylabel": ylabel,
+            "series": [{"name": str(n), "x": x, "y": y, "dotted": n in dotted} for n, x, y in series],
+            "log_x": log_x, "log_y": log_y, "diagonal": diagonal, "markers": markers, "legend": legend,
+            "xlim": xlim, "ylim": ylim}, caption)
+
+    @classmethod
+    def reliability(cls, name: str, *, confidence: Sequence[float], accuracy: Sequence[float],
+                    count: Sequence[int], title: str = "Reliability diagram", caption: str = "") -> Figure:
+        """Per calibration bin: mean confidence, accuracy (None for an empty bin) and row count."""
+        return cls(name, "reliability", {"title": title, "confidence": confidence, "accuracy": accuracy,
+                                         "count": count}, caption)
 
 
 @dataclass(frozen=True)
@@ -169,7 +244,7 @@ class AuditorResult:
             reason=data.get("reason", ""),
             metrics=tuple(Metric(**m) for m in data.get("metrics", [])),
             tables=tuple(Table(**t) for t in data.get("tables", [])),
-            figures=tuple(Figure(**f) for f in data.get("figures", [])),
+            figures=tuple(Figure.from_dict(f) for f in data.get("figures", [])),
             findings=tuple(Finding(**f) for f in data.get("findings", [])),
             timings=dict(data.get("timings", {})),
             extra=dict(data.get("extra", {})),

@@ -1,19 +1,33 @@
 """Inline SVG charts for the report, drawn with matplotlib (Agg, no display).
 
-Text stays text in the SVG (``svg.fonttype = none``) so it is small, searchable and prints
-sharply; ids are salted with a fixed string and the date is left out so the same data gives
-the same bytes (results.json must be reproducible).
+Auditors return a figure's data (:class:`audit.core.results.Figure`); :func:`draw` turns it into
+SVG when the report is rendered, so results.json alone redraws every figure. Text stays text in
+the SVG (``svg.fonttype = none``) so it is small, searchable and prints sharply; ids are salted
+with a fixed string and the date is left out so the same data gives the same bytes (the report
+must be reproducible).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from audit.core.results import HEATMAP_COLOURMAPS, LEGEND_PLACES
+
+if TYPE_CHECKING:
+    from audit.core.results import Figure
+
 PALETTE = ("#3b6ea8", "#d1793b", "#4f9a5b", "#b64a4a", "#7d5ba6", "#8c8c8c")
+MAX_DECIMALS = 6
+# Data with no spread: matplotlib zooms into +-4% around the point (ticks -0.04 ... 0.04 around a
+# flat 0) and the axis reads as if there were differences. A value in [0, 1] (a rate, a
+# probability) gets the unit interval with matplotlib's default 5% margin; any other value
+# +-max(1, 10%) around it.
+FLAT_TOLERANCE = 1e-9
+AXIS_MARGIN = 0.05
 
 
 def _plt() -> Any:
@@ -44,6 +58,21 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]
 
 
+def flat_limits(values: Any, *, include: Sequence[float] = ()) -> tuple[float, float] | None:
+    """Axis limits for values with no spread (see FLAT_TOLERANCE), None when they have some."""
+    arr = np.concatenate([np.asarray(values, dtype=float).ravel(), np.asarray(include, dtype=float)])
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return 0.0 - AXIS_MARGIN, 1.0 + AXIS_MARGIN
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi - lo > FLAT_TOLERANCE * max(1.0, abs(hi)):
+        return None
+    if 0.0 <= lo <= 1.0:
+        return 0.0 - AXIS_MARGIN, 1.0 + AXIS_MARGIN
+    half = max(1.0, 0.1 * abs(lo))
+    return lo - half, lo + half
+
+
 def bar_chart(labels: Sequence[str], values: Sequence[float], *, ci_low: Sequence[float] | None = None,
               ci_high: Sequence[float] | None = None, title: str = "", xlabel: str = "",
               reference: float | None = None, reference_label: str = "") -> str:
@@ -58,6 +87,9 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, ci_low: Sequenc
         high = np.asarray(ci_high, dtype=float)
         xerr = np.vstack([np.clip(values_arr - low, 0, None), np.clip(high - values_arr, 0, None)])
         xerr = np.nan_to_num(xerr)
+        low, high = low[np.isfinite(low)], high[np.isfinite(high)]
+    else:
+        low = high = np.array([])
     ax.barh(y, np.nan_to_num(values_arr), xerr=xerr, color=PALETTE[0], ecolor="#333", capsize=3, height=0.6)
     ax.set_yticks(y, [str(s) for s in labels])
     ax.invert_yaxis()
@@ -65,6 +97,10 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, ci_low: Sequenc
         ax.axvline(reference, color=PALETTE[3], linestyle="--", linewidth=1, label=reference_label or None)
         if reference_label:
             ax.legend(loc="lower right", frameon=False)
+    flat = flat_limits(np.concatenate([values_arr, low, high]),
+                       include=[0.0] + ([reference] if reference is not None else []))
+    if flat is not None:
+        ax.set_xlim(*flat)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     return _svg(fig)
@@ -76,6 +112,8 @@ def heatmap(matrix: Any, row_labels: Sequence[str], col_labels: Sequence[str], *
     """A heat map with the value written in each cell (confusion matrices, bias AUCs)."""
     plt = _plt()
     m = np.asarray(matrix, dtype=float)
+    if vmin is None and vmax is None:
+        vmin, vmax = flat_limits(m) or (None, None)
     fig, ax = plt.subplots(figsize=(0.6 * m.shape[1] + 2.4, 0.45 * m.shape[0] + 1.4))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(m.shape[1]), [str(s) for s in col_labels], rotation=30, ha="right")
@@ -100,9 +138,9 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
                xlabel: str = "", ylabel: str = "", log_x: bool = False, log_y: bool = False,
                diagonal: bool = False, xlim: tuple[float, float] | None = None,
                ylim: tuple[float, float] | None = None, markers: bool = False,
-               dashed: Sequence[str] = (), legend_loc: str = "best") -> str:
+               dotted: Sequence[str] = (), legend_loc: str = "best") -> str:
     """Lines (name, x, y); ``diagonal`` draws y = x (a perfect calibration, a chance ROC); the
-    series named in ``dashed`` are drawn dotted (baselines beside the lines they qualify);
+    series named in ``dotted`` are drawn dotted (baselines beside the lines they qualify);
     ``legend_loc`` is matplotlib's, or "outside" for a legend right of the axes (many series)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
@@ -111,15 +149,18 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
         ax.plot([lo, hi], [lo, hi], color="#999", linestyle="--", linewidth=1, label="_diag")
     for k, (name, xs, ys) in enumerate(series):
         ax.plot(xs, ys, color=PALETTE[k % len(PALETTE)], label=name, linewidth=1.5,
-                linestyle=":" if name in dashed else "-", marker="o" if markers else None, markersize=3)
+                linestyle=":" if name in dotted else "-", marker="o" if markers else None, markersize=3)
     if log_x:
         ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    if xlim:
-        ax.set_xlim(*xlim)
-    if ylim:
-        ax.set_ylim(*ylim)
+    for limits, scale, log, axis in ((xlim, ax.set_xlim, log_x, 0), (ylim, ax.set_ylim, log_y, 1)):
+        if limits:
+            scale(*limits)
+        elif not log and series:
+            flat = flat_limits(np.concatenate([np.asarray(s[1 + axis], dtype=float) for s in series]))
+            if flat is not None:
+                scale(*flat)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -150,3 +191,70 @@ def reliability_diagram(bin_conf: Sequence[float], bin_acc: Sequence[float], bin
     ax.set_ylabel("accuracy in bin")
     ax.set_title(title)
     return _svg(fig)
+
+
+def draw(figure: Figure) -> str:
+    """The SVG of a figure, drawn from its data alone; ValueError when the data does not fit
+    its kind (the caller shows a placeholder, the rest of the report renders)."""
+    d = figure.data
+    title = _text(d.get("title", ""))
+    if figure.kind == "bar":
+        bars = d["bars"]
+        has_ci = any(b.get("ci_low") is not None or b.get("ci_high") is not None for b in bars)
+        return bar_chart([_text(b["label"]) for b in bars], _floats(b["value"] for b in bars),
+                         ci_low=_floats(b.get("ci_low") for b in bars) if has_ci else None,
+                         ci_high=_floats(b.get("ci_high") for b in bars) if has_ci else None,
+                         title=title, xlabel=_text(d.get("xlabel", "")), reference=_opt_float(d.get("reference")),
+                         reference_label=_text(d.get("reference_label", "")))
+    if figure.kind == "heatmap":
+        cells = np.array([_floats(row) for row in d["cells"]], dtype=float).reshape(len(d["rows"]), len(d["columns"]))
+        decimals = d.get("decimals", 0)
+        colourmap = d.get("colourmap", "Blues")
+        if not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
+            raise ValueError(f"heatmap decimals must be an integer from 0 to {MAX_DECIMALS}, got {decimals!r}")
+        if colourmap not in HEATMAP_COLOURMAPS:
+            raise ValueError(f"heatmap colourmap must be one of {HEATMAP_COLOURMAPS}, got {colourmap!r}")
+        return heatmap(cells, [_text(r) for r in d["rows"]], [_text(c) for c in d["columns"]], title=title,
+                       xlabel=_text(d.get("xlabel", "")), ylabel=_text(d.get("ylabel", "")),
+                       fmt=f"{{:.{decimals}f}}", cmap=colourmap, vmin=_opt_float(d.get("vmin")),
+                       vmax=_opt_float(d.get("vmax")))
+    if figure.kind == "lines":
+        legend = d.get("legend", "best")
+        if legend not in LEGEND_PLACES:
+            raise ValueError(f"lines legend must be one of {LEGEND_PLACES}, got {legend!r}")
+        series = [(_text(s["name"]), _floats(s["x"]), _floats(s["y"])) for s in d["series"]]
+        return line_chart(series, title=title, xlabel=_text(d.get("xlabel", "")), ylabel=_text(d.get("ylabel", "")),
+                          log_x=bool(d.get("log_x")), log_y=bool(d.get("log_y")), diagonal=bool(d.get("diagonal")),
+                          xlim=_limits(d.get("xlim")), ylim=_limits(d.get("ylim")), markers=bool(d.get("markers")),
+                          dotted=[_text(s["name"]) for s in d["series"] if s.get("dotted")], legend_loc=legend)
+    if figure.kind == "reliability":
+        return reliability_diagram(_floats(d["confidence"]), _floats(d["accuracy"]), _floats(d["count"]),
+                                   title=title or "Reliability diagram")
+    raise ValueError(f"no chart draws figures of kind {figure.kind!r}")
+
+
+def _text(value: Any) -> str:
+    """A label from the data, shown as written: a "$" in a group name or a term would otherwise
+    start matplotlib's TeX mode (and an unbalanced or bad formula stops the drawing)."""
+    return str(value).replace("$", r"\$")
+
+
+def _floats(values: Any) -> list[float]:
+    """Numbers from JSON, None (a NaN in results.json) back to NaN; anything else is an error."""
+    out = []
+    for v in values:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ValueError(f"expected a number or null, got {type(v).__name__}")
+        out.append(float("nan") if v is None else float(v))
+    return out
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else _floats([value])[0]
+
+
+def _limits(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    lo, hi = _floats(value)
+    return lo, hi

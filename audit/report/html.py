@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from audit.core.results import AuditorResult, AuditReport
+from audit.core.results import AuditorResult, AuditReport, Figure
 from audit.report.compliance import DISCLAIMER
-from audit.report.svg import safe_svg
+from audit.report.heat import heat_legend, heat_words
+from audit.report.svg import safe_svg, sanitize_svg
 
 GENERIC_SECTION = "sections/_generic.html.j2"
+FIGURE_NOT_DRAWN = '<p class="note">[figure {name} could not be drawn from its data: {reason}]</p>'
 
 
 def templates_dir() -> Path:
@@ -42,6 +44,22 @@ def format_number(value: Any) -> Any:
     return value
 
 
+def draw_figure(fig: Figure) -> Any:
+    """Jinja2 filter: ``{{ fig | draw_figure }}``, the figure drawn from its data as inline SVG.
+    Data that does not fit its kind (a hand-edited results.json) gives a note, not a broken page;
+    the SVG still goes through the allow-list, since its labels are data."""
+    from markupsafe import Markup, escape
+
+    from audit.report import charts
+
+    try:
+        svg = charts.draw(fig)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return Markup(FIGURE_NOT_DRAWN).format(name=escape(fig.name), reason=escape(reason))
+    return sanitize_svg(svg)
+
+
 _ENV: Any = None
 
 
@@ -59,7 +77,10 @@ def environment(sections: dict[str, Path] | None = None) -> Any:
             {name: jinja2.FileSystemLoader(str(folder)) for name, folder in sections.items()})])
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
-    env.filters["safe_svg"] = safe_svg
+    env.filters["safe_svg"] = safe_svg  # for SVG a plugin's own template inlines
+    env.filters["draw_figure"] = draw_figure
+    env.filters["heat_words"] = heat_words
+    env.globals["heat_legend"] = heat_legend
     env.globals["compliance_disclaimer"] = DISCLAIMER
     if not sections:
         _ENV = env

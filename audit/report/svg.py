@@ -1,10 +1,11 @@
-"""SVG figures are re-built from an allow-list before they are inlined in the HTML.
+"""SVG is re-built from an allow-list before it is inlined in the HTML.
 
-A figure's markup can come from a saved section (``--resume``) or another results file, so the
-report never trusts it: the SVG is parsed, and only drawing elements and presentation
-attributes are written back (no script, no foreignObject, no event handler, no link out of the
-document, no markup that could close the ``<svg>`` and continue as HTML). Anything that does
-not parse becomes a short placeholder. The page's Content-Security-Policy forbids scripts too;
+Our own figures are stored as data and drawn at render time (:mod:`audit.report.charts`), but
+their labels are data too, and a plugin's section template may inline SVG of its own (through the
+``safe_svg`` filter), so the report never trusts markup: the SVG is parsed, and only drawing
+elements and presentation attributes are written back (no script, no foreignObject, no event
+handler, no link out of the document, no markup that could close the ``<svg>`` and continue as
+HTML). Anything that does not parse becomes a short placeholder. The page's Content-Security-Policy forbids scripts too;
 this is the second wall.
 """
 
@@ -102,5 +103,5 @@ def sanitize_svg(markup: str) -> str:
 
 
 def safe_svg(markup: Any) -> str:
-    """Jinja2 filter: ``{{ fig.svg | safe_svg }}``."""
+    """Jinja2 filter: ``{{ markup | safe_svg }}``, for SVG a plugin's own template inlines."""
     return sanitize_svg(markup)

@@ -156,7 +156,6 @@ class ExplainabilityAuditor(Auditor):
         row_frame = self._rows_table(rows, labels, preds, targets, sources, word_scores, ig_info, label_names)
         tables.insert(0, Table.from_frame("explained_rows", row_frame, title="Explained rows"))
         extra["explained"] = _heatmap_rows(rows, labels, preds, targets, sources, word_scores, label_names)
-        extra["legend"] = _legend()
         extra["primary_method"] = primary
         return AuditorResult(auditor=self.name, metrics=tuple(metrics), tables=tuple(tables),
                              figures=tuple(figures), findings=tuple(findings), timings=timings, extra=extra)
@@ -291,7 +290,6 @@ class ExplainabilityAuditor(Auditor):
 
         from audit.auditors.explainability import _faithfulness as fx
         from audit.core.stats import bootstrap_ci
-        from audit.report.charts import line_chart
 
         def predict_probs(texts: list[str], pairs: list[str] | None) -> np.ndarray:
             return ctx.predict(texts, pairs, desc="faithfulness").probs
@@ -356,9 +354,9 @@ class ExplainabilityAuditor(Auditor):
         ks = list(fx.K_PERCENTS)
         for col, label in (("comprehensiveness", "higher is better"), ("sufficiency", "lower is better")):
             series = [(m, ks, [float(v) for v in getattr(c, col).mean(axis=0)]) for m, c in curves.items()]
-            figures.append(Figure(f"faithfulness_{col}", line_chart(
-                series, title=col.capitalize(), xlabel="top words (% of the row)",
-                ylabel="drop in p(target)", markers=True),
+            figures.append(Figure.lines(
+                f"faithfulness_{col}", series=series, title=col.capitalize(), xlabel="top words (% of the row)",
+                ylabel="drop in p(target)", markers=True,
                 caption=f"{col.capitalize()} against the share of words, per method and for random words ({label})."))
 
     # ------------------------------------------------------------------ sanity
@@ -369,7 +367,6 @@ class ExplainabilityAuditor(Auditor):
 
         from audit.auditors.explainability import _attribution as attr
         from audit.auditors.explainability import _faithfulness as fx
-        from audit.report.charts import line_chart
 
         o = self.options
         idx = [i for i in range(len(rows)) if rows[i].n_words >= 2][: o["sanity_examples"]]
@@ -412,9 +409,9 @@ class ExplainabilityAuditor(Auditor):
         stage_names = list(dict.fromkeys(frame["randomised"]))
         series = [(m, list(range(1, len(stage_names) + 1)),
                    [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in o["methods"]]
-        figures.append(Figure("sanity", line_chart(
-            series, title="Cascading randomisation", xlabel="stages randomised (top first)",
-            ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05)),
+        figures.append(Figure.lines(
+            "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
+            ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05),
             caption="Stages: " + ", ".join(f"{i + 1} = {n}" for i, n in enumerate(stage_names))
                     + ". A faithful method falls toward 0."))
 
@@ -532,33 +529,17 @@ def _find_term(words: Sequence[str], term: str) -> list[int]:
     return found
 
 
-_SUPPORT_RGB = (59, 110, 168)  # blue: pushes toward the explained class
-_OPPOSE_RGB = (182, 74, 74)  # red: pushes away from it
-
-
-def _colour(value: float, scale: float) -> str:
-    """A CSS rgba() background for a word; only this computed string reaches the style attribute."""
-    alpha = 0.0 if scale <= 0 else min(1.0, abs(value) / scale) * 0.85
-    r, g, b = _SUPPORT_RGB if value >= 0 else _OPPOSE_RGB
-    return f"rgba({r}, {g}, {b}, {alpha:.3f})"
-
-
-def _legend() -> list[dict[str, str]]:
-    return [{"label": label, "colour": _colour(v, 1.0)} for label, v in
-            (("strongly against", -1.0), ("against", -0.4), ("neutral", 0.0), ("for", 0.4), ("strongly for", 1.0))]
-
-
 def _heatmap_rows(rows: Sequence[EncodedRow], labels: list[int | None], preds: np.ndarray, targets: np.ndarray,
                   sources: list[str], word_scores: dict[str, list[np.ndarray]], label_names: list[str]
                   ) -> list[dict[str, Any]]:
+    """Each explained row with every method's per-word scores; the report colours the words
+    (audit.report.heat), so results.json holds the scores and no CSS."""
     out = []
     for i, row in enumerate(rows):
         methods = []
         for m, scores in word_scores.items():
-            s = scores[i]
-            scale = float(np.abs(s).max()) if s.size else 0.0
-            methods.append({"method": m, "words": [{"word": w, "score": float(v), "colour": _colour(float(v), scale)}
-                                                   for w, v in zip(row.words, s, strict=True)]})
+            methods.append({"method": m, "words": [{"word": w, "score": float(v)}
+                                                   for w, v in zip(row.words, scores[i], strict=True)]})
         out.append({"text": row.text, "label": label_names[labels[i]] if labels[i] is not None else None,
                     "prediction": label_names[int(preds[i])], "target": label_names[int(targets[i])],
                     "source": sources[i], "methods": methods})

@@ -302,9 +302,9 @@ class _Run:
             })
             self.metrics.append(Metric("selection_rate", float(row["selection_rate"]), *sel_ci, None,
                                        f"{slice_name}={k}", "share of the group predicted positive"))
-        self.figures.append(Figure(f"selection_rate:{slice_name}", _selection_chart(slice_name, group_rows),
-                                   caption=f"Selection rate by group of {slice_name}, 95% bootstrap CIs; "
-                                           "groups marked * are too small to judge."))
+        self.figures.append(_selection_chart(slice_name, group_rows,
+                                             caption=f"Selection rate by group of {slice_name}, 95% bootstrap CIs; "
+                                                     "groups marked * are too small to judge."))
         if len(judged) < 2:
             self.extra.setdefault("notes", []).append(
                 f"{slice_name}: fewer than two groups with at least {min_n} rows; no headline metrics.")
@@ -422,17 +422,17 @@ class _Run:
 
     def _headline_figures(self, rows: list[dict[str, Any]]) -> None:
         from audit.auditors.fairness._metrics import HEADLINE
-        from audit.report.charts import bar_chart
 
         refs = {"demographic_parity_ratio": (self.o["dp_ratio_min"], "four-fifths threshold"),
                 "equalized_odds_difference": (self.o["eo_diff_max"], "threshold")}
         for name in HEADLINE:
             sel = [r for r in rows if r["metric"] == name]
             ref, ref_label = refs.get(name, (None, ""))
-            svg = bar_chart([r["slice"] for r in sel], [r["value"] for r in sel],
-                            ci_low=[r["ci_low"] for r in sel], ci_high=[r["ci_high"] for r in sel],
-                            title=name.replace("_", " "), reference=ref, reference_label=ref_label)
-            self.figures.append(Figure(f"headline:{name}", svg, caption=f"{name} per grouping, 95% bootstrap CI."))
+            self.figures.append(Figure.bar(f"headline:{name}", labels=[r["slice"] for r in sel],
+                                           values=[r["value"] for r in sel], ci_low=[r["ci_low"] for r in sel],
+                                           ci_high=[r["ci_high"] for r in sel], title=name.replace("_", " "),
+                                           reference=ref, reference_label=ref_label,
+                                           caption=f"{name} per grouping, 95% bootstrap CI."))
 
     # ----------------------------------------------------------- bias AUCs
 
@@ -524,14 +524,12 @@ class _Run:
             self.tables.append(Table.from_frame("bias_auc", frame, title="Bias AUCs per subgroup (Borkan et al. 2019)"))
             shown = frame[frame["status"] == JUDGED]
             if len(shown):
-                from audit.report.charts import heatmap
-
-                svg = heatmap(shown[["subgroup_auc", "bpsn_auc", "bnsp_auc"]].to_numpy(), list(shown["subgroup"]),
-                              ["subgroup AUC", "BPSN AUC", "BNSP AUC"], title="Bias AUCs", fmt="{:.2f}",
-                              cmap="RdYlGn", vmin=0.5, vmax=1.0)
-                self.figures.append(Figure("bias_auc_heatmap", svg,
-                                           caption="Bias AUCs per judged subgroup; low BNSP: the subgroup's positives "
-                                                   "score too low; low BPSN: its negatives score too high."))
+                self.figures.append(Figure.heatmap(
+                    "bias_auc_heatmap", cells=shown[["subgroup_auc", "bpsn_auc", "bnsp_auc"]].to_numpy(),
+                    rows=list(shown["subgroup"]), columns=["subgroup AUC", "BPSN AUC", "BNSP AUC"], title="Bias AUCs",
+                    decimals=2, colourmap="RdYlGn", vmin=0.5, vmax=1.0,
+                    caption="Bias AUCs per judged subgroup; low BNSP: the subgroup's positives score too low; "
+                            "low BPSN: its negatives score too high."))
 
     def _bias_finding(self, sev: str, kind: str, name: str, suffix: str, c: int, value: float, overall: float,
                       gap: float, ci: tuple[float, float], level: str) -> Finding:
@@ -715,16 +713,15 @@ class _Run:
         return wide.dropna(axis=0)
 
     def _counterfactual_figure(self, term_rows: list[dict[str, Any]]) -> None:
-        from audit.report.charts import bar_chart
-
         if not term_rows:
             return
-        svg = bar_chart([f"{r['category']}: {r['term']}" for r in term_rows], [r["effect"] for r in term_rows],
-                        ci_low=[r["ci_low"] for r in term_rows], ci_high=[r["ci_high"] for r in term_rows],
-                        title="Counterfactual term effect", reference=0.0, xlabel="change in P(positive class)")
-        self.figures.append(Figure("counterfactual_effects", svg,
-                                   caption="Mean P(positive) with the term minus the category mean over the same "
-                                           "texts, 95% bootstrap CI (Garg et al. 2019)."))
+        self.figures.append(Figure.bar(
+            "counterfactual_effects", labels=[f"{r['category']}: {r['term']}" for r in term_rows],
+            values=[r["effect"] for r in term_rows], ci_low=[r["ci_low"] for r in term_rows],
+            ci_high=[r["ci_high"] for r in term_rows], title="Counterfactual term effect", reference=0.0,
+            xlabel="change in P(positive class)",
+            caption="Mean P(positive) with the term minus the category mean over the same texts, 95% bootstrap CI "
+                    "(Garg et al. 2019)."))
 
     # ----------------------------------------------------------- mitigation
 
@@ -835,14 +832,12 @@ def _unclear(severity: str) -> str:
     return " The interval reaches the threshold, so this is not statistically clear." if severity == "info" else ""
 
 
-def _selection_chart(slice_name: str, rows: list[dict[str, Any]]) -> str:
-    from audit.report.charts import bar_chart
-
+def _selection_chart(slice_name: str, rows: list[dict[str, Any]], *, caption: str) -> Figure:
     sel = [r for r in rows if r["slice"] == slice_name]
     labels = [f"{r['group']} (n={r['count']}){' *' if r['status'] == TOO_SMALL else ''}" for r in sel]
-    return bar_chart(labels, [r["selection_rate"] for r in sel], ci_low=[r["selection_rate_ci_low"] for r in sel],
-                     ci_high=[r["selection_rate_ci_high"] for r in sel], title=f"Selection rate by {slice_name}",
-                     xlabel="share predicted positive")
+    return Figure.bar(f"selection_rate:{slice_name}", labels=labels, values=[r["selection_rate"] for r in sel],
+                      ci_low=[r["selection_rate_ci_low"] for r in sel], ci_high=[r["selection_rate_ci_high"] for r in sel],
+                      title=f"Selection rate by {slice_name}", xlabel="share predicted positive", caption=caption)
 
 
 def _score_estimator() -> Any:

@@ -85,7 +85,6 @@ class PerformanceAuditor(Auditor):
         from sklearn import metrics as skm
 
         from audit.core.stats import bootstrap_ci
-        from audit.report import charts
 
         k = probs.shape[1]
         labels = list(range(k))
@@ -160,24 +159,24 @@ class PerformanceAuditor(Auditor):
         cm_table = pd.DataFrame(cm, columns=[f"pred: {n}" for n in names])
         cm_table.insert(0, "true", names)
         figures = [
-            Figure("confusion_matrix", charts.heatmap(cm, names, names, title="Confusion matrix",
-                                                      xlabel="predicted", ylabel="true"),
-                   caption="Rows are true classes, columns predicted classes; the diagonal is correct."),
-            Figure("reliability", charts.reliability_diagram(bins["confidence"], bins["accuracy"], bins["count"]),
-                   caption=f"Calibration: accuracy against confidence per bin (ECE {ece:.3f}); "
-                           "points on the diagonal are perfectly calibrated, dot size is the bin's share."),
+            Figure.heatmap("confusion_matrix", cells=cm, rows=names, columns=names, title="Confusion matrix",
+                           xlabel="predicted", ylabel="true",
+                           caption="Rows are true classes, columns predicted classes; the diagonal is correct."),
+            Figure.reliability("reliability", confidence=bins["confidence"], accuracy=bins["accuracy"],
+                               count=bins["count"],
+                               caption=f"Calibration: accuracy against confidence per bin (ECE {ece:.3f}); "
+                                       "points on the diagonal are perfectly calibrated, dot size is the bin's share."),
         ]
         if k == 2 and len(present) == 2:
             fpr, tpr, _ = skm.roc_curve(y, probs[:, 1])
             prec, rec, _ = skm.precision_recall_curve(y, probs[:, 1])
-            figures.append(Figure("roc", charts.line_chart([("ROC", fpr, tpr)], title="ROC curve",
-                                                           xlabel="false positive rate", ylabel="true positive rate",
-                                                           diagonal=True, xlim=(0, 1), ylim=(0, 1.01)),
-                                  caption="ROC curve of the positive class; the dashed line is chance."))
-            figures.append(Figure("pr", charts.line_chart([("PR", rec, prec)], title="Precision-recall curve",
-                                                          xlabel="recall", ylabel="precision", xlim=(0, 1),
-                                                          ylim=(0, 1.01)),
-                                  caption=f"Precision-recall curve of the positive class {names[1]!r}."))
+            figures.append(Figure.lines("roc", series=[("ROC", fpr, tpr)], title="ROC curve",
+                                        xlabel="false positive rate", ylabel="true positive rate",
+                                        diagonal=True, xlim=(0, 1), ylim=(0, 1.01),
+                                        caption="ROC curve of the positive class; the dashed line is chance."))
+            figures.append(Figure.lines("pr", series=[("PR", rec, prec)], title="Precision-recall curve",
+                                        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
+                                        caption=f"Precision-recall curve of the positive class {names[1]!r}."))
         bins_table = pd.DataFrame({"bin": [f"{i / len(bins['count']):.2f}–{(i + 1) / len(bins['count']):.2f}"
                                            for i in range(len(bins["count"]))],
                                    "rows": bins["count"], "mean confidence": bins["confidence"],

@@ -777,19 +777,18 @@ def _attack_table(per_attack: dict[str, dict[str, tuple[float, float, float]]],
 def _roc_figure(sc: _Scores) -> Figure:
     from audit.auditors.privacy._blind_baselines import BLIND_LABELS
     from audit.auditors.privacy._membership import log_grid_curve
-    from audit.report.charts import line_chart
 
     n = sc.n
     series = [(ATTACK_LABELS[a].split(" (")[0], *log_grid_curve(sc.y, s)) for a, s in sc.scores.items()]
     blind = [(f"blind: {BLIND_LABELS[b].split(' (')[0]}", *log_grid_curve(sc.y, s)) for b, s in sc.blind.items()]
-    svg = line_chart(series + blind, title="Membership-inference ROC (log-log)", xlabel="false-positive rate",
-                     ylabel="true-positive rate", log_x=True, log_y=True, diagonal=True,
-                     xlim=(1.0 / n, 1.0), ylim=(1.0 / n, 1.05), dashed=[name for name, _, _ in blind],
-                     legend_loc="outside")  # eight series: a legend inside would hide some
-    return Figure(name="mia_roc", svg=svg, caption=(
-        f"ROC curves of each attack on {n} members and {n} non-members, log-log axes so the low-FPR regime is "
-        "visible (Carlini et al. 2022); dotted: blind baselines that never query the model (Das, Zhang & Tramèr "
-        "2024), an attack is evidence of leakage only where it rises above them; dashed: chance."))
+    return Figure.lines(
+        "mia_roc", series=series + blind, title="Membership-inference ROC (log-log)", xlabel="false-positive rate",
+        ylabel="true-positive rate", log_x=True, log_y=True, diagonal=True, xlim=(1.0 / n, 1.0),
+        ylim=(1.0 / n, 1.05), dotted=[name for name, _, _ in blind],
+        legend="outside",  # eight series: a legend inside would hide some
+        caption=(f"ROC curves of each attack on {n} members and {n} non-members, log-log axes so the low-FPR regime "
+                 "is visible (Carlini et al. 2022); dotted: blind baselines that never query the model (Das, Zhang "
+                 "& Tramèr 2024), an attack is evidence of leakage only where it rises above them; dashed: chance."))
 
 
 def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
