@@ -74,6 +74,12 @@ class MissingTemplate(NoMetricNames):
     template = "nowhere/section.html.j2"
 
 
+class BadTasks(NoMetricNames):
+    name = "badtasks"
+    metric_names = frozenset({"x"})
+    tasks = frozenset({"image-classification"})
+
+
 def _fake_entry_points(monkeypatch, specs):
     eps = [metadata.EntryPoint(name, value, base.ENTRY_POINT_GROUP) for name, value in specs]
     monkeypatch.setattr(base.metadata, "entry_points", lambda group: [e for e in eps if e.group == group])
@@ -98,6 +104,7 @@ def test_a_broken_plugin_contract_is_reported_at_discovery(monkeypatch):
     _fake_entry_points(monkeypatch, [
         ("nometrics", "tests.test_registry:NoMetricNames"), ("badrequires", "tests.test_registry:BadRequires"),
         ("badoption", "tests.test_registry:BadOptionSpec"), ("notemplate", "tests.test_registry:MissingTemplate"),
+        ("badtasks", "tests.test_registry:BadTasks"),
     ])
     found = discover()
     assert all(info.cls is None for info in found.values())
@@ -106,6 +113,20 @@ def test_a_broken_plugin_contract_is_reported_at_discovery(monkeypatch):
     assert "default of option 'n'" in found["badoption"].error
     assert "option 'm' is not declared" in found["badoption"].error
     assert "template 'nowhere/section.html.j2' not found" in found["notemplate"].error
+    assert "tasks image-classification unknown" in found["badtasks"].error
+
+
+def test_an_auditor_meets_a_model_of_a_task_it_does_not_support_as_a_skipped_section():
+    """A plugin written for text classifiers is skipped on a token classifier, with the reason."""
+    from types import SimpleNamespace
+
+    from audit.core.context import AuditContext
+
+    ctx = AuditContext(config=SimpleNamespace(seed=0), target=SimpleNamespace(task="token-classification"),
+                       data=None, progress_enabled=False)
+    result = GoodAuditor().run(ctx)
+    assert result.status == "skipped"
+    assert result.reason == "the model is a token-classification model; this auditor supports text-classification only"
 
 
 def test_a_plugin_is_discovered_validated_run_and_rendered_with_its_own_template(

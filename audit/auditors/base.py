@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from audit.core.options import Option, check, check_all
 from audit.core.results import AuditorResult
 from audit.errors import OPTION_UNKNOWN, AuditInputError, did_you_mean
+from audit.tasks import SEQUENCE, TASKS
 
 if TYPE_CHECKING:
     from audit.core.context import AuditContext
@@ -40,6 +41,9 @@ REQUIREMENTS: dict[str, str] = {
     "holdout": "no held-out data was given (--holdout-data)",
     "model": "no model is loaded",
 }
+
+
+TASK_UNSUPPORTED = "the model is a {task} model; this auditor supports {tasks} only"
 
 
 class AuditorTimeout(BaseException):  # noqa: N818 - named for what the user sees
@@ -62,6 +66,9 @@ class Auditor(abc.ABC):
     # Auditors whose results this one reads (ctx.upstream), when they run in the same audit: the
     # runner runs those first, whatever order the user typed, and --resume replays them.
     consumes: ClassVar[frozenset[str]] = frozenset()
+    # The tasks it can audit (audit.tasks.TASKS). On a model of another task it is skipped with
+    # the reason shown, never run: a plugin written for text classifiers meets NER models too.
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -107,6 +114,9 @@ class Auditor(abc.ABC):
 
     def run(self, ctx: AuditContext) -> AuditorResult:
         """Run the auditor: skip, fail or succeed, but never raise for the auditor's own bugs."""
+        if ctx.task not in self.tasks:
+            return AuditorResult(auditor=self.name, status="skipped",
+                                 reason=TASK_UNSUPPORTED.format(task=ctx.task, tasks=", ".join(sorted(self.tasks))))
         missing = [r for r in sorted(self.requires) if not ctx.has(r)]
         if missing:
             return AuditorResult(
@@ -214,6 +224,11 @@ def contract_problems(cls: type[Auditor]) -> list[str]:
         problems.append("consumes is not a set of auditor names")
     elif cls.name in consumes:
         problems.append("consumes its own results")
+    tasks = getattr(cls, "tasks", None)
+    if not isinstance(tasks, (frozenset, set, tuple)) or not tasks:
+        problems.append(f"tasks is not a non-empty set of {', '.join(TASKS)}")
+    elif bad_tasks := sorted(str(t) for t in tasks if t not in TASKS):
+        problems.append(f"tasks {', '.join(bad_tasks)} unknown; known: {', '.join(TASKS)}")
     unknown = sorted(str(r) for r in getattr(cls, "requires", ()) if r not in REQUIREMENTS)
     if unknown:
         problems.append(f"requires unknown input(s) {', '.join(unknown)}; known: {', '.join(REQUIREMENTS)}")

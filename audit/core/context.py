@@ -72,6 +72,14 @@ class AuditContext:
         return self.config.seed
 
     @property
+    def task(self) -> str:
+        """``audit.tasks.SEQUENCE`` or ``TOKEN``: read from the model (a stand-in target without
+        a ``task`` is a sequence classifier)."""
+        from audit.tasks import SEQUENCE
+
+        return getattr(self.target, "task", SEQUENCE) if self.target is not None else SEQUENCE
+
+    @property
     def sensitive(self) -> list[str]:
         return list(self.config.sensitive)
 
