@@ -27,7 +27,7 @@ from audit.errors import (
     did_you_mean,
     printable,
 )
-from audit.tasks.tagging import resolve_scheme, violations
+from audit.tasks.tagging import normalize_scheme, resolve_scheme, violations
 
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")  # and .tsv when its header names the tokens column
 DOCSTART = "-DOCSTART-"  # CoNLL-2003's document separator line
@@ -104,6 +104,7 @@ def read_token_data(
     a seeded random N of them, as ``load_evalset`` does with rows."""
     source = str(source)
     path = Path(source)
+    scheme = normalize_scheme(scheme) if scheme is not None else None  # a bad option fails before the file is read
     if tag_col is not None and (isinstance(tag_col, bool) or not isinstance(tag_col, int) or tag_col < 1):
         problem = "the token column" if tag_col == 0 else "not a column number"
         raise AuditInputError(OPTION_INVALID.format(
