@@ -246,3 +246,13 @@ def test_reads_wnut17_dev_as_iob2():
     assert len(data) == 1009 and sum(len(t) for t in data.tokens) == 15733
     assert data.scheme == "IOB2" and data.first_lines[:2] == [1, 14]
     assert {t for tags in data.tags for t in tags} >= {"B-creative-work", "I-creative-work", "O"}
+
+
+def test_table_rows_without_tokens_are_skipped_and_counted_and_columns_stay_aligned(tmp_path):
+    rows = [{"tokens": [], "ner_tags": [], "group": "none"}, *_rows()]
+    path = tmp_path / "dev.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    data = _read(path, sample=2, seed=1)
+    assert data.dropped_empty == 1 and len(data) == 2
+    by_first = {w[0]: g for (w, _), g in zip(SENTENCES, ["a", "b", "a"], strict=True)}
+    assert data.columns["group"].tolist() == [by_first[words[0]] for words in data.tokens]
