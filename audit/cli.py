@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-length", type=int, help="truncate inputs to this many tokens")
     run.add_argument("--strict", action="store_true", default=None,
                      help="an empty text is an error (default: skipped and counted)")
+    ner = run.add_argument_group("token classification (read when the model is a *ForTokenClassification)")
+    ner.add_argument("--scheme", help="tagging scheme: IOB1, IOB2, IOE1, IOE2, IOBES, BILOU or IO (default: detected)")
+    ner.add_argument("--tokens-col", help="list-of-tokens column of a table (default: tokens)")
+    ner.add_argument("--tags-col", help="list-of-tags column of a table (default: ner_tags)")
+    ner.add_argument("--tag-col", type=int, help="CoNLL: 0-based column of the tag (default: the last)")
+    ner.add_argument("--aggregation", help="a word's prediction: first (default), average or max over its sub-words")
+    ner.add_argument("--stride", type=int, help="words shared by overlapping windows of a long sentence")
     _common_run_options(run)
 
     demo = sub.add_parser("demo", help="build the embedded demo model (planted defects) and audit it")
@@ -129,6 +136,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
         "baseline_strict": args.baseline_strict,
+        **{key: getattr(args, key, None) for key in ("scheme", "tokens_col", "tags_col", "tag_col", "aggregation",
+                                                    "stride")},
     }
     config_file = getattr(args, "config", None)
     if config_file:

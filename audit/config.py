@@ -60,6 +60,13 @@ class AuditConfig:
     resume: bool = False  # reuse sections finished by an interrupted run with the same inputs
     timeout: float | None = None  # seconds per auditor; past it the section is failed
     model_card: dict[str, Any] = field(default_factory=dict)  # intended use, owner, limitations
+    # Token classification (read only when the model is a *ForTokenClassification).
+    scheme: str | None = None  # tagging scheme; None: detected from the model's labels and the data
+    tokens_col: str = "tokens"
+    tags_col: str = "ner_tags"
+    tag_col: int | None = None  # CoNLL: 0-based column of the tag (default: the last)
+    aggregation: str = "first"  # how a word's sub-word predictions become its prediction
+    stride: int | None = None  # words shared by overlapping windows of a long sentence
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,6 +113,10 @@ class AuditConfig:
         return dataclasses.asdict(self)
 
 
+SCHEME_CHOICES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU", "IO", "BIO", "BIOES", "BIOUL")
+AGGREGATIONS = ("first", "average", "max")
+
+
 def _path(help: str, *, nullable: bool = True) -> Option:
     return Option(kind="str", nullable=nullable, help=help, max_chars=4096)
 
@@ -145,6 +156,17 @@ CONFIG_OPTIONS: dict[str, Option] = {
                       help="seconds per auditor"),
     "model_card": Option(kind="mapping", default={}, keys=MODEL_CARD_FIELDS,
                          help="model-card text: " + ", ".join(MODEL_CARD_FIELDS)),
+    "scheme": Option(kind="str", nullable=True, choices=SCHEME_CHOICES,
+                     help="token classification: tagging scheme (default: detected)"),
+    "tokens_col": _path("token classification: list-of-tokens column", nullable=False),
+    "tags_col": _path("token classification: list-of-tags column", nullable=False),
+    "tag_col": Option(kind="int", nullable=True, min=1, max=1000,
+                      help="token classification, CoNLL: 0-based column of the tag (default: last)"),
+    "aggregation": Option(kind="str", default="first", choices=AGGREGATIONS,
+                          help="token classification: a word's prediction from its first sub-word, or the average "
+                               "or max over its sub-words"),
+    "stride": Option(kind="int", nullable=True, min=1, max=100_000,
+                     help="token classification: words shared by overlapping windows of a long sentence"),
 }
 
 
