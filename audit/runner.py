@@ -32,6 +32,7 @@ from audit.report.outdir import (
     record_output,
     write_outputs,
 )
+from audit.tasks import TOKEN
 
 OUTPUT_FILES = ("report.html", "results.json", "README.md", "report.pdf")
 PARTIAL_DIR = ".rai-audit-partial"  # finished sections of a run in progress, for --resume
@@ -161,11 +162,22 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     from audit.report.compliance import assess, load_mapping
 
     start = time.perf_counter()
-    # The tables are read before the model, so a missing file or column is found in seconds.
-    table = read_table(config.data)
-    train_table = read_table(config.train_data) if config.train_data else None
-    holdout_table = read_table(config.holdout_data) if config.holdout_data else None
-    check_column_options(auditors, table, source=config.data)
+    # The tables are read before the model, so a missing file or column is found in seconds. A
+    # CoNLL file is not a table: it is read (and its tags checked) once the model's tags are known.
+    conll = is_conll(config.data)
+    table, table_error = None, None
+    if not conll:
+        try:
+            table = read_table(config.data)
+        except AuditInputError as exc:  # a token file may not be a table: decided once the model is loaded
+            table_error = exc
+    train_table = read_table(config.train_data) if config.train_data and not is_conll(config.train_data) else None
+    holdout_table = (read_table(config.holdout_data) if config.holdout_data and not is_conll(config.holdout_data)
+                     else None)
+    if table is not None:
+        check_column_options(auditors, table, source=config.data)
+    elif table_error is not None and not _may_be_token_file(config.data):
+        raise table_error
     timings["read_data"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -176,28 +188,35 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     timings["load_model"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    data = load_evalset(config.data, label_names=target.label_names, multi_label=target.multi_label,
-                        text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
-                        limit=config.limit, sample=config.sample, seed=config.seed, sensitive=config.sensitive,
-                        strict=config.strict, frame=table)
-    train = None
-    if config.train_data:
-        train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
-                             text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
-                             frame=train_table)
-    holdout = None
-    if config.holdout_data:
-        holdout = load_evalset(config.holdout_data, label_names=target.label_names, multi_label=target.multi_label,
-                               text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
-                               frame=holdout_table)
+    if target.task == TOKEN:
+        data, train, holdout = _load_token_data(config, target)
+    elif conll:
+        raise AuditInputError(CONLL_NOT_SEQUENCE.format(path=config.data, model=printable(config.model)))
+    elif table_error is not None:
+        raise table_error
+    else:
+        data = load_evalset(config.data, label_names=target.label_names, multi_label=target.multi_label,
+                            text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
+                            limit=config.limit, sample=config.sample, seed=config.seed, sensitive=config.sensitive,
+                            strict=config.strict, frame=table)
+        train = None
+        if config.train_data:
+            train = load_evalset(config.train_data, label_names=target.label_names, multi_label=target.multi_label,
+                                 text_col=config.text_col, pair_col=config.pair_col, label_col=config.label_col,
+                                 frame=train_table)
+        holdout = None
+        if config.holdout_data:
+            holdout = load_evalset(config.holdout_data, label_names=target.label_names,
+                                   multi_label=target.multi_label, text_col=config.text_col,
+                                   pair_col=config.pair_col, label_col=config.label_col, frame=holdout_table)
     timings["load_data"] = time.perf_counter() - start
     baseline_info = _baseline_match(baseline, config, target, data) if baseline is not None else None
 
     ctx = AuditContext(config=config, target=target, data=data, train=train, holdout=holdout,
                        progress_enabled=progress)
-    say(f"predicting {len(data):,} rows")
+    say(f"predicting {len(data):,} {'sentences' if target.task == TOKEN else 'rows'}")
     start = time.perf_counter()
-    _ = ctx.predictions
+    _ = ctx.word_predictions if target.task == TOKEN else ctx.predictions
     timings["predict"] = time.perf_counter() - start
 
     results: list[AuditorResult] = list(broken)
@@ -246,6 +265,44 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
         if partial is not None:
             partial.clear()
     return report
+
+
+CONLL_NOT_SEQUENCE = ("{path}: a CoNLL file (one token and its tag a line) needs a token classifier; the model {model} "
+                      "is a sequence classifier: give it a table with a text and a label column")
+
+
+CONLL_SUFFIXES = (".conll", ".conll03", ".iob", ".iob2", ".bio", ".bioes", ".ner")
+
+
+def is_conll(source: str | Path) -> bool:
+    """Named as a CoNLL token file (one token and its tag a line), never a table."""
+    return Path(str(source)).suffix.lower() in CONLL_SUFFIXES
+
+
+def _may_be_token_file(source: str | Path) -> bool:
+    """A file a table reader refused that a token classifier's reader may still read (CoNLL as
+    .txt or .tsv): the error waits until the model says which task it has."""
+    path = Path(str(source))
+    return path.is_file() and path.suffix.lower() in (".txt", ".tsv", "")
+
+
+def _load_token_data(config: AuditConfig, target: Any) -> tuple[Any, Any, Any]:
+    """Eval, training and held-out sentences of a token classifier, their tags checked against
+    the model's and the scheme detected once, from the model's tags and the eval data."""
+    from audit.tasks.token_data import read_token_data
+
+    def read(source: str, scheme: str | None, **sub: Any) -> Any:
+        return read_token_data(source, tag_names=target.label_names, scheme=scheme, tokens_col=config.tokens_col,
+                               tags_col=config.tags_col, tag_col=config.tag_col, seed=config.seed, **sub)
+
+    data = read(config.data, config.scheme, limit=config.limit, sample=config.sample)
+    train = read(config.train_data, data.scheme) if config.train_data else None
+    holdout = read(config.holdout_data, data.scheme) if config.holdout_data else None
+    for name in config.sensitive:
+        if name not in data.columns.columns:
+            raise AuditInputError(f"option sensitive: {data.source} has no per-sentence column {name!r}; "
+                                  f"columns are {', '.join(map(str, data.columns.columns)) or '(none)'}")
+    return data, train, holdout
 
 
 def check_column_options(auditors: list[Auditor], table: Any, *, source: str) -> None:
@@ -368,8 +425,15 @@ def _frame_digest(data: Any) -> str:
     import hashlib
 
     h = hashlib.sha256(data.fingerprint.encode())
-    h.update(data.frame.to_csv(index=False).encode("utf-8", "surrogatepass"))
+    frame = data.frame if hasattr(data, "frame") else data.columns  # token data: tokens and tags are fingerprinted
+    h.update(frame.to_csv(index=False).encode("utf-8", "surrogatepass"))
     return h.hexdigest()
+
+
+def _token_data_metadata(data: Any) -> dict[str, Any]:
+    """What a reader of a token-classification report needs about its data."""
+    return {"sentences": len(data), "words": int(sum(len(t) for t in data.tokens)), "scheme": data.scheme,
+            "gold_violations": data.gold_violations}
 
 
 class _Partial:
@@ -475,6 +539,7 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
             "revision": config.revision,
             "architecture": (getattr(model.config, "architectures", None) or [type(model).__name__])[0],
             "parameters": target.n_parameters,
+            "task": target.task,
             "problem_type": target.problem_type,
             "num_labels": int(model.config.num_labels),
             "labels": target.label_names,
@@ -484,14 +549,15 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
         "data": {
             "source": data.source,
             "rows": len(data),
-            "rows_in_file": data.rows_in_file,
+            "rows_in_file": getattr(data, "rows_in_file", None),
             "dropped_empty": data.dropped_empty,
-            "text_col": data.text_col,
-            "pair_col": data.pair_col,
-            "label_col": data.label_col,
+            "text_col": getattr(data, "text_col", None),
+            "pair_col": getattr(data, "pair_col", None),
+            "label_col": getattr(data, "label_col", None),
             "sensitive": list(config.sensitive),
             "truncated_rows": truncated,
             "fingerprint": data.fingerprint,
+            **(_token_data_metadata(data) if target.task == TOKEN else {}),
         },
         "train": None if train is None else {"source": train.source, "rows": len(train),
                                              "fingerprint": train.fingerprint},

@@ -84,8 +84,8 @@ class AuditContext:
         return list(self.config.sensitive)
 
     def has(self, requirement: str) -> bool:
-        if requirement == "labels":
-            return self.data.labels is not None
+        if requirement == "labels":  # token data always carries its gold tags
+            return getattr(self.data, "labels", None) is not None or hasattr(self.data, "tags")
         if requirement == "sensitive":
             return bool(self.config.sensitive)
         if requirement == "train":
@@ -100,6 +100,20 @@ class AuditContext:
     def predictions(self) -> Predictions:
         """Predictions on the eval set: one batched pass, computed on first use, then cached."""
         return self.predict(self.data.texts, self.data.pairs, desc="predict eval set")
+
+    @cached_property
+    def word_predictions(self) -> Any:
+        """A token classifier's per-word tag probabilities on the eval sentences
+        (:class:`audit.tasks.alignment.WordPredictions`): one batched pass, then cached."""
+        return self.predict_words(self.data.tokens, desc="predict eval sentences")
+
+    def predict_words(self, sentences: Sequence[Sequence[str]], *, desc: str = "predict words") -> Any:
+        """Tag probabilities per word of any sentences through the shared target (batched, cached),
+        with the run's sub-word aggregation and window stride."""
+        if self.target is None:
+            raise RuntimeError("no model is loaded")
+        return self.target.predict_words(sentences, aggregation=self.config.aggregation, stride=self.config.stride,
+                                         progress=self.progress_enabled, desc=desc)
 
     def predict(
         self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, desc: str = "predict"
