@@ -15,6 +15,7 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
+from audit.tasks import SEQUENCE, TOKEN
 
 if TYPE_CHECKING:
     from audit.core.context import AuditContext
@@ -56,12 +57,17 @@ class PerformanceAuditor(Auditor):
 
     name: ClassVar[str] = "performance"
     title: ClassVar[str] = "Performance"
-    description: ClassVar[str] = "classification report, confusion matrix, ROC/PR AUC, log loss, calibration (ECE)"
+    description: ClassVar[str] = ("classification report, confusion matrix, ROC/PR AUC, log loss, calibration (ECE); "
+                                  "for token classifiers the entity-level report (seqeval strict) and its breakdowns")
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
     template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "balanced_accuracy", "log_loss",
-        "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss"})
+        "roc_auc", "pr_auc", "ece", "micro_f1", "hamming_loss",
+        # token classification (NER)
+        "entity_f1_micro", "entity_precision_micro", "entity_recall_micro", "entity_f1_macro", "entity_f1_weighted",
+        "entity_f1_micro_lenient", "token_accuracy", "pred_violations"})
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE, TOKEN})
     params: ClassVar[dict[str, Option]] = {
         "n_bootstrap": Option(kind="int", min=0, max=1_000_000, default=1000, help="bootstrap resamples (0: none)"),
         "ece_bins": Option(kind="int", min=2, max=10_000, default=15, help="bins of the calibration error"),
@@ -71,6 +77,10 @@ class PerformanceAuditor(Auditor):
     }
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
+        if ctx.task == TOKEN:
+            from audit.auditors.performance._token_section import token_section
+
+            return token_section(ctx, self.options, name=self.name)
         preds = ctx.predictions
         y = np.asarray(ctx.data.labels)
         names = ctx.data.label_names or [str(i) for i in range(preds.probs.shape[1])]
