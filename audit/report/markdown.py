@@ -21,7 +21,13 @@ MODEL_INDEX_METRICS = {
     ("performance", "macro_precision"): ("precision", "Macro precision"),
     ("performance", "macro_recall"): ("recall", "Macro recall"),
     ("performance", "roc_auc"): ("roc_auc", "ROC AUC"),
+    # token classification: seqeval's names, as the Hub's token-classification cards use them
+    ("performance", "entity_precision_micro"): ("precision", "Precision (seqeval, strict)"),
+    ("performance", "entity_recall_micro"): ("recall", "Recall (seqeval, strict)"),
+    ("performance", "entity_f1_micro"): ("f1", "F1 (seqeval, strict)"),
+    ("performance", "token_accuracy"): ("accuracy", "Accuracy (words)"),
 }
+TASK_NAMES = {"text-classification": "Text Classification", "token-classification": "Token Classification"}
 # Metrics listed per clause in the card's compliance table; results.json and the HTML list all.
 MAX_CLAUSE_EVIDENCE = 6
 
@@ -56,16 +62,17 @@ def front_matter(report: AuditReport) -> dict[str, Any]:
             if key in MODEL_INDEX_METRICS and m.slice is None and m.value is not None:
                 mtype, label = MODEL_INDEX_METRICS[key]
                 metrics.append({"type": mtype, "value": round(float(m.value), 4), "name": label})
+    task = str(meta["model"].get("task") or "text-classification")
     card: dict[str, Any] = {
         "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "tags": ["rai-audit", "text-classification", "model-card"],
+        "pipeline_tag": task,
+        "tags": ["rai-audit", task, "model-card"],
     }
     if metrics:
         card["model-index"] = [{
             "name": str(meta["model"]["name"]),
             "results": [{
-                "task": {"type": "text-classification", "name": "Text Classification"},
+                "task": {"type": task, "name": TASK_NAMES.get(task, task)},
                 "dataset": {"name": str(meta["data"]["source"]), "type": "custom", "split": "eval"},
                 "metrics": metrics,
             }],
@@ -145,11 +152,12 @@ def render_markdown(report: AuditReport) -> str:
         if r.findings:
             out.append("")
         if r.auditor == "performance":
-            try:
-                out.append(md_table(r.table("classification_report")))
-                out.append("")
-            except KeyError:
-                pass
+            for name in ("classification_report", "entity_report", "token_report"):
+                try:
+                    table = r.table(name)
+                except KeyError:
+                    continue
+                out += [f"**{md_escape(table.title)}**" if table.title else "", "", md_table(table), ""]
         if r.auditor == "privacy":
             out += _membership_lines(r.extra.get("membership") or {})
         out.append("| metric | slice | value | 95% CI |\n|---|---|---|---|")
