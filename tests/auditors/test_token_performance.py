@@ -29,7 +29,7 @@ SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU", "IO")
 PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOE1": "IE", "IOE2": "IE", "IOBES": "BIES", "BILOU": "BILU"}
 SEQEVAL = {"IOB1": sq.IOB1, "IOB2": sq.IOB2, "IOE1": sq.IOE1, "IOE2": sq.IOE2, "IOBES": sq.IOBES,
            "BILOU": sq.BILOU, "IO": sq.IOB1}
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=50, deadline=None, derandomize=True)
 FEWER = settings(max_examples=25, deadline=None, derandomize=True)  # for checks that run sklearn each time
 
 

@@ -191,7 +191,7 @@ def scores_from_weights(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def _prf(tp: np.ndarray, predicted: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall, F1 as seqeval's ``_precision_recall_fscore_support`` computes them, in
-    the same order of operations (so equal to the last bit): 0 where undefined."""
+    the same order of operations: 0 where undefined (``zero_division=0``)."""
     p = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     r = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
     denom = p + r
