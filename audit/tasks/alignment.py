@@ -3,22 +3,32 @@
 A token classifier scores sub-words; NER is judged on the words of the data. Each sentence (a
 list of words) is tokenised with ``is_split_into_words=True`` and the fast tokenizer's
 ``word_ids()`` says which sub-words belong to which word. A word's probabilities come from its
-first sub-word by default (as the Hugging Face training scripts label only the first sub-word),
-or from all of them (``average`` of their probabilities, or the ``max`` sub-word: the one whose
-top probability is highest, with its whole distribution, as ``pipeline(aggregation_strategy="max")``
-does).
+first sub-word by default (the Hugging Face training scripts label only the first sub-word, so
+that is the one the model learnt to tag), or from all of them on request.
+
+The three rules are those of ``transformers``' token-classification pipeline
+(``TokenClassificationPipeline.aggregate_word``): ``first`` takes the first sub-word's
+distribution; ``average`` the mean of the sub-words' probability vectors; ``max`` the whole
+distribution of the sub-word whose top probability is highest (earliest on a tie, as Python's
+``max`` there). What differs is what a word is: the pipeline re-groups sub-words by a heuristic
+(a token whose text is longer than its span, "##", continues a word; an [UNK] always starts
+one), so a word of the data that the tokenizer's pre-tokeniser splits ("don't" into don, ', t)
+is three words to the pipeline and one here, as the data has it. ``bench/inference.py``
+checks both agree wherever the two notions of a word coincide.
 
 Sentences longer than the model's maximum length are never truncated: they are cut into windows
 of whole words that overlap by ``stride`` sub-words, and each word takes its prediction from the
 window where it has most context on its worse side (BERT's "maximum context" rule for SQuAD's
 document spans, Devlin et al. 2019, ``_check_is_max_context`` in google-research/bert); an edge
-of a window that is the sentence's own start or end costs no context.
+of a window that is the sentence's own start or end costs no context. (The pipeline's ``stride``
+windows count sub-words and may cut a word in two; these hold whole words.)
 
 Words that produce no sub-word at all (an empty string, a lone control or zero-width character
 that the normaliser deletes) are replaced by the tokenizer's unknown token before the pass, so
 they keep their place and are predicted from their context like any unknown word; they are
 counted. If the tokenizer cannot encode even that (it has no unknown token), such a word gets the
-uniform distribution: no information.
+uniform distribution: no information. (The pipeline and the training scripts drop such a word:
+it gets no token, no label and no prediction, and its neighbours see the sentence without it.)
 
 All rows (whole sentences and windows alike) go through the engine's one batched pass
 (:func:`audit.engine.inference.predict_token_logits`: token budget, length-sorted, OOM backoff).

@@ -10,6 +10,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.engine.target import TOKENIZER_NOT_FAST, Target, detect_task
 from audit.errors import AuditInputError
@@ -384,3 +386,18 @@ def test_word_predictions_agree_with_the_token_classification_pipeline(target):
             for w, start in enumerate(starts):
                 group = next(g for g in found if g["start"] <= start < g["end"])
                 assert group["entity_group"] == _entity_type(TAGS[int(probs[w].argmax())]), (strategy, words, w)
+
+
+@settings(max_examples=300, deadline=None)
+@given(counts=st.lists(st.integers(0, 40), min_size=1, max_size=80), budget=st.integers(1, 60),
+       stride_share=st.floats(0, 0.99))
+def test_windows_cover_every_word_within_budget_and_stride_whatever_the_lengths(counts, budget, stride_share):
+    counts = np.array(counts)
+    stride = int(stride_share * budget)
+    windows = _windows(counts, budget=budget, stride=stride)
+    assert windows[0][0] == 0 and windows[-1][1] == len(counts)
+    for a, b in windows:
+        assert b > a and (counts[a:b].sum() <= budget or b - a == 1)  # only a giant word goes alone
+    for (a, b), (c, d) in zip(windows, windows[1:], strict=False):
+        assert a < c <= b < d  # contiguous, overlapping or touching, always bringing a new word
+        assert counts[c:b].sum() <= stride  # what two windows share stays within the stride
