@@ -401,3 +401,17 @@ def test_windows_cover_every_word_within_budget_and_stride_whatever_the_lengths(
     for (a, b), (c, d) in zip(windows, windows[1:], strict=False):
         assert a < c <= b < d  # contiguous, overlapping or touching, always bringing a new word
         assert counts[c:b].sum() <= stride  # what two windows share stays within the stride
+
+
+@pytest.mark.gpu
+def test_the_word_pass_on_gpu_agrees_with_cpu_and_bfloat16_with_float32(token_dir):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    cpu = Target.load(str(token_dir)).predict_words(SENTENCES).probs
+    fp32 = Target.load(str(token_dir), device="cuda").predict_words(SENTENCES).probs
+    bf16 = Target.load(str(token_dir), device="cuda", dtype="bfloat16").predict_words(SENTENCES).probs
+    for c, f, b in zip(cpu, fp32, bf16, strict=True):
+        np.testing.assert_allclose(f, c, atol=1e-4)
+        assert np.abs(f - b).max() < 0.02
