@@ -50,6 +50,7 @@ CONFIG_MAX_BYTES = 16 << 20  # the largest real config.json files are a few hund
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # Prefixes of tagging schemes (IOB1/IOB2, IOE, IOBES, BILOU) for reading the task off the labels.
 _TAG_PREFIX = re.compile(r"^[BIESLU][-_].+")
+WRONG_PASS = "{method} does not serve a {task} model; use {other}"  # an auditor's bug, not the user's
 TOKENIZER_NOT_FAST = ("{path}: a token-classification model needs a fast tokenizer (tokenizer.json, read by the "
                       "tokenizers library): word alignment uses its word_ids(), which {kind} lacks")
 
@@ -177,6 +178,8 @@ class Target:
     def predict_logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                        progress: bool = False, desc: str = "predict") -> np.ndarray:
         """Logits for each text, from the cache where this exact input was scored before."""
+        if self.task != SEQUENCE:
+            raise TypeError(WRONG_PASS.format(method="predict_logits", task=self.task, other="predict_words"))
         keys = [(t, pairs[i] if pairs is not None else None) for i, t in enumerate(texts)]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         self.cache_hits += len(keys) - sum(1 for k in keys if k not in self._cache)
@@ -203,6 +206,8 @@ class Target:
         threads), from the cache where this exact sentence was scored before with the same
         ``aggregation`` and ``stride``. The counts and ``stats`` returned cover the sentences
         asked for; ``stats`` counts only the forward work this call did."""
+        if self.task != TOKEN:
+            raise TypeError(WRONG_PASS.format(method="predict_words", task=self.task, other="predict_logits"))
         keys = [(tuple(s), aggregation, stride) for s in sentences]
         todo = list(dict.fromkeys(k for k in keys if k not in self._word_cache))
         self.cache_hits += len(keys) - sum(1 for k in keys if k not in self._word_cache)

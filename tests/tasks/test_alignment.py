@@ -325,6 +325,14 @@ def test_options_are_checked_with_one_line_naming_them(target):
         predict_words(model=target.model, tokenizer=target.tokenizer, sentences=[["a"]], max_length=2)
 
 
+def test_each_task_has_its_own_pass(target, tmp_path):
+    with pytest.raises(TypeError, match="predict_logits does not serve a token-classification model"):
+        target.predict_logits(["the food"])
+    sequence = Target.load(str(save_tiny_model(tmp_path / "seq", num_labels=2)))
+    with pytest.raises(TypeError, match="predict_words does not serve a text-classification model"):
+        sequence.predict_words([["the", "food"]])
+
+
 def test_repeated_sentences_come_from_the_cache(token_dir):
     target = Target.load(str(token_dir))
     first = target.predict_words(SENTENCES[:3])
