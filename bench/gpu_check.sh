@@ -3,7 +3,8 @@
 # after the install in .ci/run, or with the needed wheels on PYTHONPATH):
 #   1. the test suite's GPU-marked tests;
 #   2. the inference benchmark in float32 and bfloat16, with throughput;
-#   3. the max difference of probabilities between the two dtypes on the same texts.
+#   3. the max difference of probabilities between the two dtypes on the same texts;
+#   4. the token-classification benchmark (word-level pass against the pipeline), float32.
 set -euo pipefail
 python - <<'PY'
 import torch, sys
@@ -35,3 +36,6 @@ diff = np.abs(out["float32"] - out["bfloat16"])
 print(f"max |p_fp32 - p_bf16| = {diff.max():.5f}, mean {diff.mean():.6f}, "
       f"prediction agreement {np.mean(out['float32'].argmax(1) == out['bfloat16'].argmax(1)):.4f}")
 PY
+# the word-level token-classification pass against pipeline("token-classification"), float32 (the
+# identity check compares argmax tags, which a reduced dtype may flip on near-ties of the random head)
+python bench/inference.py --task token-classification --device cuda --dtype float32 --repeats 3 --skip-default

@@ -34,6 +34,39 @@ def save_tiny_model(path: Path, *, num_labels: int = 2, labels: list[str] | None
     return path
 
 
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def save_tiny_token_model(path: Path, *, labels: list[str] | None = None, seed: int = 0, max_length: int = 32,
+                          architectures: bool = True) -> Path:
+    """An untrained 2-layer ``BertForTokenClassification`` (hidden size 16) and its own fast WordPiece
+    tokenizer, saved to ``path``. ``architectures=False`` drops the field from config.json, as some
+    hand-written configs do."""
+    import json
+
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    from audit.selftest.demo import build_tokenizer
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer(CORPUS * 3, max_length=max_length)
+    labels = labels or TAGS
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=max_length, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    model = BertForTokenClassification(config)
+    model.eval()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    if not architectures:
+        data = json.loads((path / "config.json").read_text())
+        data.pop("architectures", None)
+        (path / "config.json").write_text(json.dumps(data))
+    return path
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     import pandas as pd
 

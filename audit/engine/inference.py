@@ -5,6 +5,10 @@ token budget (rows x padded length), so short texts travel in large batches and 
 small; each batch is padded only to its own longest row. Forward passes run under
 ``torch.inference_mode`` (and autocast when a reduced dtype is asked for). Out-of-memory halves
 the batch and retries instead of crashing.
+
+Sequence classifiers get one logit row per text (:func:`predict_logits`); token classifiers get
+logits per token (:func:`predict_token_logits`) for rows that :mod:`audit.tasks.alignment` has
+encoded (word windows), through the same loop.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ class PassStats:
     padded_tokens: int = 0
     real_tokens: int = 0
     oom_backoffs: int = 0
+
+    def merge(self, other: PassStats) -> None:
+        """Add another pass's counters to these."""
+        for name in ("rows", "batches", "padded_tokens", "real_tokens", "oom_backoffs"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def encode(tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *, max_length: int) -> Encoded:
@@ -137,28 +146,72 @@ def _torch_threads(num_threads: int | None) -> Iterator[None]:
 def _predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *,
                     max_length: int, max_tokens: int, max_batch: int, device: str, dtype: str, progress: bool,
                     desc: str, stats: PassStats | None) -> tuple[np.ndarray, np.ndarray]:
-    import torch
-
-    stats = stats if stats is not None else PassStats()
     n = len(texts)
     num_labels = model.config.num_labels
     if n == 0:
         return np.zeros((0, num_labels), dtype=np.float32), np.zeros(0, dtype=bool)
     enc = encode(tokenizer, texts, pairs, max_length=max_length)
-    lengths = enc.lengths
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.empty((n, num_labels), dtype=np.float32)
+    for rows, logits in _forward_batches(model, enc, pad_id=_pad_id(tokenizer), max_tokens=max_tokens,
+                                            max_batch=max_batch, device=device, dtype=dtype, progress=progress,
+                                            desc=desc, stats=stats):
+        out[rows] = logits
+    return out, enc.truncated
+
+
+def predict_token_logits(
+    model: Any,
+    tokenizer: Any,
+    enc: Encoded,
+    *,
+    max_tokens: int = 8192,
+    max_batch: int = 64,
+    device: str = "cpu",
+    dtype: str = "float32",
+    progress: bool = False,
+    desc: str = "predict",
+    stats: PassStats | None = None,
+    num_threads: int | None = None,
+) -> list[np.ndarray]:
+    """Per-token logits (float32, one ``len(row) x num_labels`` array per row, input order) for rows
+    the caller has already encoded: the same batched pass as :func:`predict_logits`, for token
+    classifiers, whose rows (word windows) are built by :mod:`audit.tasks.alignment`."""
+    out: list[np.ndarray] = [np.empty((0, model.config.num_labels), dtype=np.float32)] * len(enc.input_ids)
+    with _torch_threads(num_threads):
+        for rows, logits in _forward_batches(model, enc, pad_id=_pad_id(tokenizer), max_tokens=max_tokens,
+                                                max_batch=max_batch, device=device, dtype=dtype, progress=progress,
+                                                desc=desc, stats=stats):
+            for r, i in enumerate(rows):
+                out[i] = logits[r, : len(enc.input_ids[i])].copy()
+    return out
+
+
+def _pad_id(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def _forward_batches(model: Any, enc: Encoded, *, pad_id: int, max_tokens: int, max_batch: int, device: str,
+                     dtype: str, progress: bool, desc: str,
+                     stats: PassStats | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The loop both passes share: plan batches by token budget (longest rows first), pad each to its
+    own longest row, forward under ``inference_mode`` (autocast for a reduced dtype), halve a batch
+    on out-of-memory and retry. Yields each batch's row indices and its logits as float32 numpy (per
+    row, or per token for a token classifier), and counts into ``stats``."""
+    import torch
+
+    stats = stats if stats is not None else PassStats()
+    n = len(enc.input_ids)
     accepts_tt = "token_type_ids" in _forward_params(model)
     autocast_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
     device_type = torch.device(device).type
 
-    pending = plan_batches(lengths, max_tokens=max_tokens, max_batch=max_batch)
+    pending = plan_batches(enc.lengths, max_tokens=max_tokens, max_batch=max_batch)
     bar = None
     if progress and n > 256:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, desc=desc, leave=False, dynamic_ncols=True)
-    with torch.inference_mode():
+    try:
         while pending:
             rows = pending.pop(0)
             batch = _collate(enc, rows, pad_id)
@@ -166,11 +219,13 @@ def _predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], pairs: Seq
                 batch.pop("token_type_ids", None)
             tensors = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
             try:
-                if autocast_dtype is not None:
-                    with torch.autocast(device_type=device_type, dtype=autocast_dtype):
+                with torch.inference_mode():
+                    if autocast_dtype is not None:
+                        with torch.autocast(device_type=device_type, dtype=autocast_dtype):
+                            logits = model(**tensors).logits
+                    else:
                         logits = model(**tensors).logits
-                else:
-                    logits = model(**tensors).logits
+                    logits = logits.float().cpu().numpy()
             except (RuntimeError, MemoryError) as exc:
                 if not _is_oom(exc) or len(rows) == 1:
                     raise
@@ -180,16 +235,16 @@ def _predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], pairs: Seq
                 half = len(rows) // 2
                 pending[:0] = [rows[:half], rows[half:]]
                 continue
-            out[rows] = logits.float().cpu().numpy()
             stats.batches += 1
             stats.padded_tokens += int(batch["input_ids"].size)
             stats.real_tokens += int(batch["attention_mask"].sum())
+            yield rows, logits
             if bar is not None:
                 bar.update(len(rows))
-    if bar is not None:
-        bar.close()
+    finally:
+        if bar is not None:
+            bar.close()
     stats.rows += n
-    return out, enc.truncated
 
 
 def _forward_params(model: Any) -> set[str]:

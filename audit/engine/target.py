@@ -3,8 +3,13 @@
 Loading never runs code from the model folder unless ``trust_remote_code`` is given; pickle
 checkpoints (``pytorch_model.bin``) are read only with ``torch.load(weights_only=True)``;
 safetensors is preferred (transformers' own loader does this when told ``weights_only``). All
-forward passes of the audit go through :meth:`predict_logits`, which batches (see
-:mod:`audit.engine.inference`) and caches by exact input.
+forward passes of the audit go through :meth:`predict_logits` (sequence classifiers) or
+:meth:`predict_words` (token classifiers), which batch (see :mod:`audit.engine.inference`) and
+cache by exact input.
+
+The task is read from the model's config (see :func:`detect_task`): a ``*ForTokenClassification``
+architecture is a token classifier, loaded with ``AutoModelForTokenClassification``, and needs a
+fast tokenizer (word alignment uses its ``word_ids()``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from audit.errors import (
     PATH_MISSING,
     AuditInputError,
 )
+from audit.tasks import SEQUENCE, TASKS, TOKEN
+from audit.tasks.alignment import WordPredictions, predict_words
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model",
                    "vocab.json", "sentencepiece.bpe.model", "tokenizer.model")
@@ -41,6 +48,11 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 SMALL_MODEL_PARAMETERS = 10_000_000
 CONFIG_MAX_BYTES = 16 << 20  # the largest real config.json files are a few hundred kB
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Prefixes of tagging schemes (IOB1/IOB2, IOE, IOBES, BILOU) for reading the task off the labels.
+_TAG_PREFIX = re.compile(r"^[BIESLU][-_].+")
+WRONG_PASS = "{method} does not serve a {task} model; use {other}"  # an auditor's bug, not the user's
+TOKENIZER_NOT_FAST = ("{path}: a token-classification model needs a fast tokenizer (tokenizer.json, read by the "
+                      "tokenizers library): word alignment uses its word_ids(), which {kind} lacks")
 
 
 @dataclass
@@ -60,6 +72,13 @@ class Target:
     _cache: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict, repr=False)
     cache_hits: int = 0
     truncated_rows: int = 0
+    task: str = ""  # audit.tasks.SEQUENCE or TOKEN; read from the model's class when not given
+    _word_cache: dict[tuple[tuple[str, ...], str, int | None], _WordEntry] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.task:
+            name = type(self.model).__name__
+            self.task = TOKEN if name.endswith("ForTokenClassification") else SEQUENCE
 
     @cached_property
     def n_parameters(self) -> int:
@@ -99,11 +118,23 @@ class Target:
         max_length: int | None = None,
         max_tokens: int = 8192,
         max_batch: int = 64,
+        task: str | None = None,
     ) -> Target:
-        """Load a sequence classifier and its tokenizer from a local folder or a hub id."""
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        """Load a classifier and its tokenizer from a local folder or a hub id.
 
+        ``task`` (``audit.tasks.SEQUENCE`` or ``TOKEN``) overrides what :func:`detect_task` reads
+        from the config, e.g. for a bare encoder that gets a new head."""
+        import torch
+        from transformers import (
+            AutoConfig,
+            AutoModelForSequenceClassification,
+            AutoModelForTokenClassification,
+            AutoTokenizer,
+        )
+
+        if task is not None and task not in TASKS:
+            raise AuditInputError(OPTION_INVALID.format(
+                option="task", problem=f"must be one of {', '.join(TASKS)}, got {task!r}"))
         device = _resolve_device(device, torch)
         if dtype == "float16" and device == "cpu":
             raise AuditInputError(OPTION_INVALID.format(
@@ -117,14 +148,18 @@ class Target:
         common = {"revision": revision, "trust_remote_code": trust_remote_code}
         try:
             config = AutoConfig.from_pretrained(source, **common)
+            task = task or detect_task(config)
             tokenizer = AutoTokenizer.from_pretrained(source, **common)
+            if task == TOKEN:
+                tokenizer = _word_ready(tokenizer, source, common)
             kwargs: dict[str, Any] = {"config": config, **common}
             # Pickle checkpoints are read tensors-only (torch.load(weights_only=True)), so no pickled
             # code runs; safetensors is preferred when both are present.
             kwargs["weights_only"] = True
             if local and any((path / f).exists() for f in WEIGHT_FILES[:2]):
                 kwargs["use_safetensors"] = True
-            model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+            auto = AutoModelForTokenClassification if task == TOKEN else AutoModelForSequenceClassification
+            model = auto.from_pretrained(source, **kwargs)
         except AuditInputError:
             raise
         except Exception as exc:  # noqa: BLE001 - transformers raises many types
@@ -137,12 +172,14 @@ class Target:
         if max_length is not None:
             limit = min(limit, max_length)
         return cls(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source,
-                   max_length=limit, max_tokens=max_tokens, max_batch=max_batch,
+                   max_length=limit, max_tokens=max_tokens, max_batch=max_batch, task=task,
                    fingerprint=_fingerprint(path, model) if local else _fingerprint(None, model))
 
     def predict_logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                        progress: bool = False, desc: str = "predict") -> np.ndarray:
         """Logits for each text, from the cache where this exact input was scored before."""
+        if self.task != SEQUENCE:
+            raise TypeError(WRONG_PASS.format(method="predict_logits", task=self.task, other="predict_words"))
         keys = [(t, pairs[i] if pairs is not None else None) for i, t in enumerate(texts)]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         self.cache_hits += len(keys) - sum(1 for k in keys if k not in self._cache)
@@ -160,6 +197,78 @@ class Target:
         if not keys:
             return np.zeros((0, num_labels), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys])
+
+    def predict_words(self, sentences: Sequence[Sequence[str]], *, aggregation: str = "first",
+                      stride: int | None = None, progress: bool = False,
+                      desc: str = "predict words") -> WordPredictions:
+        """Tag probabilities per word of each sentence (a token classifier's
+        :func:`audit.tasks.alignment.predict_words` through this target's device, budget and
+        threads), from the cache where this exact sentence was scored before with the same
+        ``aggregation`` and ``stride``. The counts and ``stats`` returned cover the sentences
+        asked for; ``stats`` counts only the forward work this call did."""
+        if self.task != TOKEN:
+            raise TypeError(WRONG_PASS.format(method="predict_words", task=self.task, other="predict_logits"))
+        keys = [(tuple(s), aggregation, stride) for s in sentences]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._word_cache))
+        self.cache_hits += len(keys) - sum(1 for k in keys if k not in self._word_cache)
+        # Called even with nothing to do, so bad options are refused whatever the cache holds. Each
+        # sentence's result is independent of the others in the pass, so caching per sentence is exact.
+        out = predict_words(model=self.model, tokenizer=self.tokenizer, sentences=[k[0] for k in todo],
+                            max_length=self.max_length, stride=stride, aggregation=aggregation,
+                            max_tokens=self.max_tokens, max_batch=self.max_batch, device=self.device,
+                            dtype=self.dtype, num_threads=self.num_threads, progress=progress, desc=desc)
+        self.stats.merge(out.stats)
+        for j, k in enumerate(todo):
+            out.probs[j].flags.writeable = False  # shared by every later caller of this sentence
+            self._word_cache[k] = _WordEntry(probs=out.probs[j], windowed=bool(out.windowed[j]),
+                                             empty_words=int(out.empty_words[j]), cut_words=int(out.cut_words[j]))
+        entries = [self._word_cache[k] for k in keys]
+        return WordPredictions(probs=[e.probs for e in entries],
+                               windowed=np.array([e.windowed for e in entries], dtype=bool),
+                               empty_words=np.array([e.empty_words for e in entries], dtype=np.int64),
+                               cut_words=np.array([e.cut_words for e in entries], dtype=np.int64), stats=out.stats)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _WordEntry:
+    """One cached sentence of :meth:`Target.predict_words`."""
+
+    probs: np.ndarray
+    windowed: bool
+    empty_words: int
+    cut_words: int
+
+
+def detect_task(config: Any) -> str:
+    """The task a model's config declares: TOKEN when ``architectures`` names a
+    ``*ForTokenClassification`` class, SEQUENCE for ``*ForSequenceClassification``. With neither
+    (no ``architectures``, or only a bare encoder such as ``BertModel``), the labels decide: an
+    ``O`` label with every other label carrying a tagging-scheme prefix (``B-``, ``I-``, ``E-``,
+    ``S-``, ``L-``, ``U-``) is a tag set, so TOKEN; anything else stays SEQUENCE, as every
+    model was read before token classification existed. Pass ``task=`` to override."""
+    for arch in getattr(config, "architectures", None) or []:
+        if str(arch).endswith("ForTokenClassification"):
+            return TOKEN
+        if str(arch).endswith("ForSequenceClassification"):
+            return SEQUENCE
+    labels = [str(v) for v in (getattr(config, "id2label", None) or {}).values()]
+    others = [x for x in labels if x != "O"]
+    if "O" in labels and others and all(_TAG_PREFIX.match(x) for x in others):
+        return TOKEN
+    return SEQUENCE
+
+
+def _word_ready(tokenizer: Any, source: str, common: dict[str, Any]) -> Any:
+    """The tokenizer, able to encode pre-split words: fast (an exit-2 error otherwise), and, for
+    byte-level BPE tokenizers (GPT-2, RoBERTa), reloaded with ``add_prefix_space=True``, as the
+    Hugging Face token-classification script does, so each word is encoded as after a space."""
+    from transformers import AutoTokenizer
+
+    if not getattr(tokenizer, "is_fast", False):
+        raise AuditInputError(TOKENIZER_NOT_FAST.format(path=source, kind=type(tokenizer).__name__))
+    if getattr(tokenizer, "add_prefix_space", None) is False:
+        tokenizer = AutoTokenizer.from_pretrained(source, add_prefix_space=True, **common)
+    return tokenizer
 
 
 TOKENIZER_BROKEN = "{path}: the tokenizer cannot encode text: {problem}"
