@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     ner.add_argument("--tags-col", help="list-of-tags column of a table (default: ner_tags)")
     ner.add_argument("--tag-col", type=int, help="CoNLL: 0-based column of the tag (default: the last)")
     ner.add_argument("--aggregation", help="a word's prediction: first (default), average or max over its sub-words")
-    ner.add_argument("--stride", type=int, help="words shared by overlapping windows of a long sentence")
+    ner.add_argument("--stride", type=int, help="sub-word tokens shared by overlapping windows of a long sentence "
+                     "(default: a quarter of the window)")
     _common_run_options(run)
 
     demo = sub.add_parser("demo", help="build the embedded demo model (planted defects) and audit it")

@@ -66,7 +66,7 @@ class AuditConfig:
     tags_col: str = "ner_tags"
     tag_col: int | None = None  # CoNLL: 0-based column of the tag (default: the last)
     aggregation: str = "first"  # how a word's sub-word predictions become its prediction
-    stride: int | None = None  # words shared by overlapping windows of a long sentence
+    stride: int | None = None  # sub-word tokens shared by overlapping windows of a long sentence
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,7 +114,7 @@ class AuditConfig:
 
 
 SCHEME_CHOICES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU", "IO", "BIO", "BIOES", "BIOUL")
-AGGREGATIONS = ("first", "average", "max")
+AGGREGATIONS = ("first", "average", "max")  # audit.tasks.alignment.AGGREGATIONS (a test keeps them equal)
 
 
 def _path(help: str, *, nullable: bool = True) -> Option:
@@ -165,8 +165,9 @@ CONFIG_OPTIONS: dict[str, Option] = {
     "aggregation": Option(kind="str", default="first", choices=AGGREGATIONS,
                           help="token classification: a word's prediction from its first sub-word, or the average "
                                "or max over its sub-words"),
-    "stride": Option(kind="int", nullable=True, min=1, max=100_000,
-                     help="token classification: words shared by overlapping windows of a long sentence"),
+    "stride": Option(kind="int", nullable=True, min=0, max=100_000,
+                     help="token classification: sub-word tokens shared by overlapping windows of a long "
+                          "sentence (default: a quarter of the window)"),
 }
 
 

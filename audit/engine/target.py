@@ -102,6 +102,8 @@ class Target:
 
     @property
     def problem_type(self) -> str:
+        if self.task == TOKEN:
+            return "token-tagging"
         if self.multi_label:
             return "multi-label"
         return "binary" if self.model.config.num_labels == 2 else "multi-class"

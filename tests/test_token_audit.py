@@ -1,0 +1,124 @@
+"""A token classifier audited end to end: CoNLL and JSONL eval data in, the three outputs out, the
+entity-level headline equal to seqeval strict on the same predictions, the other auditors skipped
+with their reason, and bad token data refused in one line with its line number."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audit import AuditConfig, run_audit
+from audit.cli import main
+from tests._text import one_line
+from tests._tiny import TAGS, save_tiny_token_model
+
+WORDS = ["Alice", "met", "Bob", "in", "Paris", "and", "New", "York", "today", "with", "Carol", "Smith"]
+
+
+def _sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """Random sentences over WORDS with well-formed IOB2 gold tags."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        words = [str(w) for w in rng.choice(WORDS, size=int(rng.integers(3, 9)))]
+        tags, i = [], 0
+        while i < len(words):
+            kind = rng.choice(["O", "O", "PER", "LOC"])
+            if kind == "O":
+                tags.append("O")
+                i += 1
+                continue
+            span = min(int(rng.integers(1, 3)), len(words) - i)
+            tags += [f"B-{kind}"] + [f"I-{kind}"] * (span - 1)
+            i += span
+        out.append((words, tags))
+    return out
+
+
+def _write_conll(path: Path, sentences: list[tuple[list[str], list[str]]]) -> Path:
+    lines = ["-DOCSTART- -X- O O", ""]
+    for words, tags in sentences:
+        lines += [f"{w}\tNNP\t{t}" for w, t in zip(words, tags)] + ["\t"]  # a separator holding a tab
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def token_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_token_model(tmp_path_factory.mktemp("tok") / "model", max_length=16)
+
+
+def test_a_token_classifier_is_audited_from_a_conll_file(token_model, tmp_path):
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    from audit.engine.target import Target
+
+    sentences = _sentences(60) + [(WORDS * 3, ["O"] * len(WORDS) * 3)]  # one longer than the 16-token window
+    data = _write_conll(tmp_path / "dev.conll", sentences)
+    out = tmp_path / "out"
+    report = run_audit(AuditConfig(model=str(token_model), data=str(data), out=str(out)), progress=False)
+    assert {p.name for p in out.iterdir()} >= {"report.html", "results.json", "README.md"}
+    perf = report.result("performance")
+    assert perf.status == "ok", perf.reason
+    # The headline equals seqeval strict on the same word predictions, predicted again here.
+    target = Target.load(str(token_model))
+    words = target.predict_words([w for w, _ in sentences])
+    pred = [[target.label_names[i] for i in p] for p in words.preds]
+    gold = [t for _, t in sentences]
+    expected = f1_score(gold, pred, mode="strict", scheme=IOB2, zero_division=0)
+    assert perf.metric("entity_f1_micro").value == pytest.approx(expected, abs=1e-12)
+    assert perf.extra["windowed_sentences"] >= 1 and perf.extra["scheme"] == "IOB2"
+    for name in ("fairness", "explainability", "robustness", "privacy"):
+        skipped = report.result(name)
+        assert skipped.status == "skipped" and "token-classification model" in skipped.reason
+    results = json.loads((out / "results.json").read_text())
+    assert results["metadata"]["model"]["task"] == "token-classification"
+    assert results["metadata"]["data"]["sentences"] == len(sentences)
+    html = one_line((out / "report.html").read_text())
+    for row in ("B-PER", "I-PER", "B-LOC", "micro avg", "macro avg", "weighted avg"):
+        assert f">{row}<" in html, row  # the token-level report's rows, as the seed document prints them
+    assert "Entity-level report (strict, IOB2" in html
+    card = (out / "README.md").read_text()
+    assert "type: token-classification" in card and "F1 (seqeval, strict)" in card
+
+
+def test_a_jsonl_token_table_with_a_sentence_column_gives_entity_metrics_by_group(token_model, tmp_path):
+    rows = [{"tokens": w, "ner_tags": t, "origin": "a" if i % 2 else "b"} for i, (w, t) in enumerate(_sentences(80))]
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    report = run_audit(AuditConfig(model=str(token_model), data=str(data), out=str(tmp_path / "o"),
+                                   auditors=["performance"], sensitive=["origin"]), progress=False)
+    perf = report.result("performance")
+    groups = perf.table("groups_origin").to_frame()
+    assert sorted(groups["group"]) == ["a", "b"] and groups["sentences"].sum() == 80
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    (["Alice\tB-PER", "met", "Bob\tB-PER"], "line 2"),
+    (["Alice\tB-PER", "met\tB-ORG"], "B-ORG"),
+])
+def test_bad_token_data_is_one_line_with_its_line_number(token_model, tmp_path, capsys, lines, problem):
+    data = tmp_path / "bad.conll"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = main(["run", str(token_model), "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(data) in err and problem in err, err
+
+
+def test_a_conll_file_for_a_sequence_classifier_is_refused(demo_planted, tmp_path, capsys):
+    data = _write_conll(tmp_path / "dev.conll", _sentences(3))
+    code = main(["run", str(demo_planted.model_dir), "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a token classifier" in err and err.count("\n") == 1, err
+
+
+def test_the_aggregation_choices_are_declared_once():
+    from audit.config import AGGREGATIONS
+    from audit.tasks import alignment
+
+    assert AGGREGATIONS == alignment.AGGREGATIONS
