@@ -13,7 +13,7 @@ import pytest
 from audit import AuditConfig, run_audit
 from audit.cli import main
 from tests._text import one_line
-from tests._tiny import TAGS, save_tiny_token_model
+from tests._tiny import save_tiny_token_model
 
 WORDS = ["Alice", "met", "Bob", "in", "Paris", "and", "New", "York", "today", "with", "Carol", "Smith"]
 
@@ -41,7 +41,7 @@ def _sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
 def _write_conll(path: Path, sentences: list[tuple[list[str], list[str]]]) -> Path:
     lines = ["-DOCSTART- -X- O O", ""]
     for words, tags in sentences:
-        lines += [f"{w}\tNNP\t{t}" for w, t in zip(words, tags)] + ["\t"]  # a separator holding a tab
+        lines += [f"{w}\tNNP\t{t}" for w, t in zip(words, tags, strict=True)] + ["\t"]  # a separator holding a tab
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
