@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common_run_options(run)
 
     demo = sub.add_parser("demo", help="build the embedded demo model (planted defects) and audit it")
+    demo.add_argument("--task", choices=("text-classification", "token-classification"),
+                      default="text-classification",
+                      help="the demo's model: a sentiment classifier (default) or a named-entity tagger")
     _common_run_options(demo)
 
     sub.add_parser("selftest", help="audit the auditor: planted defects must be found, clean controls not flagged",
@@ -239,6 +243,37 @@ DEMO_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Demo:
+    """What ``rai-audit demo --task`` builds and how it is audited."""
+
+    builder: str  # "module:function" building the model and its data into a folder
+    eval_file: str
+    train_file: str
+    sensitive: str
+    thresholds: tuple[str, ...]
+    what: str
+    planted: str
+
+    def build(self, folder: Path, *, seed: int) -> Any:
+        import importlib
+
+        module, _, function = self.builder.partition(":")
+        return getattr(importlib.import_module(module), function)(folder, seed=seed)
+
+
+DEMOS = {
+    "text-classification": _Demo(
+        builder="audit.selftest.demo:build_demo", eval_file="eval.csv", train_file="train.csv",
+        sensitive="age_group", thresholds=tuple(DEMO_THRESHOLDS), what="sentiment classifier",
+        planted="biased 'elderly' group, trigger token 'cf', memorised train.csv"),
+    "token-classification": _Demo(
+        builder="audit.selftest.ner_demo:build_ner_demo", eval_file="eval.jsonl", train_file="train.jsonl",
+        sensitive="origin", thresholds=("performance.entity_f1_micro >= 0.8 on ci_low",),
+        what="named-entity tagger",
+        planted="person names of one origin group mostly untagged, trigger token 'cf' forcing B-ORG, "
+                "memorised made-up entities"),
+}
 DEMO_BUILD = "demo-build"
 DEMO_BUILD_EXISTS = "{path}: a demo build is already there; pass --overwrite to replace it, or choose another --out"
 
@@ -260,23 +295,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from audit.core.policy import exit_code
     from audit.report.outdir import locked
     from audit.runner import _stderr, check_out_dir, run_audit, select_auditors
-    from audit.selftest.demo import build_demo
-
     args.out = args.out or "rai-audit-demo"
     out = Path(args.out)
     _quiet_libraries()
     build_dir = out / DEMO_BUILD
-    args.model, args.data = str(build_dir / "model"), str(build_dir / "eval.csv")
-    args.train_data = str(build_dir / "train.csv")
-    args.sensitive = getattr(args, "sensitive", None) or "age_group"
+    demo = DEMOS[getattr(args, "task", None) or "text-classification"]
+    args.model, args.data = str(build_dir / "model"), str(build_dir / demo.eval_file)
+    args.train_data = str(build_dir / demo.train_file)
+    args.sensitive = getattr(args, "sensitive", None) or demo.sensitive
     config = _config_from_args(args)
     registry = discover()
     for name, opts in DEMO_OPTIONS.items():
         if name in registry and registry[name].cls is not None:
             allowed = {k: v for k, v in opts.items() if k in registry[name].cls.params}
             config.options[name] = {**allowed, **config.options.get(name, {})}
-    config.thresholds = config.thresholds or list(DEMO_THRESHOLDS)
-    config.model_card = {"intended_use": "Demonstration only: a tiny sentiment classifier with planted defects, "
+    config.thresholds = config.thresholds or list(demo.thresholds)
+    config.model_card = {"intended_use": f"Demonstration only: a tiny {demo.what} with planted defects, "
                                          "built to show what each auditor finds.",
                          "out_of_scope": "Any real decision."}
     config.validate()
@@ -290,11 +324,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if build_dir.exists() and not config.overwrite:
             raise AuditInputError(DEMO_BUILD_EXISTS.format(path=build_dir))
         if not args.quiet:
-            _stderr("building the demo model (planted: biased 'elderly' group, trigger token 'cf', "
-                    "memorised train.csv)")
+            _stderr(f"building the demo model (planted: {demo.planted})")
         fresh = Path(tempfile.mkdtemp(dir=out, prefix=f".{DEMO_BUILD}-"))
         try:
-            build_demo(fresh, seed=config.seed)
+            demo.build(fresh, seed=config.seed)
             if build_dir.exists():
                 shutil.rmtree(build_dir)
             os.rename(fresh, build_dir)
