@@ -106,10 +106,10 @@ class FairnessAuditor(Auditor):
         inputs = FairnessInputs.of(ctx=ctx, options=self.options, lexicon=load_lexicon(self.options["lexicon"]))
         found = slices(inputs)
         steps: list[tuple[str, bool, Callable[[], SectionPart]]] = [
-            ("groups", True, lambda: group_fairness(inputs, found)),
+            ("groups", True, lambda: group_fairness(inputs, slices=found)),
             ("bias_auc", True, lambda: bias_aucs(inputs)),
             ("counterfactual", self.options["counterfactual"], lambda: counterfactuals(inputs)),
-            ("mitigation", self.options["mitigation"], lambda: mitigation(inputs, found)),
+            ("mitigation", self.options["mitigation"], lambda: mitigation(inputs, slices=found)),
         ]
         parts, timings = [], {}
         for step, enabled, work in steps:
@@ -124,7 +124,7 @@ class FairnessAuditor(Auditor):
         return worst_first.to_result(auditor=self.name, timings=timings)
 
 
-def slices(inputs: FairnessInputs) -> list[Slice]:
+def slices(inputs: FairnessInputs) -> tuple[Slice, ...]:
     """Every grouping to judge: each sensitive column, their intersection when there are
     several, and (option ``identity_groups``: always, or auto without a column) each lexicon
     category with two or more terms in the data, a row in the group of the one term it mentions."""
@@ -149,4 +149,4 @@ def slices(inputs: FairnessInputs) -> list[Slice]:
             groups = np.full(len(inputs.texts), None, dtype=object)
             groups[one] = np.asarray(names, dtype=object)[hits[one].argmax(axis=1)]
             out.append(Slice(name=category, groups=groups, kind="identity"))
-    return out
+    return tuple(out)

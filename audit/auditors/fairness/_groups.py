@@ -44,7 +44,7 @@ class _SliceOutcome:
     aif_rows: tuple[dict[str, Any], ...] = ()
 
 
-def group_fairness(inputs: FairnessInputs, slices: list[Slice]) -> SectionPart:
+def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> SectionPart:
     """Every slice for every judged class: metrics, findings, the per-group selection-rate
     charts, then the groups, headline and AIF360 tables and the headline charts."""
     import pandas as pd

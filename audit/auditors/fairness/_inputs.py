@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -55,10 +56,10 @@ class FairnessInputs:
     ctx: AuditContext
     lexicon: Lexicon
     labels: np.ndarray
-    label_names: list[str]
+    label_names: tuple[str, ...]
     probs: np.ndarray
     preds: np.ndarray
-    texts: list[str]
+    texts: tuple[str, ...]
     classes: tuple[int, ...]
     mentions: Mapping[tuple[str, str], np.ndarray]  # (category, term) -> rows that mention it
     observed: frozenset[tuple[str, str]]  # the (category, term) pairs some row mentions
@@ -68,11 +69,11 @@ class FairnessInputs:
         label_names = list(ctx.data.label_names)
         texts = list(ctx.data.texts)
         mentions = lexicon.mentions(texts)
-        return cls(options=options, ctx=ctx, lexicon=lexicon, labels=np.asarray(ctx.data.labels, dtype=int),
-                   label_names=label_names, probs=ctx.predictions.probs,
-                   preds=np.asarray(ctx.predictions.preds, dtype=int), texts=texts,
-                   classes=positive_classes(options["positive_label"], label_names), mentions=mentions,
-                   observed=frozenset(k for k, v in mentions.items() if v.any()))
+        return cls(options=MappingProxyType(dict(options)), ctx=ctx, lexicon=lexicon,
+                   labels=np.asarray(ctx.data.labels, dtype=int), label_names=tuple(label_names),
+                   probs=ctx.predictions.probs, preds=np.asarray(ctx.predictions.preds, dtype=int), texts=tuple(texts),
+                   classes=positive_classes(options["positive_label"], label_names),
+                   mentions=MappingProxyType(mentions), observed=frozenset(k for k, v in mentions.items() if v.any()))
 
     def suffix(self, c: int) -> str:
         """What names a slice or metric of class ``c``: nothing with one class judged, else " [label]"."""

@@ -22,7 +22,7 @@ ADVISORY = ("Advisory: what post-processing with per-group thresholds could buy 
 CONSTRAINTS = ("demographic_parity", "equalized_odds")
 
 
-def mitigation(inputs: FairnessInputs, slices: list[Slice]) -> SectionPart:
+def mitigation(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> SectionPart:
     """The before/after table over the sensitive-column slices (identity-term slices are not
     attributes a deployment could threshold on), for the first judged class."""
     import pandas as pd
