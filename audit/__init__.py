@@ -23,6 +23,7 @@ _EXPORTS = {
     "Finding": "audit.core.results",
     "Table": "audit.core.results",
     "Figure": "audit.core.results",
+    "SectionPart": "audit.core.results",
     "PolicyOutcome": "audit.core.verdicts",
     "PolicyVerdict": "audit.core.verdicts",
     "ClauseVerdict": "audit.core.verdicts",

@@ -8,7 +8,7 @@ bench/fairness_bootstrap.py, to time the old way) can swap them in. The statisti
 code too (the fairness auditor's ``_vs_rest`` and friends, and ``headline_metrics`` from weighted
 ``bincount``s), not the new count-based ones. ``_fairlearn_headline`` is the five fairlearn calls
 the auditor made for its headline values, which it now reads off one MetricFrame
-(audit.auditors.fairness, patched in through ``AUDITOR_REPLACES``).
+(audit.auditors.fairness._groups, patched in through ``AUDITOR_REPLACES``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 REPLACES = ("rate_interval", "headline_intervals", "vs_rest_interval")  # in audit.auditors.fairness._metrics
-AUDITOR_REPLACES = ("_fairlearn_headline",)  # in audit.auditors.fairness._auditor
+AUDITOR_REPLACES = ("_fairlearn_headline",)  # in audit.auditors.fairness._groups
 HEADLINE = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
             "equalized_odds_ratio", "equal_opportunity_difference")
 

@@ -74,3 +74,13 @@ def test_no_rows_or_no_resamples_give_no_blocks() -> None:
     assert list(stats.bootstrap_resamples(0, n_resamples=10, seed=0)) == []
     assert list(stats.bootstrap_resamples(5, n_resamples=0, seed=0)) == []
     assert np.isnan(stats.bootstrap_ci(np.mean, [[]], seed=0)).all()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 13, 200])
+def test_family_confidence_is_bonferroni_at_alpha(k: int) -> None:
+    """Exactly the level the fairness auditor used as ``1 - 0.05 / k`` (so its intervals are
+    unchanged), and k independent intervals at it err together at most ALPHA (Dunn 1961)."""
+    level = stats.family_confidence(k)
+    assert level == 1 - 0.05 / k
+    assert 1 - level**k <= stats.ALPHA + 1e-15  # 1 - 0.95 is 0.05 plus a rounding error
+    assert stats.family_confidence(0) == stats.family_confidence(1) == stats.CONFIDENCE

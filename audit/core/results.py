@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from audit.core.verdicts import ComplianceAssessment, PolicyVerdict
@@ -192,6 +193,67 @@ class Figure:
         """Per calibration bin: mean confidence, accuracy (None for an empty bin) and row count."""
         return cls(name, "reliability", {"title": title, "confidence": confidence, "accuracy": accuracy,
                                          "count": count}, caption)
+
+
+EXTRA_CLASH = ("two parts of one section both set extra[{key!r}] ({first} and {second}); only lists "
+               "(notes) are joined, anything else must come from one part")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SectionPart:
+    """What one part of an auditor found (its group metrics, its bias AUCs, its attacks...):
+    metrics, tables, figures, findings and ``extra`` values for the section template.
+
+    STYLE's "parts return values, not out-parameters": each part returns one of these and the
+    auditor adds them up (``a + b`` or :meth:`merge`, in the order the section shows them) and
+    turns the sum into its :class:`AuditorResult` (:meth:`to_result`). Any sequence given is
+    stored as a tuple and ``extra`` as a read-only mapping, so a part cannot be changed after
+    it is returned.
+    """
+
+    metrics: tuple[Metric, ...] = ()
+    tables: tuple[Table, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("metrics", "tables", "figures", "findings"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    def __add__(self, other: SectionPart) -> SectionPart:
+        """Both parts, ``self`` first. ``extra`` keys are united; a key both set is an error
+        unless both values are lists (notes), which are joined in order."""
+        if not isinstance(other, SectionPart):
+            return NotImplemented
+        extra = dict(self.extra)
+        for key, value in other.extra.items():
+            if key not in extra:
+                extra[key] = value
+            elif isinstance(extra[key], list) and isinstance(value, list):
+                extra[key] = [*extra[key], *value]
+            else:
+                raise ValueError(EXTRA_CLASH.format(key=key, first=type(extra[key]).__name__,
+                                                    second=type(value).__name__))
+        return SectionPart(metrics=self.metrics + other.metrics, tables=self.tables + other.tables,
+                           figures=self.figures + other.figures, findings=self.findings + other.findings,
+                           extra=extra)
+
+    @classmethod
+    def merge(cls, *parts: SectionPart) -> SectionPart:
+        """The parts added up in the order given (an empty part when none is given)."""
+        total = cls()
+        for part in parts:
+            total = total + part
+        return total
+
+    def to_result(self, *, auditor: str, status: Status = "ok", reason: str = "",
+                  timings: Mapping[str, float] | None = None) -> AuditorResult:
+        """The section's result, made of this part (usually the merge of all of them)."""
+        return AuditorResult(auditor=auditor, status=status, reason=reason, metrics=self.metrics,
+                             tables=self.tables, figures=self.figures, findings=self.findings,
+                             timings=dict(timings or {}), extra=dict(self.extra))
 
 
 @dataclass(frozen=True)

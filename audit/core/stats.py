@@ -43,6 +43,12 @@ ALPHA = 0.05
 CONFIDENCE = 1 - ALPHA
 
 
+def family_confidence(k: int, *, alpha: float = ALPHA) -> float:
+    """The confidence of each of ``k`` intervals judged together so that the family errs at
+    most ``alpha`` (Bonferroni; Dunn 1961): ``1 - alpha / k``, plain ``1 - alpha`` for k <= 1."""
+    return 1 - alpha / max(k, 1)
+
+
 def bootstrap_ci(
     statistic: Callable[..., float],
     arrays: Sequence[Any],

@@ -11,15 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.auditors.fairness._auditor import (
-    JUDGED,
-    ONE_CLASS,
-    POSITIVE_LABEL_UNKNOWN,
-    SKIP_MULTI_LABEL,
-    TOO_SMALL,
-    FairnessAuditor,
-    _import_aif360,
-)
+from audit.auditors.fairness._auditor import SKIP_MULTI_LABEL, FairnessAuditor
+from audit.auditors.fairness._groups import _import_aif360
+from audit.auditors.fairness._inputs import JUDGED, ONE_CLASS, POSITIVE_LABEL_UNKNOWN, TOO_SMALL
 from audit.auditors.fairness._metrics import (
     HEADLINE,
     auc,
@@ -463,7 +457,7 @@ def test_auditor_result_is_unchanged_by_the_faster_groups_step(tmp_path: Path,
     patched back in, is the same to the bit (too-small groups included, so both headline paths run)."""
     import json
 
-    from audit.auditors.fairness import _auditor as fairness
+    from audit.auditors.fairness import _groups as fairness
     from audit.auditors.fairness import _metrics as fm
     from tests import _bootstrap_reference as ref
 
@@ -506,7 +500,7 @@ def test_headline_read_off_one_metric_frame_equals_fairlearns_five_functions(see
     from fairlearn import metrics as flm
     from sklearn.metrics import accuracy_score, precision_score
 
-    from audit.auditors.fairness._auditor import _fairlearn_headline
+    from audit.auditors.fairness._groups import _fairlearn_headline
 
     rng = np.random.default_rng(seed)
     functions = (flm.demographic_parity_difference, flm.demographic_parity_ratio, flm.equalized_odds_difference,

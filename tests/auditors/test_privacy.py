@@ -162,9 +162,9 @@ def test_reference_model_with_other_labels_is_refused(demo_planted: Any, demo_cl
 
 def test_train_reference_is_refused_for_large_models(demo_planted: Any, planted_target: Any, context_factory: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import audit.auditors.privacy._auditor as privacy
+    import audit.auditors.privacy._reference as reference
 
-    monkeypatch.setattr(privacy, "MAX_REFERENCE_PARAMS", 1000)
+    monkeypatch.setattr(reference, "MAX_REFERENCE_PARAMS", 1000)
     ctx = context_factory(demo_planted, planted_target, with_train=True)
     result = PrivacyAuditor(train_reference=2, mia_examples=50, n_bootstrap=50).run(ctx)
     ref = result.extra["membership"]["reference"]

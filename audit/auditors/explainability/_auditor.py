@@ -14,12 +14,14 @@ methods, merges word pieces back into words, and then tests the explanations:
 
 A global view lists the words with the highest mean share of attribution per predicted class and
 the share landing on identity terms (a cross-link to the fairness section).
+
+This module selects the rows and computes the attributions; the checks (:mod:`._checks`) and the
+global view (:mod:`._global_view`) each return a :class:`~audit.core.results.SectionPart`, merged
+in :meth:`ExplainabilityAuditor._run`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,8 +31,10 @@ import numpy as np
 
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
+from audit.auditors.explainability._checks import faithfulness, sanity
+from audit.auditors.explainability._global_view import global_view
 from audit.core.options import Option
-from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
+from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
 from audit.errors import OPTION_INVALID, AuditInputError
 
 if TYPE_CHECKING:
@@ -40,12 +44,8 @@ if TYPE_CHECKING:
 # Cheap and complementary: path gradients, plain gradients, perturbation. Input x Gradient is
 # available but not a default: on the clean demo model it ranks words worse than random.
 DEFAULT_METHODS = ("integrated_gradients", "saliency", "occlusion")
-# The identity terms whose share of the attribution is reported.
-DEFAULT_IDENTITY_TERMS = ("young", "elderly", "teenage", "middle-aged", "old", "man", "woman", "men",
-                          "women", "male", "female", "boy", "girl", "he", "she", "black", "white",
-                          "asian", "hispanic", "gay", "lesbian", "christian", "muslim", "jewish")
-RANDOM = "random"
-RANDOM_DRAWS = 3
+# Integrated Gradients steps are multiplied by this for rows over the tolerance, until they pass
+# or reach ig_max_steps: few rounds, each on the rows still over it.
 STEP_GROWTH = 4
 
 TARGET_UNKNOWN = "target_class {value!r} is not a class of the model; classes are {known}"
@@ -134,31 +134,27 @@ class ExplainabilityAuditor(Auditor):
             word_scores[method] = [attr.merge_words(t, r, how=how) for t, r in zip(tokens, rows, strict=True)]
             timings[f"attribute_{method}"] = time.perf_counter() - start
 
-        metrics: list[Metric] = [Metric("explained_rows", float(len(rows)), description="rows explained")]
-        tables: list[Table] = []
-        figures: list[Figure] = []
-        findings: list[Finding] = []
-        extra: dict[str, Any] = {"methods": list(o["methods"]), "output": o["output"], "label_names": label_names}
-
-        if ig_info:
-            self._report_ig(ig_info, metrics, findings)
+        head = SectionPart(metrics=[Metric("explained_rows", float(len(rows)), description="rows explained")])
+        parts = [self._ig_part(ig_info)] if ig_info else []
         if o["faithfulness"] and rows:
             start = time.perf_counter()
-            self._faithfulness(ctx, rows, targets, word_scores, metrics, tables, figures, findings)
+            parts.append(faithfulness(ctx, rows=rows, targets=targets, word_scores=word_scores))
             timings["faithfulness"] = time.perf_counter() - start
         if o["sanity_check"] and rows and o["sanity_examples"] > 0:
             start = time.perf_counter()
-            self._sanity(ctx, rows, targets, word_scores, common, metrics, tables, figures, findings)
+            parts.append(sanity(ctx, rows=rows, targets=targets, word_scores=word_scores, common=common, options=o))
             timings["sanity"] = time.perf_counter() - start
         primary = "integrated_gradients" if "integrated_gradients" in word_scores else o["methods"][0]
-        self._global_view(ctx, rows, targets, word_scores[primary], primary, label_names, metrics, tables, findings)
+        parts.append(global_view(rows=rows, targets=targets, scores=word_scores[primary], method=primary,
+                                 label_names=label_names, top_tokens=o["top_tokens"]))
 
         row_frame = self._rows_table(rows, labels, preds, targets, sources, word_scores, ig_info, label_names)
-        tables.insert(0, Table.from_frame("explained_rows", row_frame, title="Explained rows"))
-        extra["explained"] = _heatmap_rows(rows, labels, preds, targets, sources, word_scores, label_names)
-        extra["primary_method"] = primary
-        return AuditorResult(auditor=self.name, metrics=tuple(metrics), tables=tuple(tables),
-                             figures=tuple(figures), findings=tuple(findings), timings=timings, extra=extra)
+        explained = SectionPart(tables=[Table.from_frame("explained_rows", row_frame, title="Explained rows")], extra={
+            "methods": list(o["methods"]), "output": o["output"], "label_names": label_names,
+            "explained": _heatmap_rows(rows, labels, preds, targets, sources, word_scores, label_names),
+            "primary_method": primary})
+        # The explained rows come first in the section: the rows, then what the checks found on them.
+        return SectionPart.merge(head, explained, *parts).to_result(auditor=self.name, timings=timings)
 
     # ------------------------------------------------------------------ rows
     def _target_class(self, label_names: list[str]) -> int | None:
@@ -259,13 +255,15 @@ class ExplainabilityAuditor(Auditor):
                 steps[i] = n_steps
         return tokens, {"deltas": deltas, "first_deltas": first_deltas, "steps": steps}
 
-    def _report_ig(self, info: dict[str, Any], metrics: list[Metric], findings: list[Finding]) -> None:
+    def _ig_part(self, info: dict[str, Any]) -> SectionPart:
+        """Completeness of Integrated Gradients (Sundararajan et al. 2017): the convergence deltas
+        after the recomputation, and a finding when rows stay over the tolerance."""
         o = self.options
         deltas = info["deltas"]
         over = int((deltas > o["ig_tolerance"]).sum())
         recomputed = int((info["steps"] > o["n_steps"]).sum())
         desc = "|sum of IG attributions - (f(x) - f(baseline))| (Sundararajan et al. 2017, completeness)"
-        metrics += [
+        metrics = [
             Metric("ig_convergence_delta_mean", float(deltas.mean()) if deltas.size else None,
                    higher_is_better=False, description=desc),
             Metric("ig_convergence_delta_max", float(deltas.max()) if deltas.size else None,
@@ -275,205 +273,14 @@ class ExplainabilityAuditor(Auditor):
             Metric("ig_rows_over_tolerance", float(over), higher_is_better=False,
                    description=f"rows still over the tolerance at {o['ig_max_steps']} steps"),
         ]
+        findings = []
         if over:
             findings.append(Finding(
                 "warn", f"Integrated Gradients did not converge on {over} of {len(deltas)} rows",
                 f"The attributions of these rows do not sum to f(x) - f(baseline) within {o['ig_tolerance']} even at "
                 f"{o['ig_max_steps']} steps; read their explanations with care.",
                 {"rows_over_tolerance": over, "max_delta": float(deltas.max())}))
-
-    # ------------------------------------------------------------------ faithfulness
-    def _faithfulness(self, ctx: AuditContext, rows: Sequence[EncodedRow], targets: np.ndarray,
-                      word_scores: dict[str, list[np.ndarray]], metrics: list[Metric], tables: list[Table],
-                      figures: list[Figure], findings: list[Finding]) -> None:
-        import pandas as pd
-
-        from audit.auditors.explainability import _faithfulness as fx
-        from audit.core.stats import bootstrap_ci
-
-        def predict_probs(texts: list[str], pairs: list[str] | None) -> np.ndarray:
-            return ctx.predict(texts, pairs, desc="faithfulness").probs
-
-        has_pairs = any(r.pair is not None for r in rows)
-        full = predict_probs([r.text for r in rows], [r.pair or "" for r in rows] if has_pairs else None)
-        full_probs = full[np.arange(len(rows)), targets]
-        curves = {m: fx.erasure_curves(rows, [fx.order_by_attribution(s) for s in scores], targets, full_probs,
-                                       predict_probs)
-                  for m, scores in word_scores.items()}
-        rng = ctx.rng("explainability.random_words")
-        curves[RANDOM] = fx.mean_curves([fx.erasure_curves(rows, fx.random_orders(rows, rng), targets, full_probs,
-                                                           predict_probs) for _ in range(RANDOM_DRAWS)])
-        seed = ctx.seed_for("explainability.aopc")  # one set of resamples for every method: paired intervals
-        comp_desc = "ERASER comprehensiveness AOPC (DeYoung et al. 2020): p(y|x) - p(y|x without top words)"
-        suff_desc = "ERASER sufficiency AOPC (DeYoung et al. 2020): p(y|x) - p(y|top words only)"
-        rand = curves[RANDOM]
-        for m, c in curves.items():
-            for name, values, hib, desc in (("aopc_comprehensiveness", c.aopc_comprehensiveness, True, comp_desc),
-                                            ("aopc_sufficiency", c.aopc_sufficiency, False, suff_desc)):
-                lo, hi = bootstrap_ci(np.mean, [values], seed=seed)
-                metrics.append(Metric(name, float(values.mean()), lo, hi, higher_is_better=hib, slice=m,
-                                      description=desc))
-        for m, c in curves.items():
-            if m == RANDOM:
-                continue
-            gain = c.aopc_comprehensiveness - rand.aopc_comprehensiveness
-            glo, ghi = bootstrap_ci(np.mean, [gain], seed=seed)
-            sgain = rand.aopc_sufficiency - c.aopc_sufficiency
-            slo, shi = bootstrap_ci(np.mean, [sgain], seed=seed)
-            metrics.append(Metric("comprehensiveness_gain_over_random", float(gain.mean()), glo, ghi,
-                                  higher_is_better=True, slice=m,
-                                  description="AOPC comprehensiveness of the method minus that of random words"))
-            metrics.append(Metric("sufficiency_gain_over_random", float(sgain.mean()), slo, shi,
-                                  higher_is_better=True, slice=m,
-                                  description="AOPC sufficiency of random words minus that of the method"))
-            # One paired statistic per row from both ERASER measures: more power than either alone.
-            both = (gain + sgain) / 2
-            blo, bhi = bootstrap_ci(np.mean, [both], seed=seed)
-            metrics.append(Metric("faithfulness_gain_over_random", float(both.mean()), blo, bhi,
-                                  higher_is_better=True, slice=m,
-                                  description="mean of the comprehensiveness and sufficiency gains over random"))
-            evidence = {"method": m, "gain": float(both.mean()), "ci_low": blo, "ci_high": bhi,
-                        "comprehensiveness_gain": float(gain.mean()), "sufficiency_gain": float(sgain.mean())}
-            if not both.mean() > 0:
-                findings.append(Finding(
-                    "warn", f"{m} is not faithful for this model",
-                    f"Its top-ranked words matter no more than random words (gain over random {both.mean():.3f}, "
-                    f"95% CI {blo:.3f} to {bhi:.3f}; comprehensiveness {gain.mean():.3f}, sufficiency "
-                    f"{sgain.mean():.3f}; DeYoung et al. 2020). Its explanations should not be trusted here.",
-                    evidence))
-            elif not (np.isfinite(blo) and blo > 0):
-                findings.append(Finding(
-                    "info", f"{m} is not clearly more faithful than random words",
-                    f"Gain over random {both.mean():.3f}, 95% CI {blo:.3f} to {bhi:.3f} on {len(both)} rows; explain "
-                    "more rows (explain_examples) for a conclusive check.", evidence))
-        records = [{"method": m, "k_percent": k, "comprehensiveness": float(c.comprehensiveness[:, j].mean()),
-                    "sufficiency": float(c.sufficiency[:, j].mean())}
-                   for m, c in curves.items() for j, k in enumerate(fx.K_PERCENTS)]
-        frame = pd.DataFrame(records)
-        tables.append(Table.from_frame("faithfulness", frame, title="Faithfulness by share of words removed (ERASER)"))
-        ks = list(fx.K_PERCENTS)
-        for col, label in (("comprehensiveness", "higher is better"), ("sufficiency", "lower is better")):
-            series = [(m, ks, [float(v) for v in getattr(c, col).mean(axis=0)]) for m, c in curves.items()]
-            figures.append(Figure.lines(
-                f"faithfulness_{col}", series=series, title=col.capitalize(), xlabel="top words (% of the row)",
-                ylabel="drop in p(target)", markers=True,
-                caption=f"{col.capitalize()} against the share of words, per method and for random words ({label})."))
-
-    # ------------------------------------------------------------------ sanity
-    def _sanity(self, ctx: AuditContext, rows: Sequence[EncodedRow], targets: np.ndarray,
-                word_scores: dict[str, list[np.ndarray]], common: dict[str, Any], metrics: list[Metric],
-                tables: list[Table], figures: list[Figure], findings: list[Finding]) -> None:
-        import pandas as pd
-
-        from audit.auditors.explainability import _attribution as attr
-        from audit.auditors.explainability import _faithfulness as fx
-
-        o = self.options
-        idx = [i for i in range(len(rows)) if rows[i].n_words >= 2][: o["sanity_examples"]]
-        if not idx:
-            return
-        sub = [rows[i] for i in idx]
-        sub_targets = targets[idx]
-        records = []
-        trained = ctx.target.model  # type: ignore[union-attr]
-        cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed_for("explainability.cascade")),
-                               total=len(fx.cascade_stages(trained)), desc="sanity: cascading randomisation")
-        for s, (stage, model) in enumerate(cascade):
-            for method in o["methods"]:
-                steps = o["n_steps"]
-                run = attr.attribute(model, sub, sub_targets, method=method, n_steps=steps, **common)
-                how = "first" if method in attr.WORD_FEATURE_METHODS else "sum"
-                rand = [attr.merge_words(t, r, how=how) for t, r in zip(run.tokens, sub, strict=True)]
-                orig = [word_scores[method][i] for i in idx]
-                rho_abs = [fx.rank_correlation(np.abs(a), np.abs(b)) for a, b in zip(orig, rand, strict=True)]
-                rho = [fx.rank_correlation(a, b) for a, b in zip(orig, rand, strict=True)]
-                records.append({"stage": s + 1, "randomised": stage, "method": method,
-                                "spearman_abs": _nanmean(rho_abs), "spearman_signed": _nanmean(rho)})
-        frame = pd.DataFrame(records)
-        tables.append(Table.from_frame("sanity", frame, title="Cascading randomisation: rank correlation with the "
-                                                              "trained model's attributions (Adebayo et al. 2018)"))
-        last = frame["stage"].max()
-        for method in o["methods"]:
-            mf = frame[frame["method"] == method]
-            final = float(mf.loc[mf["stage"] == last, "spearman_abs"].iloc[0])
-            metrics.append(Metric("sanity_rank_correlation", final, higher_is_better=False, slice=method,
-                                  description="mean Spearman correlation of |attributions| between the trained and "
-                                              "the fully randomised model (Adebayo et al. 2018)"))
-            if not (math.isfinite(final) and final < o["sanity_threshold"]):
-                findings.append(Finding(
-                    "fail", f"{method} fails the sanity check",
-                    f"After re-initialising the whole model its attributions still rank words like the trained "
-                    f"model's (Spearman {final:.2f} >= {o['sanity_threshold']}): they reflect the input more than "
-                    "what the model learned (Adebayo et al. 2018).",
-                    {"method": method, "spearman_abs": final}))
-        stage_names = list(dict.fromkeys(frame["randomised"]))
-        series = [(m, list(range(1, len(stage_names) + 1)),
-                   [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in o["methods"]]
-        figures.append(Figure.lines(
-            "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
-            ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05),
-            caption="Stages: " + ", ".join(f"{i + 1} = {n}" for i, n in enumerate(stage_names))
-                    + ". A faithful method falls toward 0."))
-
-    # ------------------------------------------------------------------ global view
-    def _global_view(self, ctx: AuditContext, rows: Sequence[EncodedRow], targets: np.ndarray,
-                     scores: list[np.ndarray], method: str, label_names: list[str], metrics: list[Metric],
-                     tables: list[Table], findings: list[Finding]) -> None:
-        import pandas as pd
-
-        o = self.options
-        per_class: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        shares: list[np.ndarray] = []
-        for row, s, t in zip(rows, scores, targets, strict=True):
-            total = float(np.abs(s).sum())
-            share = np.abs(s) / total if total > 0 else np.zeros_like(s)
-            shares.append(share)
-            for w, v in zip(row.words, share, strict=True):
-                if re.search(r"\w", w):
-                    per_class[int(t)][w.lower()].append(float(v))
-        records = []
-        for c in sorted(per_class):
-            stats = [(w, float(np.mean(v)), len(v)) for w, v in per_class[c].items()]
-            frequent = [x for x in stats if x[2] >= 2] or stats
-            frequent.sort(key=lambda x: (-x[1], x[0]))
-            for rank, (w, mean, count) in enumerate(frequent[: o["top_tokens"]], start=1):
-                records.append({"class": label_names[c], "rank": rank, "word": w, "mean_share": mean, "rows": count})
-        frame = pd.DataFrame(records, columns=["class", "rank", "word", "mean_share", "rows"])
-        tables.append(Table.from_frame("top_tokens", frame, title=f"Words with the highest mean share of |attribution| "
-                                                                  f"per predicted class ({method})"))
-        if len(frame):
-            tops = "; ".join(f"{c}: " + ", ".join(frame.loc[frame["class"] == c, "word"].head(3))
-                             for c in dict.fromkeys(frame["class"]))
-            findings.append(Finding("info", "Most attributed words per predicted class",
-                                    f"{method}, mean share of |attribution| in the rows where the word occurs: {tops}.",
-                                    {"method": method}))
-
-        terms = list(dict.fromkeys(t.lower() for t in DEFAULT_IDENTITY_TERMS))
-        term_share: dict[str, list[float]] = defaultdict(list)
-        row_share = np.zeros(len(rows))
-        for i, (row, share) in enumerate(zip(rows, shares, strict=True)):
-            hit = np.zeros(row.n_words, dtype=bool)
-            for term in terms:
-                pos = _find_term(row.words, term)
-                if pos:
-                    term_share[term].append(float(share[pos].sum()))
-                    hit[pos] = True
-            row_share[i] = float(share[hit].sum())
-        overall = float(row_share.mean()) if len(rows) else None
-        metrics.append(Metric("identity_attribution_share", overall, higher_is_better=False, slice=method,
-                              description="mean share of |attribution| per row on identity terms"))
-        id_records = [{"term": t, "rows": len(v), "mean_share": float(np.mean(v))}
-                      for t, v in sorted(term_share.items(), key=lambda kv: -float(np.mean(kv[1])))]
-        tables.append(Table.from_frame("identity_terms",
-                                       pd.DataFrame(id_records, columns=["term", "rows", "mean_share"]),
-                                       title="Share of |attribution| on identity terms (see the fairness section)"))
-        if id_records:
-            top = id_records[0]
-            findings.append(Finding(
-                "info", f"{overall:.0%} of the attribution lands on identity terms",
-                f"Largest: {top['term']!r} with a mean share of {top['mean_share']:.0%} in the {top['rows']} rows that "
-                "mention it. Compare with the fairness section.",
-                {"identity_attribution_share": overall, "terms": id_records[:5]}))
+        return SectionPart(metrics=metrics, findings=findings)
 
     # ------------------------------------------------------------------ tables
     def _rows_table(self, rows: Sequence[EncodedRow], labels: list[int | None], preds: np.ndarray, targets: np.ndarray,
@@ -501,32 +308,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    return float(arr.mean()) if arr.size else float("nan")
-
-
 def _pad_id(tokenizer: Any) -> int:
     for attr in ("pad_token_id", "unk_token_id"):
         value = getattr(tokenizer, attr, None)
         if value is not None:
             return int(value)
     return 0
-
-
-def _find_term(words: Sequence[str], term: str) -> list[int]:
-    """Indices of the words making up every occurrence of ``term`` (multi-word and hyphenated
-    terms match their word parts in sequence; punctuation between them is skipped)."""
-    parts = re.findall(r"\w+", term.lower())
-    if not parts:
-        return []
-    alnum = [(i, w.lower()) for i, w in enumerate(words) if re.search(r"\w", w)]
-    found: list[int] = []
-    for s in range(len(alnum) - len(parts) + 1):
-        if all(alnum[s + j][1] == parts[j] for j in range(len(parts))):
-            found += [alnum[s + j][0] for j in range(len(parts))]
-    return found
 
 
 def _heatmap_rows(rows: Sequence[EncodedRow], labels: list[int | None], preds: np.ndarray, targets: np.ndarray,

@@ -19,6 +19,10 @@ re-scored on members and non-members matched on length bins x label.
 A failed attack is not a privacy guarantee: these attacks lower-bound what an adversary can do;
 only a differentially private training procedure bounds it from above.
 
+Each of the two parts returns a :class:`~audit.core.results.SectionPart` (``_membership``,
+``_pii``), merged in ``_run``; the reference models of the LiRA attack are loaded or trained in
+:mod:`audit.auditors.privacy._reference`.
+
 Over 400 lines: the membership part assembles many numbers (attacks x blind baselines x raw,
 margin and matched) into metrics, findings, a table and the verdict sentences, and splitting
 that assembly would scatter one verdict over several files.
@@ -34,36 +38,24 @@ import numpy as np
 
 from audit.auditors.base import Auditor
 from audit.core.options import Option
-from audit.core.results import AuditorResult, Figure, Finding, Metric, Table
-from audit.errors import AuditInputError
+from audit.core.results import AuditorResult, Figure, Finding, Metric, SectionPart, Table
 
 if TYPE_CHECKING:
     from audit.auditors.privacy._blind_baselines import BlindFeatures
     from audit.core.context import AuditContext
 
-REFERENCE_LABELS_DIFFER = "reference model {path}: labels {got} differ from the audited model's {expected}"
-REFERENCE_TOO_LARGE = ("train_reference: the model has {params:,} parameters (limit {limit:,}); re-initialising and "
-                       "training it is not cheap. For a fine-tuned model, fine-tune copies of its base model on "
-                       "random halves of your data yourself and pass them as reference_models")
 SKIP_NO_MODEL = "no model is loaded, so no membership-inference attack could run"
 SKIP_NO_TRAIN = ("no training data was given (--train-data), so there are no known members to attack; "
                  "membership inference was not tested")
 SKIP_MULTI_LABEL = "membership-inference attacks are implemented for single-label classifiers only"
 SKIP_TOO_FEW = "only {n} member/non-member pairs are available (at least {need} needed)"
+PII_OFF = "the PII scan was turned off (option pii: false)"
 SKIP_MATCHED_FEW = "matching kept only {k} member/non-member pairs (at least {need} needed)"
 
 FPR_LEVELS = {"1pct": 0.01, "0_1pct": 0.001}
 MIN_PAIRS = 20
 CHANCE = {"mia_auc": 0.5, "mia_tpr_at_1pct_fpr": FPR_LEVELS["1pct"]}  # a guess that ignores the row
 BLIND_STATS = ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr")
-MAX_REFERENCE_PARAMS = 20_000_000
-# How train_reference trains its online LiRA reference models (Carlini et al. 2022): the recipe the
-# demo's own model is trained with (audit.selftest.demo.train_classifier: AdamW, lr 1e-3, no weight
-# decay, batches of 32), so a reference differs from the audited model only in the rows it saw.
-# Each model's seed is ctx.seed_for("privacy.train_reference.<i>").
-REFERENCE_LEARNING_RATE = 1e-3
-REFERENCE_WEIGHT_DECAY = 0.0
-REFERENCE_BATCH_SIZE = 32
 ATTACK_LABELS = {
     "loss": "loss threshold (Yeom et al. 2018)",
     "confidence": "max confidence (Salem et al. 2019)",
@@ -136,32 +128,11 @@ class PrivacyAuditor(Auditor):
     # ------------------------------------------------------------------------------------ run
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
-        metrics: list[Metric] = []
-        tables: list[Table] = []
-        figures: list[Figure] = []
-        findings: list[Finding] = []
-        extra: dict[str, Any] = {}
-
-        mia = self._membership(ctx)
-        extra["membership"] = mia.summary
-        if mia.ran:
-            metrics += mia.metrics
-            tables.append(mia.table)
-            figures.append(mia.figure)
-            findings += mia.findings
-
-        if self.options["pii"]:
-            pii_metrics, pii_table, pii_findings, pii_summary = self._pii(ctx)
-            metrics += pii_metrics
-            tables.append(pii_table)
-            findings += pii_findings
-            extra["pii"] = pii_summary
-        else:
-            extra["pii"] = {"ran": False, "reason": "the PII scan was turned off (option pii: false)"}
-
-        extra["tested"], extra["not_tested"] = _scope(mia, self.options["pii"])
-        return AuditorResult(auditor=self.name, metrics=tuple(metrics), tables=tuple(tables),
-                             figures=tuple(figures), findings=tuple(findings), extra=extra)
+        membership = self._membership(ctx)
+        pii = self._pii(ctx) if self.options["pii"] else SectionPart(extra={"pii": {"ran": False, "reason": PII_OFF}})
+        tested, not_tested = _scope(membership.extra["membership"], self.options["pii"])
+        scope = SectionPart(extra={"tested": tested, "not_tested": not_tested})
+        return SectionPart.merge(membership, pii, scope).to_result(auditor=self.name)
 
     # --------------------------------------------------------------------- membership inference
 
@@ -217,73 +188,31 @@ class PrivacyAuditor(Auditor):
             labels = np.r_[np.asarray(train.labels)[mem], np.asarray(data.labels)[non]].astype(int)
         from audit.auditors.privacy._blind_baselines import blind_features, blind_scores
         from audit.auditors.privacy._membership import attack_scores
+        from audit.auditors.privacy._reference import reference_attack
 
         scores = attack_scores(logits, labels)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
         features = blind_features(texts=texts, pairs=pairs, labels=labels, tokenizer=ctx.target.tokenizer)
         blind = blind_scores(features, y, seed=ctx.seed_for("privacy.blind"))
-        ref_info = self._reference(ctx, texts=texts, pairs=pairs, logits=logits, labels=labels, scores=scores)
+        ref = reference_attack(ctx, options=self.options, texts=texts, pairs=pairs, logits=logits, labels=labels)
+        if ref.score is not None:
+            scores = {**scores, "reference": ref.score}
         return _Scores(y=y, scores=scores, blind=blind, features=features, n=n, members=mem, nonmembers=non,
-                       overlap=overlap, labelled=labels is not None, reference=ref_info,
+                       overlap=overlap, labelled=labels is not None, reference=dict(ref.info),
                        members_available=len(mem_pool), nonmembers_available=len(non_pool),
                        nonmembers_from="holdout" if from_holdout else "eval",
                        nonmember_source=Path(str(data.source)).name)
 
-    def _reference(self, ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, logits: np.ndarray,
-                   labels: np.ndarray | None, scores: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Add the reference-calibrated score when reference models are given or trained."""
-        from audit.auditors.privacy._membership import logit_confidence, reference_score
-
-        given = list(self.options["reference_models"])
-        k_train = int(self.options["train_reference"])
-        if not given and not k_train:
-            return {"ran": False, "reason": "no reference models were given (reference_models) or asked for "
-                                            "(train_reference)"}
-        if labels is None:
-            return {"ran": False, "reason": "the reference-calibrated attack needs labels on members and non-members"}
-        phi = logit_confidence(logits, labels)
-        if given:
-            from audit.engine.target import Target
-
-            ref_phi = []
-            for path in ctx.progress(given, total=len(given), desc="privacy: reference models"):
-                ref = Target.load(path, device=ctx.target.device, max_length=ctx.target.max_length)
-                if ref.label_names != ctx.target.label_names:
-                    raise AuditInputError(REFERENCE_LABELS_DIFFER.format(path=path, got=ref.label_names,
-                                                                         expected=ctx.target.label_names))
-                ref_logits = ref.predict_logits(texts, pairs, progress=ctx.progress_enabled, desc="privacy: reference")
-                ref_phi.append(logit_confidence(ref_logits, labels))
-            scores["reference"] = reference_score(phi, np.vstack(ref_phi))
-            how = "per-example Gaussian" if len(given) >= 4 else "pooled variance (phi minus mean reference phi)"
-            return {"ran": True, "mode": "offline", "models": len(given), "method": f"offline LiRA, {how}"}
-        params = sum(p.numel() for p in ctx.target.model.parameters())
-        if params > MAX_REFERENCE_PARAMS:
-            return {"ran": False, "reason": REFERENCE_TOO_LARGE.format(params=params, limit=MAX_REFERENCE_PARAMS)}
-        ref_phi, masks = [], []
-        rng = ctx.rng("privacy.train_reference")
-        for i in ctx.progress(range(k_train), total=k_train, desc="privacy: train reference models"):
-            mask = np.zeros(len(texts), dtype=bool)
-            mask[rng.choice(len(texts), size=len(texts) // 2, replace=False)] = True
-            half_pairs = None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m]
-            model = _train_reference_model(ctx, texts=[t for t, m in zip(texts, mask, strict=True) if m],
-                                           pairs=half_pairs,
-                                           labels=labels[mask], seed=ctx.seed_for(f"privacy.train_reference.{i}"),
-                                           epochs=int(self.options["reference_epochs"]))
-            ref_phi.append(logit_confidence(_logits_of(ctx, model, texts, pairs), labels))
-            masks.append(mask)
-        scores["reference"] = reference_score(phi, np.vstack(ref_phi), np.vstack(masks))
-        return {"ran": True, "mode": "online", "models": k_train,
-                "method": "online LiRA: Gaussian likelihood ratio of in/out reference models, pooled variances; "
-                          "reference models re-initialised from the audited model's config and trained here on "
-                          "seeded halves of the attack sample"}
-
-    def _membership(self, ctx: AuditContext) -> _MembershipPart:
+    def _membership(self, ctx: AuditContext) -> SectionPart:
+        """Membership inference: every attack and blind baseline with bootstrap intervals, the
+        matched comparison, the leakage findings and the verdict sentences, its table and ROC
+        chart; ``extra["membership"]`` holds the summary (or why it did not run)."""
         from audit.auditors.privacy._blind_baselines import BLIND_LABELS
         from audit.auditors.privacy._membership import min_nonmembers
 
         sc = self.membership_scores(ctx)
         if sc.skip:
-            return _MembershipPart(summary={"ran": False, "reason": sc.skip})
+            return SectionPart(extra={"membership": {"ran": False, "reason": sc.skip}})
         y, n = sc.y, sc.n
         n_boot = int(self.options["n_bootstrap"])
         boot = _bootstrap(y, sc.scores, sc.blind, n_resamples=n_boot, seed=ctx.seed_for("privacy.bootstrap"))
@@ -385,9 +314,8 @@ class PrivacyAuditor(Auditor):
             "statements": statements, "reference": sc.reference, "bootstrap_resamples": n_boot,
             "tpr_at_0_1pct_fpr_rule": f"needs >= {need} non-members (1/FPR); had {n}",
         }
-        return _MembershipPart(ran=True, summary=summary, metrics=metrics,
-                               table=_attack_table(per_attack, per_blind, margins, matched),
-                               figure=_roc_figure(sc), findings=findings)
+        return SectionPart(metrics=metrics, tables=[_attack_table(per_attack, per_blind, margins, matched)],
+                           figures=[_roc_figure(sc)], findings=findings, extra={"membership": summary})
 
     def _matched(self, ctx: AuditContext, sc: _Scores) -> _Matched:
         """Every attack, and the blind baselines refitted, on members and non-members matched on
@@ -491,7 +419,9 @@ class PrivacyAuditor(Auditor):
 
     # ---------------------------------------------------------------------------------- PII
 
-    def _pii(self, ctx: AuditContext) -> tuple[list[Metric], Table, list[Finding], dict[str, Any]]:
+    def _pii(self, ctx: AuditContext) -> SectionPart:
+        """The validated PII scan of the eval (and training) data: counts per type, a table with
+        masked examples only, a finding per dataset with matches; ``extra["pii"]`` the summary."""
         import pandas as pd
 
         from audit.auditors.privacy._pii import PII_TYPES, scan_columns
@@ -528,7 +458,7 @@ class PrivacyAuditor(Auditor):
                                "as training data when it is stored or shared.")),
                     evidence={"rows": len(any_rows), "matches": found}))
         table = Table.from_frame("pii", pd.DataFrame(rows), title="Validated PII matches (masked examples only)")
-        return metrics, table, findings, summary
+        return SectionPart(metrics=metrics, tables=[table], findings=findings, extra={"pii": summary})
 
     def _pii_columns(self, es: Any) -> list[str]:
         wanted = self.options["pii_columns"]
@@ -541,23 +471,28 @@ class PrivacyAuditor(Auditor):
 
 # ------------------------------------------------------------------------------------- helpers
 
+@dataclass(frozen=True, kw_only=True, eq=False)
 class _Scores:
     """Attack sample: membership labels ``y`` (members first), each model-based attack's scores,
-    each blind baseline's cross-fitted scores, and what the blind baselines saw."""
+    each blind baseline's cross-fitted scores, and what the blind baselines saw; or only ``skip``,
+    why there is no sample."""
 
-    def __init__(self, *, skip: str = "", y: Any = None, scores: dict[str, np.ndarray] | None = None,
-                 blind: dict[str, np.ndarray] | None = None, features: BlindFeatures | None = None, n: int = 0,
-                 members: Any = None, nonmembers: Any = None,
-                 overlap: dict[str, int] | None = None, labelled: bool = False, reference: dict[str, Any] | None = None,
-                 members_available: int = 0, nonmembers_available: int = 0, nonmembers_from: str = "eval",
-                 nonmember_source: str = "") -> None:
-        self.skip, self.y, self.scores, self.n = skip, y, scores or {}, n
-        self.blind, self.features = blind or {}, features
-        # Row indices into ctx.train, and into ctx.holdout or ctx.data (see nonmembers_from).
-        self.members, self.nonmembers = members, nonmembers
-        self.overlap, self.labelled, self.reference = overlap or {}, labelled, reference or {}
-        self.members_available, self.nonmembers_available = members_available, nonmembers_available
-        self.nonmembers_from, self.nonmember_source = nonmembers_from, nonmember_source
+    skip: str = ""
+    y: Any = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    blind: dict[str, np.ndarray] = field(default_factory=dict)
+    features: BlindFeatures | None = None
+    n: int = 0
+    # Row indices into ctx.train, and into ctx.holdout or ctx.data (see nonmembers_from).
+    members: Any = None
+    nonmembers: Any = None
+    overlap: dict[str, int] = field(default_factory=dict)
+    labelled: bool = False
+    reference: dict[str, Any] = field(default_factory=dict)
+    members_available: int = 0
+    nonmembers_available: int = 0
+    nonmembers_from: str = "eval"
+    nonmember_source: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -575,15 +510,6 @@ class _Matched:
     @property
     def ran(self) -> bool:
         return bool(self.summary.get("ran"))
-
-
-class _MembershipPart:
-    def __init__(self, *, summary: dict[str, Any], ran: bool = False, metrics: list[Metric] | None = None,
-                 table: Table | None = None, figure: Figure | None = None,
-                 findings: list[Finding] | None = None) -> None:
-        self.ran, self.summary, self.metrics = ran, summary, metrics or []
-        self.table, self.figure, self.findings = table, figure, findings or []
-
 
 
 def _ci(v: tuple[float, float, float]) -> str:
@@ -791,11 +717,11 @@ def _roc_figure(sc: _Scores) -> Figure:
                  "& Tramèr 2024), an attack is evidence of leakage only where it rises above them; dashed: chance."))
 
 
-def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
+def _scope(membership: dict[str, Any], pii: bool) -> tuple[list[str], list[str]]:
     """Plain statements of what this section tested and what it did not."""
     tested, not_tested = [], []
-    if mia.ran:
-        s = mia.summary
+    if membership["ran"]:
+        s = membership
         against = ("held-out rows (--holdout-data)" if s["nonmembers_from"] == "holdout" else "eval rows")
         tested.append(f"Membership inference with {', '.join(s['attacks'])} attacks on {s['members']} training rows "
                       f"(members) against {s['nonmembers']} {against} not in the training data (non-members).")
@@ -813,7 +739,7 @@ def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
         else:
             not_tested.append(f"Reference-calibrated attack (LiRA): {ref.get('reason', 'not run')}.")
     else:
-        not_tested.append(f"Membership inference: {mia.summary['reason']}.")
+        not_tested.append(f"Membership inference: {membership['reason']}.")
     not_tested.append("Attacks with more knowledge or access (shadow models trained on the full data distribution, "
                       "label-only or gradient attacks, training-data extraction).")
     if pii:
@@ -824,42 +750,3 @@ def _scope(mia: _MembershipPart, pii: bool) -> tuple[list[str], list[str]]:
     not_tested.append("No differential-privacy guarantee follows from an attack that failed: attacks give a lower "
                       "bound on leakage, never an upper one.")
     return tested, not_tested
-
-
-def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str] | None) -> np.ndarray:
-    from audit.engine.inference import predict_logits
-
-    logits, _ = predict_logits(model, ctx.target.tokenizer, texts, pairs, max_length=ctx.target.max_length,
-                               max_tokens=ctx.target.max_tokens, max_batch=ctx.target.max_batch,
-                               device=ctx.target.device, dtype="float32", progress=False, desc="reference")
-    return np.asarray(logits, dtype=np.float64)
-
-
-def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, labels: np.ndarray,
-                           seed: int, epochs: int) -> Any:
-    """A fresh copy of the audited architecture, re-initialised from its config and trained from
-    scratch on ``texts`` (the REFERENCE_* recipe above). Meaningful only for models that were
-    themselves trained from scratch; for a fine-tuned model the reference should be a fine-tuned
-    copy of its base model, which this does not do."""
-    import torch
-
-    torch.manual_seed(seed)
-    model = type(ctx.target.model)(ctx.target.model.config)
-    model.to(ctx.target.device)
-    enc = ctx.target.tokenizer(texts, pairs, padding=True, truncation=True, max_length=ctx.target.max_length,
-                               return_tensors="pt")
-    enc = {k: v.to(ctx.target.device) for k, v in enc.items()}
-    y = torch.tensor(np.asarray(labels), dtype=torch.long, device=ctx.target.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=REFERENCE_LEARNING_RATE, weight_decay=REFERENCE_WEIGHT_DECAY)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(texts), generator=gen)
-        for start in range(0, len(texts), REFERENCE_BATCH_SIZE):
-            idx = order[start:start + REFERENCE_BATCH_SIZE].to(ctx.target.device)
-            out = model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx])
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
-    model.eval()
-    return model

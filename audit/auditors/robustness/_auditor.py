@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -26,7 +28,7 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.auditors.robustness._attacks import RECIPES  # names only: TextAttack loads in _run
 from audit.core.options import Option
-from audit.core.results import AuditorResult, Finding, Metric, Table
+from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
 
 if TYPE_CHECKING:
     from audit.core.context import AuditContext
@@ -43,7 +45,8 @@ ATTACK_METRICS = {
     "avg_num_queries": (True, "mean model queries per attacked row"),
     "avg_original_words": (None, "mean words per input"),
     "avg_perturbed_words": (None, "mean words per adversarial text (successful attacks)"),
-    "verified_successes": (None, "successes whose adversarial text, re-scored by the model alone, changes the prediction"),
+    "verified_successes": (None, "successes whose adversarial text, re-scored by the model alone, changes the "
+                                 "prediction"),
 }
 UNVERIFIED = ("{n} successful {recipe} attack(s) did not change the prediction when re-scored by the model "
               "alone: the attack numbers cannot be trusted")
@@ -83,38 +86,27 @@ class RobustnessAuditor(Auditor):
     }
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
-        metrics: list[Metric] = []
-        tables: list[Table] = []
-        findings: list[Finding] = []
-        timings: dict[str, float] = {}
-        extra: dict[str, Any] = {}
-
         start = time.perf_counter()
-        inv_metrics, inv_tables, inv_findings = self._invariance(ctx)
-        metrics += inv_metrics
-        tables += inv_tables
-        findings += inv_findings
-        timings["invariance"] = time.perf_counter() - start
-
+        parts = [self._invariance(ctx)]
+        timings = {"invariance": time.perf_counter() - start}
         status, reason = "ok", ""
         if self.options["attack_examples"] and self.options["recipes"]:
             if ctx.target.multi_label:
-                findings.append(Finding("info", "Adversarial attacks skipped: TextAttack's classification goal "
-                                                "functions do not cover multi-label models"))
+                parts.append(SectionPart(findings=[Finding(
+                    "info", "Adversarial attacks skipped: TextAttack's classification goal functions do not cover "
+                            "multi-label models")]))
             else:
-                att = self._attacks(ctx, timings)
-                metrics += att["metrics"]
-                tables += att["tables"]
-                findings += att["findings"]
-                extra.update(att["extra"])
-                timings.update(att.get("rates", {}))
-                if att["unverified"]:
-                    status, reason = "failed", "; ".join(att["unverified"])
-        return AuditorResult(auditor=self.name, status=status, reason=reason, metrics=tuple(metrics),
-                             tables=tuple(tables), findings=tuple(findings), timings=timings, extra=extra)
+                att = self._attacks(ctx)
+                parts.append(att.part)
+                timings.update(att.timings)
+                if att.unverified:
+                    status, reason = "failed", "; ".join(att.unverified)
+        return SectionPart.merge(*parts).to_result(auditor=self.name, status=status, reason=reason, timings=timings)
 
     # -- invariance -----------------------------------------------------------------------
-    def _invariance(self, ctx: AuditContext) -> tuple[list[Metric], list[Table], list[Finding]]:
+    def _invariance(self, ctx: AuditContext) -> SectionPart:
+        """CheckList invariance (Ribeiro et al. 2020): the flip rate per perturbation, with a Wilson
+        interval and a finding past ``max_invariance_flip_rate``, and the worst failures."""
         import pandas as pd
 
         from audit.auditors.robustness._invariance import PERTURBATIONS, apply_all, wilson_interval
@@ -124,7 +116,7 @@ class RobustnessAuditor(Auditor):
         rng = ctx.rng("robustness.invariance")
         rows = np.sort(rng.choice(n_rows, size=cap, replace=False)) if cap < n_rows else np.arange(n_rows)
         if len(rows) == 0:
-            return [], [], []
+            return SectionPart()
         texts = [ctx.data.texts[i] for i in rows]
         perturbed = apply_all(texts, rng=rng)
         base = ctx.predictions
@@ -176,16 +168,23 @@ class RobustnessAuditor(Auditor):
         ex_table = Table.from_frame("invariance_examples", pd.DataFrame(
             ex_rows, columns=["perturbation", "original", "perturbed", "prediction", "after", "prob_drop"]),
             title="Worst invariance failures (largest drop in the original class's probability)")
-        return metrics, [inv_table, ex_table], findings
+        return SectionPart(metrics=metrics, tables=[inv_table, ex_table], findings=findings)
 
     # -- attacks --------------------------------------------------------------------------
-    def _attacks(self, ctx: AuditContext, timings: dict[str, float]) -> dict[str, Any]:
+    def _attacks(self, ctx: AuditContext) -> _AttackOutcome:
+        """Each available recipe on one seeded, class-stratified sample, every success re-scored by
+        the model alone; TextAttack's numbers per recipe, the summary and example tables."""
         import pandas as pd
 
         from audit.auditors.robustness import _attacks as A
         from audit.engine.inference import predict_logits
 
-        out: dict[str, Any] = {"metrics": [], "tables": [], "findings": [], "extra": {}, "unverified": []}
+        timings: dict[str, float] = {}
+        rates: dict[str, float] = {}
+        metrics: list[Metric] = []
+        findings: list[Finding] = []
+        extra: dict[str, Any] = {}
+        unverified: list[str] = []
         available = {name: (ok, why) for name, ok, why in A.recipe_availability()}
         chosen = []
         for name in self.options["recipes"]:
@@ -193,23 +192,23 @@ class RobustnessAuditor(Auditor):
             if ok:
                 chosen.append(A.RECIPES[name])
             else:
-                out["findings"].append(Finding("info", A.RECIPE_UNAVAILABLE.format(name=name, why=why)))
-        out["extra"]["skipped_recipes"] = {n: available[n][1] for n in self.options["recipes"] if not available[n][0]}
+                findings.append(Finding("info", A.RECIPE_UNAVAILABLE.format(name=name, why=why)))
+        extra["skipped_recipes"] = {n: available[n][1] for n in self.options["recipes"] if not available[n][0]}
         if not chosen:
-            return out
+            return _AttackOutcome(part=SectionPart(findings=findings, extra=extra), timings=timings)
         need_wordnet = any(n.kind == "wordnet" for r in chosen for n in r.needs)
         start = time.perf_counter()
         ta, resources = A.import_textattack(need_wordnet=need_wordnet)
         timings["import_textattack"] = time.perf_counter() - start
-        out["extra"]["resources"] = resources.to_dict()
+        extra["resources"] = resources.to_dict()
         for sub in resources.substitutions:
-            out["findings"].append(Finding("info", "Resource substitution", detail=sub))
+            findings.append(Finding("info", "Resource substitution", detail=sub))
         if need_wordnet and not resources.has_wordnet:
             for r in [r for r in chosen if any(n.kind == "wordnet" for n in r.needs)]:
                 chosen.remove(r)
                 msg = next(p for p in resources.problems if "WordNet" in p)
-                out["findings"].append(Finding("info", A.RECIPE_UNAVAILABLE.format(name=r.name, why=msg)))
-                out["extra"]["skipped_recipes"][r.name] = msg
+                findings.append(Finding("info", A.RECIPE_UNAVAILABLE.format(name=r.name, why=msg)))
+                extra["skipped_recipes"][r.name] = msg
 
         target = ctx.target
         rows = stratified_sample(np.asarray(ctx.data.labels), self.options["attack_examples"],
@@ -241,55 +240,70 @@ class RobustnessAuditor(Auditor):
             stats["verified_successes"] = float(n_verified)
             for key, value in stats.items():
                 hib, desc = ATTACK_METRICS[key]
-                out["metrics"].append(Metric(key, value, higher_is_better=hib, slice=recipe.name, description=desc))
+                metrics.append(Metric(key, value, higher_is_better=hib, slice=recipe.name, description=desc))
             if n_verified < len(checked):
-                out["unverified"].append(UNVERIFIED.format(n=len(checked) - n_verified, recipe=recipe.name))
-                out["findings"].append(Finding("fail", f"{recipe.name}: unverified adversarial successes",
-                                               detail=out["unverified"][-1]))
+                unverified.append(UNVERIFIED.format(n=len(checked) - n_verified, recipe=recipe.name))
+                findings.append(Finding("fail", f"{recipe.name}: unverified adversarial successes",
+                                        detail=unverified[-1]))
             attacked = int(stats["successful_attacks"] + stats["failed_attacks"])
             rate = stats["attack_success_rate"]
             if not recipe.maximizes and attacked and rate > threshold:
-                out["findings"].append(Finding(
+                findings.append(Finding(
                     "warn", f"{recipe.name} flips {rate:.0%} of correctly classified examples",
                     detail=(f"{int(stats['successful_attacks'])} of {attacked} attacked rows changed label "
                             f"({recipe.paper}); accuracy under attack {stats['accuracy_under_attack']:.0%} "
                             f"against {stats['original_accuracy']:.0%} before (threshold {threshold:.0%})."),
-                    evidence={"recipe": recipe.name, **{k: stats[k] for k in ("attack_success_rate",
-                                                                              "successful_attacks", "failed_attacks")}}))
+                    evidence={"recipe": recipe.name, **{k: stats[k] for k in (
+                        "attack_success_rate", "successful_attacks", "failed_attacks")}}))
             elif not recipe.maximizes and not attacked:
-                out["findings"].append(Finding("info", f"{recipe.name}: no row was attacked",
-                                                detail="the model got every sampled row wrong, or the time budget ran out"))
+                findings.append(Finding("info", f"{recipe.name}: no row was attacked",
+                                        detail="the model got every sampled row wrong, or the time budget ran out"))
             if run.not_attacked:
-                out["findings"].append(Finding("info", f"{recipe.name}: time budget reached",
-                                               detail=f"{run.not_attacked} of {len(examples)} rows were not attacked "
-                                                      f"within time_budget_s={self.options['time_budget_s']}"))
+                findings.append(Finding("info", f"{recipe.name}: time budget reached",
+                                        detail=f"{run.not_attacked} of {len(examples)} rows were not attacked "
+                                               f"within time_budget_s={self.options['time_budget_s']}"))
             # Speed is a timing, not a result: it goes to timings so results.json stays reproducible.
             if run.seconds > 0:
-                out.setdefault("rates", {})[f"attack_{recipe.name}_examples_per_s"] = len(run.results) / run.seconds
+                rates[f"attack_{recipe.name}_examples_per_s"] = len(run.results) / run.seconds
             summary_rows.append([recipe.name, len(run.results), int(stats["successful_attacks"]),
-                                 int(stats["failed_attacks"]), int(stats["skipped_attacks"]), stats["original_accuracy"],
+                                 int(stats["failed_attacks"]), int(stats["skipped_attacks"]),
+                                 stats["original_accuracy"],
                                  stats["accuracy_under_attack"], stats["attack_success_rate"],
                                  stats["avg_perturbed_word_pct"], stats["avg_num_queries"], n_verified,
                                  run.not_attacked, run.wrapper_rows, run.cache_hits])
             label_names = list(ctx.data.label_names)
             for e in checked[: self.options["examples_shown"]]:
                 shown.append({"recipe": e.recipe, "label": _name(label_names, e.label),
-                              "before": _name(label_names, e.original_pred), "after": _name(label_names, e.perturbed_pred),
+                              "before": _name(label_names, e.original_pred),
+                              "after": _name(label_names, e.perturbed_pred),
                               "verified": e.verified, "words_changed": e.words_changed,
                               "original": e.original, "perturbed": e.perturbed,
                               "diff": [list(p) for p in A.word_diff(e.original, e.perturbed)]})
-        out["tables"].append(Table.from_frame("attacks", pd.DataFrame(summary_rows, columns=[
-            "recipe", "examples", "successful", "failed", "skipped", "original_accuracy", "accuracy_under_attack",
-            "attack_success_rate", "avg_perturbed_word_pct", "avg_num_queries", "verified_successes",
-            "not_attacked", "model_queries", "cache_hits"]),
-            title="Adversarial attacks (TextAttack), one row per recipe"))
-        out["tables"].append(Table.from_frame("adversarial_examples", pd.DataFrame(
-            [[s["recipe"], s["original"], s["perturbed"], s["before"], s["after"], s["verified"]] for s in shown],
-            columns=["recipe", "original", "adversarial", "prediction", "after", "verified"]),
-            title="Adversarial examples"))
-        out["extra"]["adversarial_examples"] = shown
-        out["extra"]["recipes"] = {r.name: r.paper for r in chosen}
-        return out
+        tables = [
+            Table.from_frame("attacks", pd.DataFrame(summary_rows, columns=[
+                "recipe", "examples", "successful", "failed", "skipped", "original_accuracy", "accuracy_under_attack",
+                "attack_success_rate", "avg_perturbed_word_pct", "avg_num_queries", "verified_successes",
+                "not_attacked", "model_queries", "cache_hits"]),
+                title="Adversarial attacks (TextAttack), one row per recipe"),
+            Table.from_frame("adversarial_examples", pd.DataFrame(
+                [[s["recipe"], s["original"], s["perturbed"], s["before"], s["after"], s["verified"]] for s in shown],
+                columns=["recipe", "original", "adversarial", "prediction", "after", "verified"]),
+                title="Adversarial examples"),
+        ]
+        extra["adversarial_examples"] = shown
+        extra["recipes"] = {r.name: r.paper for r in chosen}
+        part = SectionPart(metrics=metrics, tables=tables, findings=findings, extra=extra)
+        return _AttackOutcome(part=part, unverified=tuple(unverified), timings={**timings, **rates})
+
+
+@dataclass(frozen=True, kw_only=True)
+class _AttackOutcome:
+    """The attacks' part of the section, the sentences of successes that did not verify (they
+    fail the section), and the attacks' timings (TextAttack's import, each recipe, its speed)."""
+
+    part: SectionPart
+    unverified: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
 
 
 def stratified_sample(labels: np.ndarray, n: int, *, rng: np.random.Generator) -> np.ndarray:
@@ -303,7 +317,8 @@ def stratified_sample(labels: np.ndarray, n: int, *, rng: np.random.Generator) -
     quota = np.floor(exact).astype(int)
     for j in np.argsort(-(exact - quota), kind="stable")[: n - quota.sum()]:
         quota[j] += 1
-    picked = [rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quota, strict=True)]
+    picked = [rng.choice(np.flatnonzero(labels == c), size=q, replace=False)
+              for c, q in zip(classes, quota, strict=True)]
     return rng.permutation(np.concatenate(picked))
 
 
