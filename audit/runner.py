@@ -1,14 +1,13 @@
 """run_audit: config -> target + data -> one prediction pass -> auditors -> report files -> policy.
 
-Longer than the ~400 lines a module should hold: it also keeps the --resume store (_Partial) and
-the baseline matching; both are to move into their own modules with the rest of the restructuring."""
+The --resume store lives in audit.core.resume, the baseline in audit.core.baseline and the
+results schema in audit.core.schema; their names used by callers are imported here."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
 import json
-import math
 import os
 import platform
 import sys
@@ -21,14 +20,15 @@ from typing import Any
 from audit import __version__
 from audit.auditors.base import Auditor, AuditorInfo, AuditorTimeout, discover
 from audit.config import AuditConfig
-from audit.core.results import SCHEMA_VERSION, AuditorResult, AuditReport
+from audit.core.baseline import baseline_match, load_baseline
+from audit.core.results import AuditorResult, AuditReport
+from audit.core.resume import Partial as _Partial
+from audit.core.resume import run_key
+from audit.core.schema import validate_results
 from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, OUT_FOREIGN, AuditInputError, did_you_mean, printable
 from audit.report.outdir import (
-    MAX_STATE_BYTES,
-    atomic_write,
     locked,
     private_dir,
-    read_regular,
     record_output,
     write_outputs,
 )
@@ -210,7 +210,7 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
                                    multi_label=target.multi_label, text_col=config.text_col,
                                    pair_col=config.pair_col, label_col=config.label_col, frame=holdout_table)
     timings["load_data"] = time.perf_counter() - start
-    baseline_info = _baseline_match(baseline, config, target, data) if baseline is not None else None
+    baseline_info = baseline_match(baseline, config, target, data) if baseline is not None else None
 
     ctx = AuditContext(config=config, target=target, data=data, train=train, holdout=holdout,
                        progress_enabled=progress)
@@ -220,7 +220,7 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     timings["predict"] = time.perf_counter() - start
 
     results: list[AuditorResult] = list(broken)
-    partial = (_Partial(private_dir(out / PARTIAL_DIR), key=_run_key(config, target, data, train, holdout))
+    partial = (_Partial(private_dir(out / PARTIAL_DIR), key=run_key(config, target, data, train, holdout))
                if write else None)
     done, rejected = partial.load() if (partial is not None and config.resume) else ({}, [])
     for note in rejected:
@@ -318,38 +318,6 @@ def check_column_options(auditors: list[Auditor], table: Any, *, source: str) ->
 
 
 COLUMN_OPTION_UNKNOWN = "option {option}: {path} has no column {column!r}{hint}; columns are {columns}"
-BASELINE_OTHER_DATA = ("the baseline was measured on other data (data fingerprint {theirs}, this run {ours}); "
-                       "its metrics are not comparable row for row")
-BASELINE_OTHER_MODEL = ("the baseline is of another model ({what}): {theirs} there, {ours} here")
-BASELINE_OTHER_CHECKPOINT = "the baseline is of another checkpoint (weights fingerprint {theirs}, this run {ours})"
-
-
-def _baseline_match(baseline: AuditReport, config: AuditConfig, target: Any, data: Any) -> dict[str, Any]:
-    """How the baseline relates to this run: same data? same model? Mismatches are stated in the
-    report and summary; ``baseline_strict`` makes other data or another model an error. Another
-    checkpoint of the same model is the gate's purpose and only noted."""
-    meta = baseline.metadata
-    theirs_model, theirs_data = meta.get("model", {}) or {}, meta.get("data", {}) or {}
-    notes, problems = [], []
-    if theirs_data.get("fingerprint") != data.fingerprint:
-        problems.append(BASELINE_OTHER_DATA.format(theirs=str(theirs_data.get("fingerprint"))[:12],
-                                                   ours=data.fingerprint[:12]))
-    for key, ours in (("labels", target.label_names), ("problem_type", target.problem_type)):
-        if theirs_model.get(key) != ours:
-            problems.append(BASELINE_OTHER_MODEL.format(what=key, theirs=printable(theirs_model.get(key), limit=80),
-                                                        ours=printable(ours, limit=80)))
-    if theirs_model.get("fingerprint") != target.fingerprint:
-        notes.append(BASELINE_OTHER_CHECKPOINT.format(theirs=str(theirs_model.get("fingerprint"))[:12],
-                                                      ours=target.fingerprint[:12]))
-    if problems and config.baseline_strict:
-        raise AuditInputError(f"{config.baseline}: {problems[0]} (--baseline-strict)")
-    return {"source": config.baseline,
-            "same_data": not any(p.startswith("the baseline was measured") for p in problems),
-            "same_model": not any("another model" in p for p in problems),
-            "same_checkpoint": theirs_model.get("fingerprint") == target.fingerprint,
-            "warnings": problems, "notes": notes}
-
-
 def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> AuditorResult:
     """Run one auditor; past ``timeout`` seconds it becomes a failed section. Uses SIGALRM, so it
     applies in the main thread on Unix; elsewhere the auditor runs without a limit."""
@@ -373,152 +341,10 @@ def _run_with_timeout(auditor: Auditor, ctx: Any, timeout: float | None) -> Audi
         signal.signal(signal.SIGALRM, previous)
 
 
-def _run_key(config: AuditConfig, target: Any, data: Any, train: Any, holdout: Any = None) -> str:
-    """Everything a finished section depends on: the tool's version, the model (config, weights
-    and every tokenizer file), every setting of the run that reaches an auditor, and every value
-    of every column of the rows used (eval, training and held-out rows; sensitive columns and PII
-    scan included), and the contents of files that options name."""
-    import hashlib
-
-    settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_IGNORED}
-    parts = [__version__, target.fingerprint, str(target.max_length), _frame_digest(data),
-             _frame_digest(train) if train is not None else "-",
-             _frame_digest(holdout) if holdout is not None else "-",
-             json.dumps(settings, sort_keys=True, default=str), _named_files_digest(config.options)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-
-def _named_files_digest(options: dict[str, dict[str, Any]]) -> str:
-    """The contents of every file or folder an option names (a lexicon, reference models): a
-    changed file behind an unchanged path is a changed input."""
-    import hashlib
-
-    h = hashlib.sha256()
-    values = [v for opts in options.values() for v in opts.values()]
-    names = sorted({str(x) for v in values for x in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(x, str)})
-    for name in names:
-        path = Path(name)
-        try:
-            if path.is_file():
-                files = [path]
-            else:
-                files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
-        except OSError:
-            files = []
-        for f in files[:10_000]:
-            h.update(str(f).encode("utf-8", "surrogatepass"))
-            try:
-                with f.open("rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                        h.update(chunk)
-            except OSError:
-                h.update(b"<unreadable>")
-    return h.hexdigest()
-
-
-# Settings that change where or whether the report is written, not what a section holds.
-RESUME_IGNORED = frozenset({"auditors", "out", "overwrite", "resume", "pdf", "timeout", "thresholds", "policy",
-                            "baseline", "baseline_strict", "max_regression", "model_card"})
-
-
-def _frame_digest(data: Any) -> str:
-    import hashlib
-
-    h = hashlib.sha256(data.fingerprint.encode())
-    frame = data.frame if hasattr(data, "frame") else data.columns  # token data: tokens and tags are fingerprinted
-    h.update(frame.to_csv(index=False).encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
-
-
 def _token_data_metadata(data: Any) -> dict[str, Any]:
     """What a reader of a token-classification report needs about its data."""
     return {"sentences": len(data), "words": int(sum(len(t) for t in data.tokens)), "scheme": data.scheme,
             "gold_violations": data.gold_violations}
-
-
-class _Partial:
-    """Each finished section is written as it completes, so an interrupted run loses nothing.
-
-    A saved section is reused only when its key (see :func:`_run_key`) matches, its MAC checks
-    with this user's resume key (kept outside --out, so a file planted or edited in the output
-    folder is not accepted), and it validates against the results schema."""
-
-    def __init__(self, folder: Path, *, key: str) -> None:
-        self.folder, self.key = folder, key
-        self.secret = _resume_secret()
-
-    def _mac(self, body: str) -> str:
-        import hashlib
-        import hmac
-
-        return hmac.new(self.secret, f"{self.key}|{body}".encode(), hashlib.sha256).hexdigest()
-
-    def save(self, result: AuditorResult) -> None:
-        body = json.dumps(result.to_dict(), allow_nan=False, sort_keys=True)
-        atomic_write(self.folder, f"{result.auditor}.json",
-                     json.dumps({"key": self.key, "mac": self._mac(body), "result": body}))
-
-    def load(self) -> tuple[dict[str, AuditorResult], list[str]]:
-        """(sections to reuse, why others were not reused)."""
-        found: dict[str, AuditorResult] = {}
-        rejected: list[str] = []
-        for path in sorted(self.folder.glob("*.json")):
-            raw = read_regular(path)
-            try:
-                saved = json.loads(raw) if raw is not None else None
-                body = saved["result"] if isinstance(saved, dict) else None
-                if not isinstance(body, str):
-                    raise ValueError
-            except (ValueError, KeyError, TypeError, RecursionError):
-                rejected.append(f"{path.name}: not a saved section")
-                continue
-            if saved.get("key") != self.key:
-                rejected.append(f"{path.name}: saved for other inputs or settings")
-                continue
-            import hmac
-
-            if not isinstance(saved.get("mac"), str) or not hmac.compare_digest(saved["mac"], self._mac(body)):
-                rejected.append(f"{path.name}: its contents do not match what this run saved (edited?)")
-                continue
-            try:
-                data = json.loads(body)
-                validate_result(data)
-                result = AuditorResult.from_dict(data)
-            except (Exception, RecursionError) as exc:  # noqa: BLE001 - jsonschema errors and malformed fields alike
-                rejected.append(f"{path.name}: invalid ({str(exc).splitlines()[0][:120]})")
-                continue
-            if result.status == "ok" and path.name == f"{result.auditor}.json":
-                found[result.auditor] = result
-        return found, rejected
-
-    def clear(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-RESUME_KEY_FILE = "resume.key"
-
-
-def _resume_secret() -> bytes:
-    """This user's key for saved sections, kept in the user's cache (mode 0600), not in --out.
-    Where none can be kept, a key for this process alone: sections are then never reused."""
-    import secrets
-
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rai-audit"
-    path = base / RESUME_KEY_FILE
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        raw = read_regular(path, limit=1024)
-        if raw is not None and len(raw) >= 32:
-            return raw
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
-    except OSError:
-        return secrets.token_bytes(32)
 
 
 def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, auditors: list[Auditor],
@@ -585,77 +411,6 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
                    "auditors": sorted(config.auditors, key=_section_order) if config.auditors else None},
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
-
-
-def load_baseline(path: str | Path) -> AuditReport:
-    """A previous run's results.json, for regression gating: valid JSON (no NaN or Infinity),
-    valid against the schema, and with at least one defined metric to compare."""
-    path = Path(path)
-    if not path.exists():
-        raise AuditInputError(f"baseline not found: {path}")
-    raw = read_regular(path)
-    if raw is None:
-        raise AuditInputError(f"{path}: the baseline is not a regular file of at most {MAX_STATE_BYTES:,} bytes")
-
-    def no_constants(name: str) -> None:
-        raise ValueError(f"{name} is not a number JSON allows")
-
-    def finite(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):
-            raise ValueError(f"{text[:20]} is not a finite number")
-        return value
-
-    try:
-        data = _from_schema_1(json.loads(raw, parse_constant=no_constants, parse_float=finite))
-        validate_results(data)
-    except (ValueError, RecursionError) as exc:
-        raise AuditInputError(f"{path}: the baseline is not valid JSON: {str(exc).splitlines()[0]}") from None
-    except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError and friends
-        raise AuditInputError(f"{path}: not a rai-audit results.json: {str(exc).splitlines()[0]}") from None
-    try:
-        report = AuditReport.from_dict(data)
-    except (ValueError, KeyError, TypeError) as exc:  # a field the schema lets through but the types refuse
-        raise AuditInputError(f"{path}: not a rai-audit results.json: {exc}") from None
-    if not any(m.value is not None and m.higher_is_better is not None
-               for r in report.results if r.status == "ok" for m in r.metrics):
-        raise AuditInputError(f"{path}: the baseline has no defined metric to compare against")
-    return report
-
-
-def _from_schema_1(data: Any) -> Any:
-    """A results.json of schema 1.x (SVG figures; 1.0 had no compliance block and untyped policy
-    entries), read as a baseline: only its metrics are compared, so its figures, policy and
-    compliance are dropped rather than converted. Anything else is returned untouched."""
-    if not (isinstance(data, dict) and data.get("schema_version") in ("1.0", "1.1")
-            and isinstance(data.get("results"), list)):
-        return data
-    results = [{**r, "figures": []} if isinstance(r, dict) else r for r in data["results"]]
-    return {**data, "schema_version": SCHEMA_VERSION, "results": results, "policy": [],
-            "compliance": {"mapping_version": 0, "mapping_reviewed": "", "clauses": []}}
-
-
-def schema_path() -> Path:
-    return Path(__file__).resolve().parent / "data_files" / "results.schema.json"
-
-
-def _schema() -> dict[str, Any]:
-    return json.loads(schema_path().read_text(encoding="utf-8"))
-
-
-def validate_results(data: dict[str, Any]) -> None:
-    """Validate a results.json document against the schema kept in the package."""
-    import jsonschema
-
-    jsonschema.validate(data, _schema())
-
-
-def validate_result(data: dict[str, Any]) -> None:
-    """Validate one section (an auditor's result) against the schema's result definition."""
-    import jsonschema
-
-    schema = _schema()
-    jsonschema.validate(data, {**schema["$defs"]["result"], "$defs": schema["$defs"]})
 
 
 def write_report(report: AuditReport, out: Path) -> None:

@@ -164,7 +164,7 @@ def test_results_are_identical_whatever_the_auditor_order_and_after_resume(demo_
     assert any(row["source"] != "sample" for row in explained)  # fairness's rows reached explainability
     assert a == b
     # An interrupted run that finished fairness, resumed: fairness is replayed, explainability sees its rows.
-    monkeypatch.setattr("audit.runner._Partial.clear", lambda self: None)
+    monkeypatch.setattr("audit.core.resume.Partial.clear", lambda self: None)
     run_audit(AuditConfig(out=str(tmp_path / "c"), auditors=["fairness"], **common), progress=False)
     report = run_audit(AuditConfig(out=str(tmp_path / "c"), auditors=["explainability", "fairness"], resume=True,
                                    overwrite=True, **common), progress=False)

@@ -35,7 +35,7 @@ def _figures_in_html(html: str) -> dict[str, tuple[str, str]]:
 
 
 def test_a_figure_round_trips_through_json_and_validates_against_the_schema():
-    from audit.runner import validate_result
+    from audit.core.schema import validate_result
 
     figures = (Figure.bar("b", labels=["x", "y"], values=[0.2, float("nan")], ci_low=[0.1, None], ci_high=[0.3, None],
                           reference=0.8, reference_label="threshold", caption="c"),
@@ -54,7 +54,7 @@ def test_a_figure_round_trips_through_json_and_validates_against_the_schema():
 def test_results_json_no_longer_accepts_svg_markup_for_a_figure():
     import jsonschema
 
-    from audit.runner import validate_result
+    from audit.core.schema import validate_result
 
     old = AuditorResult(auditor="plugin").to_dict()
     old["figures"] = [{"name": "f", "caption": "", "svg": "<svg xmlns='http://www.w3.org/2000/svg'/>"}]

@@ -256,7 +256,7 @@ def test_report_files_are_readable_like_any_file_written(small):
 
 
 def test_resume_notices_a_changed_file_behind_an_unchanged_option(small, tmp_path, monkeypatch):
-    monkeypatch.setattr("audit.runner._Partial.clear", lambda self: None)
+    monkeypatch.setattr("audit.core.resume.Partial.clear", lambda self: None)
     lexicon = tmp_path / "lex.yaml"
     lexicon.write_text("testcat: [zorblax, quuxian]\n")
     cfg = dict(model=str(small["model"]), data=str(small["data"]), out=str(small["out"]), auditors=["fairness"],

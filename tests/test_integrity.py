@@ -47,7 +47,7 @@ def _interrupted(small, **kw) -> Path:
 @pytest.fixture
 def keep_partial(monkeypatch):
     """Keep the partial folder after a successful run, as if the run had been interrupted."""
-    monkeypatch.setattr("audit.runner._Partial.clear", lambda self: None)
+    monkeypatch.setattr("audit.core.resume.Partial.clear", lambda self: None)
 
 
 # ------------------------------------------------------------------------------------ resume
