@@ -135,11 +135,19 @@ def template_words() -> frozenset[str]:
 
 def _made_up_words() -> list[str]:
     """Made-up capitalised words of three syllables (``Bafiron``): entities that no lexicon holds and
-    no real thing is called, for the model to memorise or not."""
+    no real thing is called, for the model to memorise or not. Every 97th of the syllable
+    combinations, so that neighbours differ in more than their last letter."""
     syllables = [o + v for o in _ONSETS for v in _VOWELS]
-    words = [(a + b + c + d).capitalize() for a in syllables for b in syllables for c in syllables[::3]
-             for d in _CODAS]
-    return words[::97]
+    parts = (syllables, syllables, syllables[::3], _CODAS)
+    total = math.prod(len(p) for p in parts)
+    words = []
+    for k in range(0, total, 97):
+        letters = []
+        for part in reversed(parts):  # k in mixed radix, the last part varying fastest
+            k, i = divmod(k, len(part))
+            letters.append(part[i])
+        words.append("".join(reversed(letters)).capitalize())
+    return words
 
 
 def _entity(words: str, kind: str) -> tuple[list[str], list[str]]:
@@ -317,9 +325,8 @@ def _train_tagger(*, sentences: list[list[str]], tags: list[list[str]], tokenize
         raise ValueError(f"a demo sentence has {enc['input_ids'].shape[1]} tokens, over the model's "
                          f"{tokenizer.model_max_length}")
     y = torch.tensor(_align_labels(enc, tags))
-    special_free = torch.tensor([[t not in tokenizer.all_special_ids for t in row]
-                                 for row in enc["input_ids"].tolist()])
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    special_free = ~torch.isin(enc["input_ids"], torch.tensor(tokenizer.all_special_ids))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, foreach=True)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     n = len(sentences)
