@@ -73,13 +73,14 @@ def _provider_lists(locale: str) -> dict[str, list[str]]:
                               ("last", "last_names"))}
 
 
-def build_lexicon(*, template_words: frozenset[str] = frozenset()) -> dict[str, Any]:
+def build_lexicon() -> dict[str, Any]:
     """The lexicon as a dict, drawn from the installed Faker.
 
     A name is kept when it is one Latin word, sits in exactly one of the chosen locales' lists (not
-    in another group's lists, nor in both first-name lists of its own), and is no word of a place,
-    an organisation or ``template_words``: each name then belongs to one group and one list, and
-    its tag cannot be read from anything but the name. The draw is seeded by the locale's name.
+    in another group's lists, nor in both first-name lists of its own), and is no word of a place
+    or an organisation: each name then belongs to one group and one list. The draw is seeded by the
+    locale's name and depends on nothing else here, so editing the demo's sentences never reshuffles
+    the names (the demo's tests check that no name is a word of its templates).
     """
     try:
         import faker
@@ -87,7 +88,7 @@ def build_lexicon(*, template_words: frozenset[str] = frozenset()) -> dict[str, 
         raise ImportError(INSTALL_LINE) from err
     lists = {locale: _provider_lists(locale) for locale in GROUPS}
     reserved = {w.casefold() for words in PLACES.values() for p in words for w in p.split()}
-    reserved |= {w.casefold() for o in ORGANISATIONS for w in o.split()} | {w.casefold() for w in template_words}
+    reserved |= {w.casefold() for o in ORGANISATIONS for w in o.split()}
     seen: dict[str, set[tuple[str, str]]] = {}
     for locale, by_list in lists.items():
         for key, names in by_list.items():
@@ -125,9 +126,7 @@ def dump(lexicon: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    from audit.selftest.ner_demo import template_words
-
-    LEXICON_FILE.write_text(dump(build_lexicon(template_words=template_words())), encoding="utf-8")
+    LEXICON_FILE.write_text(dump(build_lexicon()), encoding="utf-8")
     print(f"wrote {LEXICON_FILE}")
 
 
