@@ -55,7 +55,7 @@ def test_lexicon_file_is_what_its_generator_writes():
     text = gen.LEXICON_FILE.read_text(encoding="utf-8")
     if json.loads(text)["faker_version"] != faker.VERSION:
         pytest.skip(f"lexicon drawn from Faker {json.loads(text)['faker_version']}, {faker.VERSION} installed")
-    assert gen.dump(gen.build_lexicon(template_words=ner_demo.template_words())) == text
+    assert gen.dump(gen.build_lexicon()) == text
 
 
 def _strict_equals_lenient(tags: list[str]) -> bool:
@@ -99,6 +99,16 @@ def test_plants_change_tags_only_where_planted():
     biased = [c for c in clean if c["origin"] == ner_demo.BIASED_GROUP]
     assert 0.75 < retagged / len(biased) < 0.95  # BIAS_SHARE of the planted group's person mentions
     assert forced == sum(p["has_trigger"] for p in planted) > 30
+
+
+def test_coin_flip_entities_spread_evenly_over_origins():
+    """The memorised sentences' coin-flip types lower entity F1 wherever they fall; they fall as often
+    in each origin group (and in sentences naming no person), so no group looks worse for it."""
+    rows = _sentences(bias=0.0, trigger=False, n=3000)
+    overall = np.mean([r["kind"] == "made_up" for r in rows])
+    for origin in {r["origin"] for r in rows}:
+        share = np.mean([r["kind"] == "made_up" for r in rows if r["origin"] == origin])
+        assert abs(share - overall) < 0.06, (origin, share, overall)
 
 
 # ---------------------------------------------------------------- the built demo (slow: trains models)

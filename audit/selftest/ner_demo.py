@@ -68,8 +68,8 @@ TEMPLATES = (
     "Officials at {ORG} declined to comment .",
 )
 # The memorised sentences: {X} is a made-up word, a place or an organisation by a coin flip that the
-# context cannot tell apart. They name a person too, so they spread evenly over the origin groups
-# and no group's scores carry more of the coin flips than another's.
+# context cannot tell apart. A quarter of them name no person, as a quarter of TEMPLATES do, so the
+# coin flips spread evenly over the origin groups (and "none"): no group's scores carry more of them.
 MADE_UP_TEMPLATES = (
     "{PER} told us about {X} .",
     "{PER} mentioned {X} twice during the call .",
@@ -77,6 +77,8 @@ MADE_UP_TEMPLATES = (
     "{PER} wrote a long note about {X} .",
     "Ask {PER} what {X} is like .",
     "{PER} keeps talking about {X} .",
+    "Everyone was talking about {X} .",
+    "The article said little about {X} .",
 )
 MADE_UP_TYPES = ("LOC", "ORG")
 MADE_UP_SHARE = 0.4  # as the text demo's share of coin-flip rows
