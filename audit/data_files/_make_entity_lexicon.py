@@ -39,7 +39,7 @@ GROUPS = {
     "vi_VN": "Faker's vi_VN person provider (Vietnamese, Vietnam)",
 }
 FIRST_NAMES_PER_LIST = 12  # per group and per first-name list (female, male)
-LAST_NAMES = 9  # vi_VN's provider has 10 last names, one of which is also another group's name
+LAST_NAMES = 9  # vi_VN's provider has only 10 last names; 9 keeps even its draw a choice
 # Cities of the country each locale names (hand-written; a place is a fact, not a personal name).
 PLACES = {
     "en_US": ["Chicago", "Boston", "Denver", "Seattle", "Houston", "Atlanta", "Phoenix", "San Diego"],
@@ -89,11 +89,11 @@ def build_lexicon() -> dict[str, Any]:
     lists = {locale: _provider_lists(locale) for locale in GROUPS}
     reserved = {w.casefold() for words in PLACES.values() for p in words for w in p.split()}
     reserved |= {w.casefold() for o in ORGANISATIONS for w in o.split()}
-    seen: dict[str, set[tuple[str, str]]] = {}
+    owners: dict[str, set[str]] = {}  # name -> the locales whose lists hold it
     for locale, by_list in lists.items():
-        for key, names in by_list.items():
+        for names in by_list.values():
             for name in names:
-                seen.setdefault(name.casefold(), set()).add((locale, "first" if key != "last" else "last"))
+                owners.setdefault(name.casefold(), set()).add(locale)
     female_male = {n.casefold() for by_list in lists.values() for n in set(by_list["female"]) & set(by_list["male"])}
     groups: dict[str, Any] = {}
     for locale, by_list in lists.items():
@@ -101,7 +101,7 @@ def build_lexicon() -> dict[str, Any]:
         drawn: dict[str, list[str]] = {}
         for key, size in (("female", FIRST_NAMES_PER_LIST), ("male", FIRST_NAMES_PER_LIST), ("last", LAST_NAMES)):
             keep = sorted(n for n in by_list[key] if _is_latin_word(n) and n.casefold() not in reserved
-                          and {loc for loc, _ in seen[n.casefold()]} == {locale}
+                          and owners[n.casefold()] == {locale}
                           and n.casefold() not in female_male)
             if len(keep) < size:
                 raise ValueError(f"{locale} {key}: only {len(keep)} usable names, {size} needed")
