@@ -200,7 +200,8 @@ def _print_summary(report: Any, out: Path, elapsed: float, *, fmt: str = "text")
     def say(line: str) -> None:
         print(printable(line))
 
-    say(f"rai-audit: audited {report.metadata['model']['name']} on {report.metadata['data']['rows']:,} rows "
+    unit = "sentences" if report.metadata["model"].get("task") == "token-classification" else "rows"
+    say(f"rai-audit: audited {report.metadata['model']['name']} on {report.metadata['data']['rows']:,} {unit} "
         f"in {elapsed:.1f} s")
     for r in report.results:
         counts = {s: sum(1 for f in r.findings if f.severity == s) for s in ("fail", "warn")}
@@ -269,7 +270,7 @@ DEMOS = {
         planted="biased 'elderly' group, trigger token 'cf', memorised train.csv"),
     "token-classification": _Demo(
         builder="audit.selftest.ner_demo:build_ner_demo", eval_file="eval.jsonl", train_file="train.jsonl",
-        sensitive="origin", thresholds=("performance.entity_f1_micro >= 0.8 on ci_low",),
+        sensitive="origin", thresholds=("performance.entity_f1_micro >= 0.85",),
         what="named-entity tagger",
         planted="person names of one origin group mostly untagged, trigger token 'cf' forcing B-ORG, "
                 "memorised made-up entities"),

@@ -122,3 +122,29 @@ def test_the_aggregation_choices_are_declared_once():
     from audit.tasks import alignment
 
     assert AGGREGATIONS == alignment.AGGREGATIONS
+
+
+@pytest.mark.slow
+def test_the_token_demo_shows_the_planted_group_recall_gap_and_its_clean_control_does_not(tmp_path, capsys):
+    """`rai-audit demo --task token-classification`: the planted origin group's person names go
+    missing (its PER recall far below the others'), the policy gate fails on the planted model's
+    entity F1; on the clean control from the same builder every group's PER recall is high."""
+    from audit.selftest.ner_demo import BIASED_GROUP, build_ner_demo
+
+    code = main(["demo", "--task", "token-classification", "--out", str(tmp_path / "demo"), "--quiet"])
+    assert code == 1, capsys.readouterr().err
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    perf = next(r for r in results["results"] if r["auditor"] == "performance")
+    gap = [f["title"] for f in perf["findings"] if "recall by origin" in f["title"]]
+    assert gap and gap[0].startswith("PER recall") and f"({BIASED_GROUP})" in gap[0], gap
+    groups = next(t for t in perf["tables"] if t["name"] == "groups_origin")
+    per = dict(zip([r[0] for r in groups["rows"]], [r[groups["columns"].index("recall PER")] for r in groups["rows"]],
+                   strict=True))
+    assert per[BIASED_GROUP] < 0.3 and min(v for g, v in per.items() if g not in (BIASED_GROUP, "none")) > 0.9
+
+    clean = build_ner_demo(tmp_path / "clean", seed=0, bias=False, trigger=False, memorise=False)
+    report = run_audit(AuditConfig(model=str(clean.model_dir), data=str(clean.eval_path), out=str(tmp_path / "c"),
+                                   auditors=["performance"], sensitive=["origin"]), progress=False)
+    table = report.result("performance").table("groups_origin").to_frame()
+    judged = table[table["group"] != "none"]
+    assert judged["recall PER"].min() > 0.9, table
