@@ -17,6 +17,7 @@ _EXPORTS = {
     "AuditContext": "audit.core.context",
     "Predictions": "audit.core.context",
     "AuditInputError": "audit.errors",
+    "Option": "audit.core.options",
     "AuditReport": "audit.core.results",
     "AuditorResult": "audit.core.results",
     "Metric": "audit.core.results",

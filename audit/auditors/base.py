@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from audit.core.context import AuditContext
 
 ENTRY_POINT_GROUP = "rai_audit.auditors"
+BUILTIN_PREFIX = "audit.auditors."  # entry points of the auditors shipped with rai-audit
 
 # What an auditor may require, and the sentence shown when it is missing.
 REQUIREMENTS: dict[str, str] = {
@@ -72,7 +73,7 @@ class Auditor(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "params" in cls.__dict__:
+        if "params" in cls.__dict__ and isinstance(cls.params, Mapping):
             cls.defaults = {k: getattr(o, "default", None) for k, o in cls.params.items()}  # bad specs: discovery says
         elif "defaults" in cls.__dict__:  # a plugin without declarations: its options stay unchecked
             cls.params = {k: Option(kind="any", default=v) for k, v in cls.defaults.items()}
@@ -104,9 +105,12 @@ class Auditor(abc.ABC):
         here = Path(module.__file__).resolve().parent if has_file else None
         from audit.report.html import templates_dir
 
-        for base in (here, templates_dir()):
-            if base is not None and (base / cls.template).is_file():
-                return base / cls.template
+        for base in (here, templates_dir().resolve()):
+            if base is None:
+                continue
+            path = (base / cls.template).resolve()
+            if path.is_relative_to(base) and path.is_file():  # beside its module, never elsewhere
+                return path
         return None
 
     def _validate(self) -> None:  # noqa: B027 - optional hook, empty by default
@@ -128,9 +132,12 @@ class Auditor(abc.ABC):
         start = time.perf_counter()
         try:
             result = self._run(ctx)
+            problem = result_problem(result, self)
         except AuditInputError:
             raise
-        except (Exception, AuditorTimeout) as exc:  # noqa: BLE001 - an auditor's bug or timeout: a failed section
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - an auditor's bug, timeout or stray SystemExit: a failed section
             return AuditorResult(
                 auditor=self.name,
                 status="failed",
@@ -138,12 +145,43 @@ class Auditor(abc.ABC):
                 timings={"total": time.perf_counter() - start},
                 extra={"traceback": traceback.format_exc(limit=8)},
             )
+        if problem:
+            return AuditorResult(auditor=self.name, status="failed", reason=RESULT_INVALID.format(problem=problem),
+                                 timings={"total": time.perf_counter() - start})
         timings = {**result.timings, "total": time.perf_counter() - start}
         return result.replace(auditor=self.name, timings=timings)
 
     @abc.abstractmethod
     def _run(self, ctx: AuditContext) -> AuditorResult:
         """Compute the result from ``ctx`` (shared predictions, target, data)."""
+
+
+RESULT_INVALID = "its result cannot be reported: {problem}"
+
+
+def result_problem(result: Any, auditor: Auditor) -> str:
+    """What makes a returned result unreportable, checked before it joins the report (so one
+    auditor's bad value fails its section instead of losing the whole report): not an
+    AuditorResult, not serialisable or not valid against the results schema, a metric reported
+    twice (a policy would judge one of them), or a metric not among the declared ``metric_names``
+    (the list policies are checked against). Empty when the result is fine."""
+    if not isinstance(result, AuditorResult):
+        return f"_run returned {type(result).__name__}, not an AuditorResult"
+    from audit.core.schema import validate_result
+
+    try:
+        data = result.replace(auditor=auditor.name).to_dict()
+        validate_result(data)
+    except Exception as exc:  # noqa: BLE001 - serialisation or schema errors alike
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    keys = [(m.name, m.slice) for m in result.metrics]
+    if len(keys) != len(set(keys)):
+        twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)[0]
+        return f"metric {twice[0]!r}" + (f" (slice {twice[1]!r})" if twice[1] else "") + " is reported twice"
+    undeclared = sorted({m.name for m in result.metrics} - set(auditor.metric_names))
+    if undeclared:
+        return f"metric {undeclared[0]!r} is not among its declared metric_names"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +207,18 @@ def discover(*, load: bool = True) -> dict[str, AuditorInfo]:
         if ep.name in found:
             if found[ep.name].target == ep.value:
                 continue  # the same plugin seen twice (e.g. editable + installed metadata)
+            builtin = [v for v in (found[ep.name].target, ep.value) if v.startswith(BUILTIN_PREFIX)]
+            if builtin:  # another package cannot switch off a built-in section by reusing its name
+                newcomer_is_builtin = ep.value.startswith(BUILTIN_PREFIX)
+                loser, loser_dist = ((found[ep.name].target, found[ep.name].distribution) if newcomer_is_builtin
+                                     else (ep.value, dist))
+                if newcomer_is_builtin:
+                    info = AuditorInfo(ep.name, ep.value, dist)
+                    found[ep.name] = _load(info, ep) if load else info
+                key = f"{ep.name} ({loser})"
+                found[key] = AuditorInfo(key, loser, loser_dist,
+                                         error=f"name {ep.name!r} is a built-in auditor's; {loser} is not loaded")
+                continue
             found[ep.name] = AuditorInfo(
                 ep.name,
                 ep.value,
@@ -180,6 +230,32 @@ def discover(*, load: bool = True) -> dict[str, AuditorInfo]:
         if load:
             info = _load(info, ep)
         found[ep.name] = info
+    return _without_consume_cycles(found)
+
+
+def _without_consume_cycles(found: dict[str, AuditorInfo]) -> dict[str, AuditorInfo]:
+    """Auditors whose ``consumes`` form a cycle cannot be ordered: each is reported broken here,
+    at discovery, rather than when both happen to be selected."""
+    graph = {n: {c for c in getattr(i.cls, "consumes", ()) if c in found} for n, i in found.items() if i.cls}
+    state: dict[str, int] = {}
+    cyclic: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cyclic.update(path[path.index(nxt):] + [node])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    for name in cyclic:
+        info = found[name]
+        found[name] = AuditorInfo(info.name, info.target, info.distribution,
+                                  error=f"consumes form a cycle through {', '.join(sorted(cyclic))}")
     return found
 
 

@@ -117,6 +117,23 @@ def section_template(result: AuditorResult, env: Any, own: dict[str, Path] | Non
     return name
 
 
+SECTION_RENDER_FAILED = ("This section's template failed to render ({error}); its results are kept in "
+                         "results.json, shown here without the template.")
+
+
+def _section_body(result: AuditorResult, env: Any, own: dict[str, Path]) -> Any:
+    """One section's HTML, rendered alone: a template that raises (a plugin's, or ours on data it
+    did not expect) costs that section its layout, never the report."""
+    import markupsafe
+
+    try:
+        return markupsafe.Markup(env.get_template(section_template(result, env, own)).render(result=result))
+    except Exception as exc:  # noqa: BLE001 - any template error; the generic layout is the fallback
+        note = SECTION_RENDER_FAILED.format(error=f"{type(exc).__name__}: {exc}"[:300])
+        body = env.get_template(GENERIC_SECTION).render(result=result)
+        return markupsafe.Markup('<p class="failed">') + markupsafe.escape(note) + markupsafe.Markup("</p>" + body)
+
+
 def render_section(result: AuditorResult) -> str:
     """One auditor's section alone (used by tests and by plugins checking their partial)."""
     own = _own_templates([result])
@@ -133,7 +150,7 @@ def render_html(report: AuditReport) -> str:
 
     own = _own_templates(report.results)
     env = environment({k: v.parent for k, v in own.items()})
-    sections = [(r, section_template(r, env, own)) for r in report.results]
+    sections = [(r, _section_body(r, env, own)) for r in report.results]
     return env.get_template("model_card.html.j2").render(
         report=report, meta=report.metadata, sections=sections, findings=report.findings(),
         verdict=describe_verdict(report), limitations=limitations(report),

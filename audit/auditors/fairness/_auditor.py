@@ -148,5 +148,7 @@ def slices(inputs: FairnessInputs) -> tuple[Slice, ...]:
             one = hits.sum(axis=1) == 1
             groups = np.full(len(inputs.texts), None, dtype=object)
             groups[one] = np.asarray(names, dtype=object)[hits[one].argmax(axis=1)]
-            out.append(Slice(name=category, groups=groups, kind="identity"))
+            # A sensitive column may carry a category's name (``age``): the two slices stay apart.
+            name = category if category not in {s.name for s in out} else f"{category} (identity terms)"
+            out.append(Slice(name=name, groups=groups, kind="identity"))
     return tuple(out)
