@@ -160,7 +160,7 @@ CONFIG_OPTIONS: dict[str, Option] = {
                      help="token classification: tagging scheme (default: detected)"),
     "tokens_col": _path("token classification: list-of-tokens column", nullable=False),
     "tags_col": _path("token classification: list-of-tags column", nullable=False),
-    "tag_col": Option(kind="int", nullable=True, min=1, max=1000,
+    "tag_col": Option(kind="int", nullable=True, min=0, max=1000,
                       help="token classification, CoNLL: 0-based column of the tag (default: last)"),
     "aggregation": Option(kind="str", default="first", choices=AGGREGATIONS,
                           help="token classification: a word's prediction from its first sub-word, or the average "

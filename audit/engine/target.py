@@ -41,6 +41,10 @@ from audit.tasks.alignment import WordPredictions, predict_words
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model",
                    "vocab.json", "sentencepiece.bpe.model", "tokenizer.model")
+# A tokenizer is its vocabulary: tokenizer_config.json alone cannot split a word.
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "vocab.json", "sentencepiece.bpe.model",
+                    "tokenizer.model", "spm.model", "bpe.codes")
+MODEL_NO_VOCABULARY = "{path}: the tokenizer has no vocabulary file (one of {files})"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 # Below this many parameters a CPU forward pass is too small to split across threads: one thread
@@ -331,6 +335,8 @@ def _check_local_folder(path: Path, *, trust_remote_code: bool) -> None:
         raise AuditInputError(MODEL_REMOTE_CODE.format(path=path))
     if not any((path / f).exists() for f in TOKENIZER_FILES):
         raise AuditInputError(MODEL_NO_TOKENIZER.format(path=path))
+    if not any((path / f).exists() for f in VOCABULARY_FILES):
+        raise AuditInputError(MODEL_NO_VOCABULARY.format(path=path, files=", ".join(VOCABULARY_FILES)))
     if not any((path / f).exists() for f in WEIGHT_FILES):
         raise AuditInputError(f"{path}: the model folder has no weights (model.safetensors or pytorch_model.bin)")
 

@@ -27,7 +27,7 @@ from audit.errors import (
     did_you_mean,
     printable,
 )
-from audit.tasks.tagging import normalize_scheme, resolve_scheme, violations
+from audit.tasks.tagging import OUTSIDE, entity_spans, normalize_scheme, resolve_scheme, violations
 
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")  # and .tsv when its header names the tokens column
 DOCSTART = "-DOCSTART-"  # CoNLL-2003's document separator line
@@ -44,6 +44,10 @@ TAGS_UNKNOWN = ("{path}: {where}: tag {first!r} is not among the model's tags; u
                 "the model's tags: {known}")
 LENGTH_MISMATCH = "{path}: row {row}: {n_tokens} tokens in column {tokens!r} but {n_tags} tags in column {tags!r}"
 NOT_A_LIST = "{path}: row {row}: column {column!r} holds {kind}, not a list of {what}"
+TOKEN_NOT_TEXT = "{path}: row {row}: column {column!r} holds a {kind} among its tokens; tokens are strings"
+TYPED_SUFFIXES = (".jsonl", ".json", ".parquet")  # tables whose cells carry their own types
+NO_GOLD_ENTITY = ("{path}: under the {scheme} scheme the gold tags hold no entity ({violations:,} transitions it "
+                  "forbids): the data is not tagged in {scheme}; check --scheme")
 IDS_UNNAMED = ("{path}: row {row}: column {column!r} holds integer tag ids, but the data carries no tag names "
                "(a datasets ClassLabel feature); write the tags as strings")
 ID_OUT_OF_RANGE = "{path}: row {row}: tag id {value} in column {column!r} is outside the dataset's {n} tag names"
@@ -121,6 +125,9 @@ def read_token_data(
         places = None
     tags = _check_tags(raw_tags, tag_names, source=source, places=places, first_lines=first_lines)
     name = resolve_scheme(labels=tag_names, scheme=scheme, sequences=tags)
+    if any(t != OUTSIDE for seq in tags for t in seq) and not any(entity_spans(seq, scheme=name) for seq in tags):
+        raise AuditInputError(NO_GOLD_ENTITY.format(path=source, scheme=name, violations=sum(
+            len(violations(seq, scheme=name)) for seq in tags)))
 
     keep = np.arange(len(tokens))
     if limit is not None:
@@ -168,6 +175,8 @@ def _read_conll(path: Path, *, source: str, tag_col: int | None) -> tuple[list[l
             path=source, kind="UTF-8 text", error=f"byte 0x{raw[exc.start]:02x} on line {line}")) from None
     if not text.strip():
         raise AuditInputError(FILE_EMPTY.format(path=source))
+    # Line ends: "\n", "\r\n", and a lone "\r" (old Mac files), which would otherwise glue lines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     tokens: list[list[str]] = []
     tags: list[list[str]] = []
     first_lines: list[int] = []
@@ -206,8 +215,10 @@ def _fields(line: str) -> list[str]:
     on runs of spaces. A line of whitespace alone has none."""
     if not line.strip():
         return []
-    parts = [p.strip(" ") for p in line.split("\t")] if "\t" in line else _SPACES.split(line.strip(" "))
-    return [p for p in parts if p]
+    if "\t" in line:  # tab-separated: an empty column keeps its place, so --tag-col means one column
+        parts = [p.strip(" ") for p in line.rstrip("\t").split("\t")]
+        return parts if parts and parts[0] else [p for p in parts if p]
+    return [p for p in _SPACES.split(line.strip(" ")) if p]
 
 
 def _read_table(source: str, *, tokens_col: str, tags_col: str
@@ -219,10 +230,15 @@ def _read_table(source: str, *, tokens_col: str, tags_col: str
                 path=source, column=column, role=role, hint=did_you_mean(column, frame.columns),
                 columns=", ".join(frame.columns)))
     names = _tag_names(Path(source), tags_col)
+    typed = Path(source).is_dir() or Path(source).suffix.lower() in TYPED_SUFFIXES
     tokens, tags, rows = [], [], []
     for row, (words, marks) in enumerate(zip(frame[tokens_col], frame[tags_col], strict=True), start=1):
-        words = _as_list(words, source=source, row=row, column=tokens_col, what="tokens")
-        marks = _as_list(marks, source=source, row=row, column=tags_col, what="tags")
+        words = _as_list(words, source=source, row=row, column=tokens_col, what="tokens", typed=typed)
+        marks = _as_list(marks, source=source, row=row, column=tags_col, what="tags", typed=typed)
+        bad = next((w for w in words if not isinstance(w, str)), None) if typed else None
+        if bad is not None or any(w is None for w in words):
+            raise AuditInputError(TOKEN_NOT_TEXT.format(path=source, row=row, column=tokens_col,
+                                                        kind=printable(type(bad).__name__, limit=40)))
         if len(words) != len(marks):
             raise AuditInputError(LENGTH_MISMATCH.format(path=source, row=row, n_tokens=len(words), tokens=tokens_col,
                                                          n_tags=len(marks), tags=tags_col))
@@ -237,14 +253,15 @@ def _read_table(source: str, *, tokens_col: str, tags_col: str
     return tokens, tags, others, len(frame) - len(rows), [f"row {r}" for r in rows]
 
 
-def _as_list(value: Any, *, source: str, row: int, column: str, what: str) -> list[Any]:
+def _as_list(value: Any, *, source: str, row: int, column: str, what: str, typed: bool = False) -> list[Any]:
     """A list cell; from a text table (TSV, CSV), a JSON or Python list literal, or words split on
-    whitespace. A missing cell is an empty list."""
+    whitespace. A missing cell is an empty list. In a ``typed`` table (JSON, Parquet, datasets),
+    where a cell's type is explicit, only a real list is a list."""
     if isinstance(value, (list, tuple, np.ndarray)):
         return list(value)
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
-    if isinstance(value, str):
+    if isinstance(value, str) and not typed:
         text = value.strip()
         if not text.startswith("["):
             return text.split()
