@@ -333,4 +333,5 @@ def print_report(report, *, out: Path, phases: dict[str, float]) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # audit this checkout, not an installed copy
     main()
