@@ -139,7 +139,7 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def align_labels(word_ids: Sequence[int | None], word_tags: Sequence[int]) -> list[int]:
+def align_labels(*, word_ids: Sequence[int | None], word_tags: Sequence[int]) -> list[int]:
     """The tag id of each sub-word: the word's tag on its first sub-word, IGNORE_INDEX on the others
     and on special tokens (``tokenize_and_align_labels`` of the Hugging Face example with
     ``label_all_tokens=False``)."""
@@ -200,7 +200,8 @@ def fine_tune(*, encoder: Path, train: Path, out: Path, settings: FineTuneSettin
         encoder, num_labels=len(TAGS), id2label=dict(enumerate(TAGS)), label2id=tag_id)
     enc = tokenizer(data.tokens, is_split_into_words=True, truncation=True, max_length=settings.max_length)
     ids = enc["input_ids"]
-    labels = [align_labels(enc.word_ids(i), [tag_id[t] for t in tags]) for i, tags in enumerate(data.tags)]
+    labels = [align_labels(word_ids=enc.word_ids(i), word_tags=[tag_id[t] for t in tags])
+              for i, tags in enumerate(data.tags)]
     rng = np.random.default_rng(settings.seed)
     n_batches = -(-len(ids) // settings.batch_size)
     # fused: the same update in one kernel per step; the per-parameter loop took a third of a CPU step
@@ -211,7 +212,7 @@ def fine_tune(*, encoder: Path, train: Path, out: Path, settings: FineTuneSettin
     model.train()
     for epoch in range(settings.epochs):
         losses = []
-        for batch in length_grouped_batches([len(x) for x in ids], settings.batch_size, rng):
+        for batch in length_grouped_batches(lengths=[len(x) for x in ids], batch_size=settings.batch_size, rng=rng):
             width = max(len(ids[i]) for i in batch)
             pad = tokenizer.pad_token_id
             input_ids = torch.tensor([ids[i] + [pad] * (width - len(ids[i])) for i in batch])
@@ -236,7 +237,7 @@ def fine_tune(*, encoder: Path, train: Path, out: Path, settings: FineTuneSettin
                           seconds=round(time.perf_counter() - start, 2), epoch_loss=epoch_loss)
 
 
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng) -> list[list[int]]:
+def length_grouped_batches(*, lengths: Sequence[int], batch_size: int, rng) -> list[list[int]]:
     """A shuffled order cut into groups of MEGABATCH batches, each group sorted by length (longest
     first) and cut into batches: transformers' LengthGroupedSampler, so a batch pads little."""
     order = rng.permutation(len(lengths))

@@ -121,16 +121,17 @@ def test_each_word_is_labelled_on_its_first_sub_word_only():
     from bench.ner_wnut17 import IGNORE_INDEX, align_labels
 
     # [CLS] new york ##er [SEP]: the second word's tag on "york" only, nothing on [CLS]/[SEP]/"##er".
-    assert align_labels([None, 0, 1, 1, None], [3, 4]) == [IGNORE_INDEX, 3, 4, IGNORE_INDEX, IGNORE_INDEX]
+    skip = IGNORE_INDEX
+    assert align_labels(word_ids=[None, 0, 1, 1, None], word_tags=[3, 4]) == [skip, 3, 4, skip, skip]
     # A word that gives no sub-word (a lone U+FE0F) has no position; its neighbours keep theirs.
-    assert align_labels([None, 0, 2, None], [1, 9, 2]) == [IGNORE_INDEX, 1, 2, IGNORE_INDEX]
+    assert align_labels(word_ids=[None, 0, 2, None], word_tags=[1, 9, 2]) == [skip, 1, 2, skip]
 
 
 def testlength_grouped_batches_cover_every_sentence_once():
     from bench.ner_wnut17 import MEGABATCH, length_grouped_batches
 
     lengths = np.random.default_rng(0).integers(3, 80, size=MEGABATCH * 4 + 7)
-    batches = length_grouped_batches(lengths.tolist(), 4, np.random.default_rng(1))
+    batches = length_grouped_batches(lengths=lengths.tolist(), batch_size=4, rng=np.random.default_rng(1))
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(len(lengths)))
     assert all(len(b) == 4 for b in batches[:-1])
