@@ -1,6 +1,9 @@
 """`rai-audit` command line: thin, it parses and calls the API.
 
 Exit codes: 0 passed, 1 a policy threshold failed, 2 bad usage or input (one line, no traceback).
+
+Over the ~400 lines a module should hold because the demo's build-under-lock (a folder it must
+never write through a planted symlink) sits with the commands; moving it is left for later.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """run_audit: config -> target + data -> one prediction pass -> auditors -> report files -> policy.
 
 The --resume store lives in audit.core.resume, the baseline in audit.core.baseline and the
-results schema in audit.core.schema; their names used by callers are imported here."""
+results schema in audit.core.schema; their names used by callers are imported here.
+
+Over ~400 lines because reading data for either task (tables early, token files after the model
+says its task) is part of one run's order of checks; the rest has moved out.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ cache by exact input.
 The task is read from the model's config (see :func:`detect_task`): a ``*ForTokenClassification``
 architecture is a token classifier, loaded with ``AutoModelForTokenClassification``, and needs a
 fast tokenizer (word alignment uses its ``word_ids()``).
+
+Over the ~400 lines a module should hold because the folder checks that keep a model's code from
+running (file allow-list, symlinks, sizes, tokenizer vocabulary) live beside the loader they guard.
 """
 
 from __future__ import annotations
