@@ -32,7 +32,7 @@ def _fake_entry_points(monkeypatch, specs):
 
 
 def _ep(cls_name: str) -> str:
-    return f"tests.test_break_plugin:{cls_name}"
+    return f"tests.test_plugin_contract:{cls_name}"
 
 
 # --- a plugin written from the README ---------------------------------------------------------
