@@ -9,6 +9,13 @@ code too (the fairness auditor's ``_vs_rest`` and friends, and ``headline_metric
 ``bincount``s), not the new count-based ones. ``_fairlearn_headline`` is the five fairlearn calls
 the auditor made for its headline values, which it now reads off one MetricFrame
 (audit.auditors.fairness._groups, patched in through ``AUDITOR_REPLACES``).
+
+The gaps and ratios between groups (``headline_intervals``, ``vs_rest_interval``) have since moved
+from the percentile interval to BCa (Efron 1987). Their reference here is the same loop's
+bootstrap distribution, a jackknife that really leaves out one row at a time and recomputes the
+old statistic, and the BCa formula written out row by row (:func:`bca`), as scipy writes it; a
+test checks :func:`bca` against ``scipy.stats.bootstrap(method="BCa")`` given the same resamples.
+The old percentile calls stay as ``headline_percentile_intervals`` and ``vs_rest_percentile_interval``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,70 @@ REPLACES = ("rate_interval", "headline_intervals", "vs_rest_interval")  # in aud
 AUDITOR_REPLACES = ("_fairlearn_headline",)  # in audit.auditors.fairness._groups
 HEADLINE = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
             "equalized_odds_ratio", "equal_opportunity_difference")
+
+
+def bootstrap_distribution(statistic: Callable[..., float], arrays: Sequence[Any], *, n_resamples: int,
+                           seed: int, strata: Any | None = None) -> np.ndarray:
+    """The statistic over the resamples ``bootstrap_ci`` draws, one per resample (NaN kept)."""
+    arrays = [np.asarray(a) for a in arrays]
+    idx = resamples(len(arrays[0]), n_resamples=n_resamples, seed=seed, strata=strata)
+    return np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=float)
+
+
+def jackknife(statistic: Callable[..., float], arrays: Sequence[Any], strata: Any) -> list[np.ndarray]:
+    """Per stratum, the statistic with each of its rows left out in turn."""
+    arrays = [np.asarray(a) for a in arrays]
+    labels = np.asarray(strata)
+    out = []
+    for s in np.unique(labels):
+        vals = []
+        for i in np.flatnonzero(labels == s):
+            keep = np.ones(len(labels), dtype=bool)
+            keep[i] = False
+            vals.append(statistic(*(a[keep] for a in arrays)))
+        out.append(np.array(vals, dtype=float))
+    return out
+
+
+def bca(values: np.ndarray, estimate: float, jack: list[np.ndarray], confidence: float) -> tuple[float, float]:
+    """BCa (Efron & Tibshirani 1993, eq. 14.10, 14.15; several samples as scipy sums them), row
+    by row, with audit.core.stats.bca_interval's rules where scipy would answer NaN."""
+    from scipy.stats import norm
+
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1 - confidence) / 2
+    if not np.isfinite(estimate):
+        return tuple(float(v) for v in np.quantile(values, [alpha, 1 - alpha]))  # type: ignore[return-value]
+    b = values.size
+    share = float(np.clip((np.sum(values < estimate) + np.sum(values <= estimate)) / (2 * b), 0.5 / b, 1 - 0.5 / b))
+    z0 = norm.ppf(share)
+    num = den = 0.0
+    for theta in jack:
+        theta = theta[np.isfinite(theta)]
+        n = theta.size
+        if n < 2:
+            continue
+        u = (n - 1) * (theta.mean() - theta)
+        num += (u**3).sum() / n**3
+        den += (u**2).sum() / n**2
+    a = num / (6 * den**1.5) if den > 0 else 0.0
+    z = norm.ppf(alpha)
+    levels = [norm.cdf(z0 + (z0 + zz) / (1 - a * (z0 + zz))) for zz in (z, -z)]
+    if not np.all(np.isfinite(levels)) or levels[0] > levels[1]:
+        levels = [alpha, 1 - alpha]
+    return tuple(float(v) for v in np.quantile(values, levels))  # type: ignore[return-value]
+
+
+def _bca_ci(statistic: Callable[..., float], arrays: list[np.ndarray], *, n_resamples: int, seed: int, strata: Any,
+            confidence: float) -> tuple[float, float]:
+    arrays = [np.asarray(a) for a in arrays]
+    if len(arrays[0]) == 0:
+        return (float("nan"), float("nan"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = bootstrap_distribution(statistic, arrays, n_resamples=n_resamples, seed=seed, strata=strata)
+        return bca(values, float(statistic(*arrays)), jackknife(statistic, arrays, strata), confidence)
 
 
 def bootstrap_ci(statistic: Callable[..., float], arrays: Sequence[Any], *, n_resamples: int = 1000,
@@ -140,17 +211,32 @@ def rate_interval(y_true: np.ndarray, y_pred: np.ndarray, *, rate: str, n_resamp
     raise ValueError(f"the auditor never bootstrapped {rate!r} per group")
 
 
-def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
+def headline_percentile_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
                        n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
     return {name: _ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, n_groups)[name], [y_true, y_pred, codes],
                       n_resamples=n_resamples, seed=seed, strata=codes, confidence=confidence)
             for name in HEADLINE}
 
 
-def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,
-                     n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+def vs_rest_percentile_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *,
+                                rate: str, how: str, n_resamples: int, seed: int,
+                                confidence: float = 0.95) -> tuple[float, float]:
     return _ci(_vs_rest(_RATES[rate], how), [y_true, y_pred, np.asarray(codes) == member], n_resamples=n_resamples,
                seed=seed, strata=codes, confidence=confidence)
+
+
+def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
+                       n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    return {name: _bca_ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, n_groups)[name],
+                          [y_true, y_pred, codes], n_resamples=n_resamples, seed=seed, strata=codes,
+                          confidence=confidence)
+            for name in HEADLINE}
+
+
+def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,
+                     n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    return _bca_ci(_vs_rest(_RATES[rate], how), [y_true, y_pred, np.asarray(codes) == member],
+                   n_resamples=n_resamples, seed=seed, strata=codes, confidence=confidence)
 
 
 def _fairlearn_headline(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, *,

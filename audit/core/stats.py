@@ -19,7 +19,18 @@ after Lemire 2019, "Fast Random Integer Generation in an Interval") takes the ne
 keeps an unused half for the next call), returns ``(u * m) >> 32`` and rejects ``u`` (takes the
 next one) while ``(u * m) mod 2**32 < (2**32 - m) mod m``. With ``m == 1`` it returns 0 and
 draws nothing.
+
+Intervals of a gap or ratio over groups (the fairness auditor's max - min and min / max of group
+rates) are bias-corrected and accelerated (BCa; Efron 1987, "Better Bootstrap Confidence
+Intervals", JASA 82:171-185; Efron & Tibshirani 1993, ch. 14) by :func:`bca_interval`, not
+percentile intervals: the maximum of noisy group rates is biased upward, so with many groups
+nearly every resample's gap exceeds the estimate and the percentile interval can sit almost
+entirely above it (it then misses the true gap far more often than 5% of the time). BCa shifts
+the percentiles by the bias correction ``z0`` (how far from half the resamples lie below the
+estimate) and the acceleration ``a`` (the skewness of the jackknife values, one jackknife per
+independent stratum), as ``scipy.stats.bootstrap(method="BCa")`` does for several samples.
 """
+
 
 from __future__ import annotations
 
@@ -105,6 +116,70 @@ def percentile_interval(values: np.ndarray, *, confidence: float = CONFIDENCE) -
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return (float(low), float(high))
+
+
+def bca_interval(values: np.ndarray, *, estimate: float, jackknife: Sequence[tuple[np.ndarray, np.ndarray]],
+                 confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Bias-corrected and accelerated bootstrap interval (Efron 1987; Efron & Tibshirani 1993,
+    eq. 14.10 and 14.15) from a bootstrap distribution already drawn.
+
+    ``values`` are the statistic over the resamples (NaN resamples dropped, as by
+    :func:`percentile_interval`), ``estimate`` its value on the data. ``jackknife`` holds, per
+    independent stratum (a group resampled within itself), the distinct leave-one-row-out values
+    of the statistic and how many rows of the stratum give each (see :func:`bca_acceleration`).
+
+    As ``scipy.stats.bootstrap(method="BCa")`` computes it for several samples (the same numbers
+    given the same resamples; the tests compare them): ``z0 = Phi^-1(p)`` with ``p`` the share of
+    resamples below the estimate, ties counting one half; levels
+    ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for ``z = Phi^-1(alpha/2), Phi^-1(1 - alpha/2)``;
+    the interval is the bootstrap distribution's quantiles at those levels (linear interpolation).
+    Where scipy answers NaN we do not: an estimate beyond every resample takes ``p`` half a
+    resample from 0 or 1, and the acceleration skips undefined jackknife values (0 if none vary).
+    A NaN estimate gives the percentile interval.
+    """
+    from scipy.special import ndtr, ndtri
+
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    if not np.isfinite(estimate):
+        return percentile_interval(values, confidence=confidence)
+    b = values.size
+    share = (np.count_nonzero(values < estimate) + np.count_nonzero(values <= estimate)) / (2 * b)
+    share = min(max(share, 1 / (2 * b)), 1 - 1 / (2 * b))
+    z0 = float(ndtri(share))
+    a = bca_acceleration(jackknife)
+    z = float(ndtri((1 - confidence) / 2))
+    levels = []
+    for zz in (z, -z):
+        levels.append(float(ndtr(z0 + (z0 + zz) / (1 - a * (z0 + zz)))))
+    if not all(np.isfinite(levels)) or levels[0] > levels[1]:  # an acceleration too large to use
+        return percentile_interval(values, confidence=confidence)
+    low, high = np.quantile(values, levels)
+    return (float(low), float(high))
+
+
+def bca_acceleration(jackknife: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The BCa acceleration ``a`` from jackknife values of several independent strata (Efron &
+    Tibshirani 1993, eq. 14.15; the several-sample sum of ``scipy.stats.bootstrap``):
+    ``a = sum_j sum_i U_ji^3 / n_j^3 / (6 (sum_j sum_i U_ji^2 / n_j^2)^(3/2))`` with
+    ``U_ji = (n_j - 1) (mean_i theta_ji - theta_ji)``, ``theta_ji`` the statistic without row i of
+    stratum j. Each stratum is given as (distinct values, how many rows give each), so a
+    statistic of counts needs one value per distinct kind of row, not one per row. Undefined
+    values are skipped; 0 when nothing varies."""
+    num = den = 0.0
+    for theta, weight in jackknife:
+        theta, weight = np.asarray(theta, dtype=float), np.asarray(weight, dtype=float)
+        ok = np.isfinite(theta) & (weight > 0)
+        theta, weight = theta[ok], weight[ok]
+        n = weight.sum()
+        if n < 2:
+            continue
+        u = (n - 1) * (np.dot(weight, theta) / n - theta)
+        num += np.dot(weight, u**3) / n**3
+        den += np.dot(weight, u**2) / n**2
+    return float(num / (6 * den**1.5)) if den > 0 else 0.0
 
 
 def bootstrap_resamples(n: int, *, n_resamples: int, seed: Any = 0, strata: Any | None = None,
