@@ -36,6 +36,10 @@ PICKS: tuple[str, ...] = ("overall", "lowest", "highest")
 
 BAD_VERDICT = "scorecard verdict must be one of {allowed}, got {got!r}"
 BAD_PICK = "key number pick must be one of {allowed}, got {got!r}"
+# Printed above the scorecard by the HTML report and the Markdown card (one source for both).
+SCORECARD_NOTE = ("One line per area: the verdict, the key number with its 95% interval (the worst slice where a "
+                  "metric is reported per group, method or recipe) and the rule that gave the verdict. "
+                  "\u201cNo concern found\u201d covers only what the section tested.")
 # The longest finding title a row quotes; the section holds it whole.
 MAX_REASON_CHARS = 240
 
