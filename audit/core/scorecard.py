@@ -94,8 +94,8 @@ KEY_NUMBERS: Mapping[str, AreaSpec] = {
     "fairness": AreaSpec(
         area="fairness",
         key=KeySpec(metrics=("demographic_parity_ratio",), pick="lowest", label=(
-            "worst group's selection rate over the highest group's (demographic parity ratio; four-fifths "
-            "rule: below 0.8 is a concern)")),
+            "lowest group selection rate over the highest (demographic parity ratio, worst slice; the "
+            "four-fifths rule reads under 0.8 as adverse impact)")),
         also=(KeySpec(metrics=("equalized_odds_difference",), pick="highest",
                       label="worst equalized-odds difference"),),
         absent=("no group was large enough to compare (no sensitive column, or every group under the "
