@@ -160,6 +160,7 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
                 say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
     from audit.core.context import AuditContext
     from audit.core.policy import compare_baseline, evaluate_policy
+    from audit.core.scorecard import build_scorecard
     from audit.core.verdicts import PolicyVerdict
     from audit.engine.data import load_evalset, read_table
     from audit.engine.target import Target
@@ -257,6 +258,8 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     report = AuditReport(metadata=meta, results=results,
                          policy=PolicyVerdict.of(evaluate_policy(rules, results), comparisons))
     report.compliance = assess(report, load_mapping())
+    report.scorecard = build_scorecard(results=results, policy=report.policy.outcomes,
+                                       titles=meta.get("auditor_titles"))
     if write:
         start = time.perf_counter()
         write_report(report, out)

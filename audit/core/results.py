@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from audit.core.scorecard import Scorecard
 from audit.core.verdicts import ComplianceAssessment, PolicyVerdict
 
 # 2.0: figures hold the data to draw (no SVG markup); ``policy`` entries name their auditor,
-# metric and kind; ``compliance`` holds the clause verdicts. A 1.x file given as --baseline is
-# read for its metrics (its figures are dropped: a baseline is compared, never drawn).
+# metric and kind; ``compliance`` holds the clause verdicts; ``scorecard`` the verdict per area
+# (added within 2.0: a 2.0 file without it reads as an empty scorecard). A 1.x file given as
+# --baseline is read for its metrics (its figures are dropped: a baseline is compared, never drawn).
 SCHEMA_VERSION = "2.0"
 
 Status = Literal["ok", "skipped", "failed"]
@@ -315,13 +317,15 @@ class AuditorResult:
 
 @dataclass
 class AuditReport:
-    """The whole audit: metadata, one result per auditor, the policy verdict and the compliance
-    map's verdict per clause (both judged once, by the runner, and stored as they are)."""
+    """The whole audit: metadata, one result per auditor, the policy verdict, the compliance
+    map's verdict per clause and the scorecard (all judged once, by the runner, and stored as
+    they are)."""
 
     metadata: dict[str, Any]
     results: list[AuditorResult]
     policy: PolicyVerdict = field(default_factory=PolicyVerdict)
     compliance: ComplianceAssessment = field(default_factory=ComplianceAssessment)
+    scorecard: Scorecard = field(default_factory=Scorecard)
 
     def __post_init__(self) -> None:
         if not isinstance(self.policy, PolicyVerdict):
@@ -352,6 +356,7 @@ class AuditReport:
             "passed": self.passed,
             "policy": self.policy.to_list(),
             "compliance": self.compliance.to_dict(),
+            "scorecard": self.scorecard.to_dict(),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -362,6 +367,7 @@ class AuditReport:
             results=[AuditorResult.from_dict(r) for r in data["results"]],
             policy=PolicyVerdict.from_list(data.get("policy", [])),
             compliance=ComplianceAssessment.from_dict(data.get("compliance")),
+            scorecard=Scorecard.from_dict(data.get("scorecard")),
         )
 
 

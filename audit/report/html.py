@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.results import AuditorResult, AuditReport, Figure
+from audit.core.scorecard import SCORECARD_NOTE
 from audit.report.compliance import DISCLAIMER
 from audit.report.heat import heat_legend, heat_words
 from audit.report.svg import safe_svg, sanitize_svg
@@ -82,6 +83,7 @@ def environment(sections: dict[str, Path] | None = None) -> Any:
     env.filters["heat_words"] = heat_words
     env.globals["heat_legend"] = heat_legend
     env.globals["compliance_disclaimer"] = DISCLAIMER
+    env.globals["scorecard_note"] = SCORECARD_NOTE
     if not sections:
         _ENV = env
     return env
@@ -142,8 +144,8 @@ def render_section(result: AuditorResult) -> str:
 
 
 def render_html(report: AuditReport) -> str:
-    """The whole report as one HTML document: the policy verdict and the compliance verdicts are
-    the report's stored ones (judged by the runner), never recomputed here."""
+    """The whole report as one HTML document: the policy verdict, the compliance verdicts and the
+    scorecard are the report's stored ones (judged by the runner), never recomputed here."""
     from audit.core.policy import describe_verdict
     from audit.report.compliance import reviewer_fields
     from audit.report.limitations import limitations
@@ -154,4 +156,5 @@ def render_html(report: AuditReport) -> str:
     return env.get_template("model_card.html.j2").render(
         report=report, meta=report.metadata, sections=sections, findings=report.findings(),
         verdict=describe_verdict(report), limitations=limitations(report),
-        compliance=report.compliance, reviewer=reviewer_fields(report.metadata.get("model_card")))
+        compliance=report.compliance, scorecard=report.scorecard,
+        reviewer=reviewer_fields(report.metadata.get("model_card")))

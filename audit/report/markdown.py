@@ -5,9 +5,12 @@ and HTML, since the Hub renders HTML inside Markdown."""
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from audit.core.results import AuditReport, Table
+from audit.core.scorecard import SCORECARD_NOTE, KeyNumber, Scorecard
 from audit.core.verdicts import ComplianceAssessment
 from audit.report.compliance import DISCLAIMER
 from audit.report.html import format_number
@@ -104,6 +107,7 @@ def render_markdown(report: AuditReport) -> str:
                f"`{md_escape(meta['data']['source'])}` (seed {meta['seed']}). "
                "`results.json` holds every number; `report.html` shows the figures.")
     out.append("")
+    out += scorecard_lines(report.scorecard, titles=meta.get("auditor_titles"))
     out.append("## Summary of findings")
     out.append("")
     from audit.core.policy import describe_verdict
@@ -173,6 +177,42 @@ def render_markdown(report: AuditReport) -> str:
     out += [f"- {md_escape(line)}" for line in limitations(report)]
     out.append("")
     return "\n".join(out)
+
+
+def _key_number(k: KeyNumber | None) -> str:
+    """A key number as the HTML shows it: value, 95% interval, metric and the slice it was read on."""
+    if k is None:
+        return "–"
+    text = f"{md_escape(k.value)}"
+    if k.ci_low is not None and k.ci_high is not None:
+        text += f" (95% CI {md_escape(k.ci_low)}–{md_escape(k.ci_high)})"
+    text += f" `{k.metric}`"
+    if k.slice is not None:
+        text += f" worst: {md_escape(k.slice)}"
+    return text
+
+
+def heading_anchor(title: str) -> str:
+    """The anchor GitHub and the Hub give a Markdown heading: lower case, punctuation dropped,
+    spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+def scorecard_lines(scorecard: Scorecard, *, titles: Mapping[str, str] | None = None) -> list[str]:
+    """The stored scorecard as the card's first section: the same rows, verdicts and rules as
+    the HTML's, each area linked to its section's heading below (``titles``: the headings)."""
+    if not scorecard.rows:
+        return []
+    titles = titles or {}
+    lines = ["## Scorecard", "", md_escape(SCORECARD_NOTE), "",
+             "| area | verdict | key number | beside it | why (rule) |", "|---|---|---|---|---|"]
+    for row in scorecard.rows:
+        verdict = f"**{row.verdict}**" if row.concern else row.verdict
+        also = "; ".join(_key_number(k) for k in row.also) or "–"
+        area = f"[{md_escape(row.area)}](#{heading_anchor(titles.get(row.auditor, row.auditor))})"
+        lines.append(f"| {area} | {verdict} | {_key_number(row.key)} | {also} | "
+                     f"{md_escape(row.reason)} (rule: {md_escape(row.rule_text)}) |")
+    return [*lines, ""]
 
 
 def _compliance_lines(compliance: ComplianceAssessment) -> list[str]:
