@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from audit.auditors.explainability._auditor import ExplainabilityAuditor
-from audit.core.results import AuditorResult
+from audit.core.results import AuditorResult, SectionPart
 from audit.errors import AuditInputError
 from tests._text import one_line
 
@@ -46,6 +46,26 @@ def test_unknown_method_is_rejected_with_the_known_names() -> None:
 def test_bad_option_values_name_the_option(option: str, value: Any) -> None:
     with pytest.raises(AuditInputError, match=rf"option explainability\.{option}:"):
         ExplainabilityAuditor(**{option: value})
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "five", True])
+def test_min_word_rows_is_validated(value: Any) -> None:
+    with pytest.raises(AuditInputError, match=r"option explainability\.min_word_rows:"):
+        ExplainabilityAuditor(min_word_rows=value)
+    assert ExplainabilityAuditor().options["min_word_rows"] == 5
+
+
+def test_min_word_rows_is_listed_and_a_bad_value_exits_2_before_the_model_loads(monkeypatch: Any, capsys: Any) -> None:
+    from audit.cli import main
+    from tests.conftest import forbid_model_load
+
+    assert main(["list", "--options"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "explainability.min_word_rows" in x)
+    assert ">= 1" in line and "default 5" in line and "global view" in line
+    forbid_model_load(monkeypatch)
+    code = main(["run", "m", "--data", "d.csv", "--option", "explainability.min_word_rows=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "explainability.min_word_rows" in err and err.count("\n") == 1, err
 
 
 def test_unknown_target_class_is_rejected(demo_planted: Any, planted_target: Any, context_factory: Any) -> None:
@@ -259,3 +279,85 @@ def test_same_seed_same_result_and_model_left_as_found(demo_planted: Any, plante
     assert a == b
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert not model.training and all(p.requires_grad for p in model.parameters())
+
+
+# ---------------------------------------------------------------- global view
+
+def _row(text: str) -> Any:
+    from audit.auditors.explainability._attribution import EncodedRow
+
+    words = text.split()
+    return EncodedRow(text=text, pair=None, input_ids=[], token_type_ids=None, special=[], word_of_token=[],
+                      words=words, spans=[(0, 0)] * len(words))
+
+
+def _view(texts: list[str], targets: list[int], *, min_rows: int) -> Any:
+    """The global view with attribution on each row's first word only (share 1), the rest 0."""
+    from audit.auditors.explainability._global_view import global_view
+
+    rows = [_row(t) for t in texts]
+    scores = [np.array([1.0] + [0.0] * (r.n_words - 1)) for r in rows]
+    return global_view(rows=rows, targets=np.array(targets), scores=scores, method="saliency",
+                       label_names=["negative", "positive"], top_tokens=10, min_rows=min_rows)
+
+
+# 'no' draws all of the attribution in its 2 rows; 'bad' half of it over 6 rows, 'good' over 5;
+# 'woman' is seen in 6 rows, 'he' in 1.
+GLOBAL_TEXTS = (["no way", "no thanks"] + ["bad woman film"] * 3 + ["film bad woman"] * 3
+                + ["good plot he"] + ["good plot"] * 4)
+GLOBAL_TARGETS = [0] * 8 + [1] * 5
+
+
+def test_words_below_the_minimum_are_never_ranked_and_counts_are_shown() -> None:
+    part = _view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=5)
+    top = part.tables[0].to_frame()
+    assert list(top.columns) == ["class", "rank", "word", "mean_share", "rows"]
+    assert (top["rows"] >= 5).all()
+    assert "no" not in set(top["word"]) and "way" not in set(top["word"])
+    neg = top[top["class"] == "negative"]
+    assert list(neg["word"]) == ["bad", "film", "woman"] and list(neg["rows"]) == [6, 6, 6]
+    assert neg["mean_share"].iloc[0] == pytest.approx(0.5)  # first word in 3 of its 6 rows
+    assert list(top[top["class"] == "positive"]["word"]) == ["good", "plot"]
+    terms = part.tables[1].to_frame()
+    assert list(terms.columns) == ["term", "rows", "mean_share"]
+    assert list(terms["term"]) == ["woman"] and list(terms["rows"]) == [6]  # 'he' (1 row) left out
+    assert part.extra["global_view"] == {"min_word_rows": 5, "words_note": None, "terms_note": None}
+    # with a minimum of 2, 'no' (share 1 in 2 rows) tops the negative class, as in the issue
+    low = _view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=2).tables[0].to_frame()
+    assert low[low["class"] == "negative"]["word"].iloc[0] == "no"
+
+
+def test_a_class_without_a_word_at_the_minimum_is_named() -> None:
+    part = _view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=6)
+    top = part.tables[0].to_frame()
+    assert set(top["class"]) == {"negative"}
+    assert part.extra["global_view"]["words_note"] == ("No word reaches 6 explained rows for positive; "
+                                                       "those classes are not ranked.")
+
+
+def test_too_few_rows_for_a_global_view_is_said_in_one_sentence() -> None:
+    part = _view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=50)
+    assert part.tables[0].rows == [] and part.tables[1].rows == []
+    assert not part.findings  # no "most attributed words" or "identity terms" finding from nothing
+    note = part.extra["global_view"]["words_note"]
+    assert note.startswith("Too few rows were explained for a global view") and note.count(". ") == 0
+    assert "50 or more of the 13 explained rows" in note and "the most is 6" in note
+    assert "2 seen, the most in 6" in part.extra["global_view"]["terms_note"]
+    # the identity share is a mean over every row, whatever the minimum
+    assert part.metrics[0].value == pytest.approx(_view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=1).metrics[0].value)
+
+
+def test_the_report_says_so_instead_of_an_empty_table() -> None:
+    from audit.report.html import render_section
+
+    part = _view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=50)
+    extra = {"methods": ["saliency"], "output": "log_odds", "explained": [], "label_names": ["negative", "positive"],
+             "primary_method": "saliency"}
+    html = one_line(render_section((part + SectionPart(extra=extra)).to_result(auditor="explainability")))
+    assert "Too few rows were explained for a global view" in html
+    assert "No identity term occurs in 50 or more explained rows" in html
+    assert "Words with the highest mean share" not in html and "Share of |attribution| on identity" not in html
+    html = one_line(render_section((_view(GLOBAL_TEXTS, GLOBAL_TARGETS, min_rows=5) + SectionPart(extra=extra))
+                                   .to_result(auditor="explainability")))
+    assert "Words with the highest mean share" in html and "at least 5 explained rows" in html
+    assert "Too few rows" not in html

@@ -32,7 +32,7 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.explainability._checks import faithfulness, sanity
-from audit.auditors.explainability._global_view import global_view
+from audit.auditors.explainability._global_view import DEFAULT_MIN_WORD_ROWS, global_view
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
 from audit.errors import OPTION_INVALID, AuditInputError
@@ -62,7 +62,9 @@ class ExplainabilityAuditor(Auditor):
     rows whose |delta| exceeds ``ig_tolerance`` (in units of ``output``); ``n_samples`` for
     LIME / Kernel SHAP; ``faithfulness`` and ``sanity_check`` switch the checks, the latter on
     the first ``sanity_examples`` rows, failing at a final rank correlation >=
-    ``sanity_threshold``; ``top_tokens`` per class; ``batch_rows`` rows per Captum call and
+    ``sanity_threshold``; ``top_tokens`` per class, among the words seen in at least
+    ``min_word_rows`` explained rows of the class (the same minimum applies to identity terms:
+    a mean share over one or two rows is an anecdote, not a pattern); ``batch_rows`` rows per Captum call and
     ``max_tokens`` padded tokens per forward pass.
     """
 
@@ -97,6 +99,8 @@ class ExplainabilityAuditor(Auditor):
         "sanity_threshold": Option(kind="float", min=0, max=1, default=0.5,
                                    help="final rank correlation at or above which the check fails"),
         "top_tokens": Option(kind="int", min=1, max=10_000, default=10, help="words shown per class"),
+        "min_word_rows": Option(kind="int", min=1, max=1_000_000, default=DEFAULT_MIN_WORD_ROWS,
+                                help="explained rows a word or identity term needs to be ranked in the global view"),
         "batch_rows": Option(kind="int", min=1, max=100_000, default=16, help="rows per Captum call"),
         "max_tokens": Option(kind="int", min=1, max=1_000_000_000, default=16384, help="padded tokens per pass"),
     }
@@ -146,7 +150,8 @@ class ExplainabilityAuditor(Auditor):
             timings["sanity"] = time.perf_counter() - start
         primary = "integrated_gradients" if "integrated_gradients" in word_scores else o["methods"][0]
         parts.append(global_view(rows=rows, targets=targets, scores=word_scores[primary], method=primary,
-                                 label_names=label_names, top_tokens=o["top_tokens"]))
+                                 label_names=label_names, top_tokens=o["top_tokens"],
+                                 min_rows=o["min_word_rows"]))
 
         row_frame = self._rows_table(rows, labels, preds, targets, sources, word_scores, ig_info, label_names)
         explained = SectionPart(tables=[Table.from_frame("explained_rows", row_frame, title="Explained rows")], extra={
