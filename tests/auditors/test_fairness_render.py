@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from audit.auditors.fairness._auditor import FairnessAuditor
+from audit.auditors.fairness._bias_auc import NO_SUBGROUP_JUDGED
 from audit.auditors.fairness._groups import NOTHING_JUDGED, nothing_judged_sentence
 from audit.auditors.fairness._inputs import JUDGED, TOO_SMALL
 from audit.report.html import render_section
@@ -86,7 +87,18 @@ def test_the_unjudgeable_groups_sit_in_a_collapsed_details_block(rare: Any) -> N
 
 
 def test_no_chart_of_only_unjudgeable_groups(rare: Any) -> None:
-    assert not [f for f in rare.figures if f.name.startswith(("selection_rate:", "headline:"))]
+    assert not [f for f in rare.figures if f.name.startswith(("selection_rate:", "headline:", "bias_auc"))]
+
+
+def test_bias_aucs_of_only_unjudgeable_subgroups_are_one_sentence_and_collapsed(rare: Any) -> None:
+    assert len(rare.table("bias_auc").rows) == 5  # results.json keeps every subgroup
+    html = render_section(rare)
+    part = html[html.index("<h3>Identity-term subgroups: bias AUCs</h3>"):]
+    part = part[:part.find("<h3>", 5)] if "<h3>" in part[5:] else part
+    assert NO_SUBGROUP_JUDGED.format(subgroups=5, min_n=MIN_N) in one_line(_outside_details(part))
+    assert "<table" not in _outside_details(part)
+    (block,) = _details(part)
+    assert block.count(TOO_SMALL) == 5
 
 
 def test_a_judgeable_control_keeps_its_table_and_chart_in_view(tmp_path: Path) -> None:
@@ -97,6 +109,7 @@ def test_a_judgeable_control_keeps_its_table_and_chart_in_view(tmp_path: Path) -
     assert "groups_unjudged" not in result.extra
     part = _group_section(render_section(result))
     assert "<details" not in part and "No group could be judged" not in part
+    assert "bias_auc_unjudged" not in result.extra
     assert 'data-figure="selection_rate:age_group"' in part and "<svg" in part
     assert "<td>elderly</td>" in part and "Headline metrics" in part
 
