@@ -23,6 +23,10 @@ from audit.core.stats import family_confidence
 # The heatmap's colour scale: an AUC of 0.5 ranks no better than chance, 1.0 perfectly.
 AUC_CHANCE, AUC_PERFECT = 0.5, 1.0
 _LABELS = {"subgroup_auc": "subgroup AUC", "bpsn_auc": "BPSN AUC", "bnsp_auc": "BNSP AUC"}
+# No subgroup judged: the report says so in one sentence and collapses the table (results.json keeps it).
+NO_SUBGROUP_JUDGED = ("No subgroup could be judged: none of the {subgroups} identity-term subgroups seen has "
+                      "min_group_size = {min_n} rows with both classes. For a judgeable result, audit more rows "
+                      "that mention identity terms, or pass --sensitive with a column of larger groups.")
 
 
 def bias_aucs(inputs: FairnessInputs) -> SectionPart:
@@ -45,6 +49,10 @@ def bias_aucs(inputs: FairnessInputs) -> SectionPart:
     tables = [Table.from_frame("bias_auc", frame, title="Bias AUCs per subgroup (Borkan et al. 2019)")]
     shown = frame[frame["status"] == JUDGED]
     figures = []
+    extra = {}
+    if not len(shown):
+        extra["bias_auc_unjudged"] = NO_SUBGROUP_JUDGED.format(subgroups=frame["subgroup"].nunique(),
+                                                               min_n=inputs.options["min_group_size"])
     if len(shown):
         figures.append(Figure.heatmap(
             "bias_auc_heatmap", cells=shown[["subgroup_auc", "bpsn_auc", "bnsp_auc"]].to_numpy(),
@@ -52,7 +60,7 @@ def bias_aucs(inputs: FairnessInputs) -> SectionPart:
             decimals=2, colourmap="RdYlGn", vmin=AUC_CHANCE, vmax=AUC_PERFECT,
             caption="Bias AUCs per judged subgroup; low BNSP: the subgroup's positives score too low; "
                     "low BPSN: its negatives score too high."))
-    return SectionPart.merge(*parts, SectionPart(tables=tables, figures=figures))
+    return SectionPart.merge(*parts, SectionPart(tables=tables, figures=figures, extra=extra))
 
 
 def _class_bias_aucs(inputs: FairnessInputs, subgroups: list[tuple[str, np.ndarray]],

@@ -29,6 +29,14 @@ from audit.core.results import Figure, Finding, Metric, SectionPart, Table
 from audit.core.stats import family_confidence
 
 _RATE_TEXT = {"tpr": "true-positive rate", "fpr": "false-positive rate"}
+# When no group of a grouping reaches min_group_size, the report says so in one sentence and
+# collapses the rows (results.json keeps them all); a chart of such groups alone is never drawn.
+NOTHING_JUDGED = ("No group could be judged: the {groups} groups seen ({names}) each have fewer than "
+                  "min_group_size = {min_n} rows. For a judgeable result, pass --sensitive with a column of "
+                  "larger groups, or audit more rows.")
+SOME_NOT_JUDGED = ("Nothing could be judged in {k} of {total} groupings ({names}): their {groups} groups each have "
+                   "fewer than min_group_size = {min_n} rows; pass --sensitive with a column of larger groups, "
+                   "or audit more rows.")
 # The generalized entropy index of Speicher et al. 2018 with alpha = 2 (AIF360's default): half
 # the squared coefficient of variation of the benefits b = ŷ - y + 1.
 GEI_ALPHA = 2
@@ -56,6 +64,13 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
     headline_rows = [r for o in outcomes for r in o.headline_rows]
     aif_rows = [r for o in outcomes for r in o.aif_rows]
     tables, figures = [], []
+    extra = {}
+    unjudged = unjudged_slices(group_rows)
+    if unjudged:
+        extra["groups_unjudged"] = {
+            "slices": unjudged, "groups": sum(r["slice"] in unjudged for r in group_rows),
+            "min_group_size": inputs.options["min_group_size"],
+            "summary": nothing_judged_sentence(group_rows, min_group_size=inputs.options["min_group_size"])}
     if group_rows:
         tables.append(Table.from_frame("groups", pd.DataFrame(group_rows), title="Per-group rates (95% bootstrap CIs)"))
     if headline_rows:
@@ -65,7 +80,29 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
     if aif_rows:
         tables.append(Table.from_frame("aif360", pd.DataFrame(aif_rows),
                                        title="AIF360 ClassificationMetric, each group against the rest"))
-    return SectionPart.merge(*(o.part for o in outcomes), SectionPart(tables=tables, figures=figures))
+    return SectionPart.merge(*(o.part for o in outcomes), SectionPart(tables=tables, figures=figures, extra=extra))
+
+
+def unjudged_slices(group_rows: list[dict[str, Any]]) -> list[str]:
+    """The slices (in order of first row) none of whose groups reaches the minimum size."""
+    seen: dict[str, bool] = {}
+    for r in group_rows:
+        seen[r["slice"]] = seen.get(r["slice"], False) or r["status"] == JUDGED
+    return [name for name, judged in seen.items() if not judged]
+
+
+def nothing_judged_sentence(group_rows: list[dict[str, Any]], *, min_group_size: int) -> str:
+    """One sentence for the slices where nothing could be judged: how many groups were seen, the
+    minimum size, and how to get a judgeable result; "" when every slice has a judged group."""
+    unjudged = unjudged_slices(group_rows)
+    if not unjudged:
+        return ""
+    total = len({r["slice"] for r in group_rows})
+    groups = sum(r["slice"] in unjudged for r in group_rows)
+    names = ", ".join(unjudged)
+    if len(unjudged) == total:
+        return NOTHING_JUDGED.format(groups=groups, names=names, min_n=min_group_size)
+    return SOME_NOT_JUDGED.format(k=len(unjudged), total=total, names=names, groups=groups, min_n=min_group_size)
 
 
 def _slice_fairness(inputs: FairnessInputs, slice_name: str, groups: np.ndarray, kind: str, c: int) -> _SliceOutcome:
@@ -117,6 +154,10 @@ def _slice_fairness(inputs: FairnessInputs, slice_name: str, groups: np.ndarray,
         })
         metrics.append(Metric("selection_rate", float(row["selection_rate"]), *sel_ci, None,
                               f"{slice_name}={k}", "share of the group predicted positive"))
+    if not judged:
+        # Nothing here can be judged: no chart (of rates that mean nothing), no note of its own;
+        # the section says it once for all such slices (nothing_judged_sentence).
+        return _SliceOutcome(part=SectionPart(metrics=metrics), group_rows=tuple(group_rows))
     chart = _selection_chart(slice_name, group_rows,
                              caption=f"Selection rate by group of {slice_name}, 95% bootstrap CIs; "
                                      "groups marked * are too small to judge.")
