@@ -148,3 +148,14 @@ def test_chromium_runs_offline_with_a_throwaway_profile(tmp_path: Path) -> None:
                  f"--user-data-dir={tmp_path / 'p'}", f"--print-to-pdf={tmp_path / 'r.pdf'}"):
         assert flag in cmd
     assert cmd[-1].startswith("file://")
+
+
+def test_what_the_screen_collapses_is_printed_open():
+    """A closed <details> prints as its summary line only: the PDF is printed from a copy with
+    every block open (unjudgeable groups, full tables), and the HTML file is left as written."""
+    from audit.report.pdf import open_details
+
+    html = '<details><summary>5 groups</summary><table>t</table></details><details open>x</details>' \
+           '<details class="u">y</details><detailsx>'
+    assert open_details(html) == ('<details open><summary>5 groups</summary><table>t</table></details>'
+                                  '<details open>x</details><details open class="u">y</details><detailsx>')

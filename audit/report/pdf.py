@@ -17,6 +17,7 @@ profile, and a timeout.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -69,6 +70,15 @@ def chromium_command(browser: str, *, html_path: Path, pdf_path: Path, profile: 
             "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
 
 
+_DETAILS = re.compile(r"<details(?=[\s>])(?![^>]*\bopen\b)")
+
+
+def open_details(html: str) -> str:
+    """The report with every ``<details>`` block open: on paper nothing can be clicked open, so
+    what the screen collapses (unjudgeable groups, full tables) is printed in full."""
+    return _DETAILS.sub("<details open", html)
+
+
 def write_pdf(*, html_path: Path, pdf_path: Path, timeout: float = 120) -> None:
     """Print ``html_path`` to ``pdf_path`` with headless Chromium. Raises AuditInputError when
     Chromium is missing (naming how to install it), fails, or runs past ``timeout`` seconds."""
@@ -82,7 +92,9 @@ def write_pdf(*, html_path: Path, pdf_path: Path, timeout: float = 120) -> None:
     with tempfile.TemporaryDirectory(prefix="rai-audit-chromium-") as work:
         tmp_pdf = Path(work) / "report.pdf"
         profile = Path(work) / "profile"
-        cmd = chromium_command(browser, html_path=html_path, pdf_path=tmp_pdf, profile=profile)
+        printed = Path(work) / "report.html"  # self-contained: inline CSS and SVG, nothing relative
+        printed.write_text(open_details(html_path.read_text(encoding="utf-8")), encoding="utf-8")
+        cmd = chromium_command(browser, html_path=printed, pdf_path=tmp_pdf, profile=profile)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
                                   stdin=subprocess.DEVNULL)
