@@ -75,7 +75,7 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
         tables.append(Table.from_frame("groups", pd.DataFrame(group_rows), title="Per-group rates (95% bootstrap CIs)"))
     if headline_rows:
         tables.append(Table.from_frame("headline", pd.DataFrame(headline_rows),
-                                       title="Headline group-fairness metrics (95% bootstrap CIs)"))
+                                       title="Headline group-fairness metrics (95% BCa bootstrap CIs)"))
         figures = _headline_figures(inputs, headline_rows)
     if aif_rows:
         tables.append(Table.from_frame("aif360", pd.DataFrame(aif_rows),
