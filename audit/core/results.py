@@ -86,30 +86,67 @@ class Finding:
         }
 
 
+UNKNOWN_TABLE_COLUMN = "table {table!r}: {field} names {column!r}, which is not one of its columns {columns}"
+
+
 @dataclass(frozen=True)
 class Table:
-    """A titled table; ``columns`` and ``rows`` hold plain values (built from a DataFrame)."""
+    """A titled table; ``columns`` and ``rows`` hold plain values (built from a DataFrame).
+
+    A wide table says what a reader needs on screen: ``shown`` names the columns the report
+    shows (in that order), with the whole table collapsed beneath; empty shows every column.
+    ``chips`` names status-like columns ("judged", "too small to judge") the report draws as
+    short chips rather than wrapping text. Both are presentation only: ``rows`` keeps every
+    column, so results.json holds the full table either way.
+    """
 
     name: str
     columns: list[str]
     rows: list[list[Any]]
     title: str = ""
+    shown: tuple[str, ...] = ()
+    chips: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("shown", "chips"):
+            names = tuple(getattr(self, name))
+            for column in names:
+                if column not in self.columns:
+                    raise ValueError(UNKNOWN_TABLE_COLUMN.format(table=self.name, field=name, column=column,
+                                                                 columns=list(self.columns)))
+            object.__setattr__(self, name, names)
 
     @classmethod
-    def from_frame(cls, name: str, frame: Any, *, title: str = "", index: bool = False) -> Table:
+    def from_frame(cls, name: str, frame: Any, *, title: str = "", index: bool = False,
+                   shown: Sequence[str] = (), chips: Sequence[str] = ()) -> Table:
         if index:
             frame = frame.reset_index()
         columns = [str(c) for c in frame.columns]
         rows = [[_jsonable(v) for v in row] for row in frame.itertuples(index=False, name=None)]
-        return cls(name=name, columns=columns, rows=rows, title=title)
+        if not columns:  # an empty frame has no columns to pick from: show it as it is
+            shown, chips = (), ()
+        return cls(name=name, columns=columns, rows=rows, title=title, shown=tuple(shown), chips=tuple(chips))
 
     def to_frame(self) -> Any:
         import pandas as pd
 
         return pd.DataFrame(self.rows, columns=self.columns)
 
+    @property
+    def shown_indices(self) -> list[int]:
+        """Positions of the on-screen columns (every column when ``shown`` is empty)."""
+        if not self.shown:
+            return list(range(len(self.columns)))
+        return [self.columns.index(c) for c in self.shown]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "columns": self.columns, "rows": self.rows}
+        out: dict[str, Any] = {"name": self.name, "title": self.title, "columns": self.columns, "rows": self.rows}
+        # Written only when declared, so a table without them reads and writes as before.
+        if self.shown:
+            out["shown"] = list(self.shown)
+        if self.chips:
+            out["chips"] = list(self.chips)
+        return out
 
 
 FigureKind = Literal["bar", "heatmap", "lines", "reliability"]

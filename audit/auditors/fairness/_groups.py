@@ -37,6 +37,8 @@ NOTHING_JUDGED = ("No group could be judged: the {groups} groups seen ({names}) 
 SOME_NOT_JUDGED = ("Nothing could be judged in {k} of {total} groupings ({names}): their {groups} groups each have "
                    "fewer than min_group_size = {min_n} rows; pass --sensitive with a column of larger groups, "
                    "or audit more rows.")
+# The per-group table on screen (its interval bounds and fnr/precision are in the full table beneath).
+GROUP_COLUMNS_SHOWN = ("slice", "group", "status", "count", "selection_rate", "accuracy", "tpr", "fpr")
 # The generalized entropy index of Speicher et al. 2018 with alpha = 2 (AIF360's default): half
 # the squared coefficient of variation of the benefits b = ŷ - y + 1.
 GEI_ALPHA = 2
@@ -72,7 +74,8 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
             "min_group_size": inputs.options["min_group_size"],
             "summary": nothing_judged_sentence(group_rows, min_group_size=inputs.options["min_group_size"])}
     if group_rows:
-        tables.append(Table.from_frame("groups", pd.DataFrame(group_rows), title="Per-group rates (95% bootstrap CIs)"))
+        tables.append(Table.from_frame("groups", pd.DataFrame(group_rows), title="Per-group rates (95% bootstrap CIs)",
+                                       shown=GROUP_COLUMNS_SHOWN, chips=("status",)))
     if headline_rows:
         tables.append(Table.from_frame("headline", pd.DataFrame(headline_rows),
                                        title="Headline group-fairness metrics (95% BCa bootstrap CIs)"))

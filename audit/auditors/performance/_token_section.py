@@ -58,7 +58,9 @@ def token_section(ctx: AuditContext, options: dict[str, Any], *, name: str) -> A
                       "Token-level tag report (scikit-learn's classification_report; 'O' is shown as a "
                       "diagnostic and left out of the averages)"),
         Table.from_frame("error_breakdown", perf.error_breakdown.reset_index(drop=True),
-                         title="Errors by MUC/SemEval-2013 category (nervaluate schemas)"),
+                         title="Errors by MUC/SemEval-2013 category (nervaluate schemas)",
+                         shown=("schema", "entity", "correct", "incorrect", "partial", "missed", "spurious",
+                                "precision", "recall", "f1")),
         Table.from_frame("entity_confusion", perf.confusion.reset_index(),
                          title="Entity-type confusion: gold type (rows) against predicted type on overlapping "
                                "spans, with missed and spurious entities"),
