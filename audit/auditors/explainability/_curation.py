@@ -22,10 +22,12 @@ if TYPE_CHECKING:
 
 # The reasons a row is explained, in the order the report covers them. Rows handed over by the
 # fairness auditor keep its reason (a counterfactual flip, or any other flag); sampled rows are
-# told apart by what the data says about them.
+# told apart by what the data says about them. Wrong predictions are a stratum of the sample (about
+# half of it when errors exist), so the reason says "wrong prediction" and the report shows the
+# most confident ones first.
 REASON_FAIRNESS_FLIP = "flipped by an identity-term swap (fairness)"
 REASON_FAIRNESS_FLAGGED = "flagged by fairness"
-REASON_ERROR = "confident error"
+REASON_ERROR = "wrong prediction"
 REASON_IDENTITY = "high identity-term attribution"
 REASON_SAMPLE = "random sample"
 REASONS = (REASON_FAIRNESS_FLIP, REASON_ERROR, REASON_IDENTITY, REASON_FAIRNESS_FLAGGED, REASON_SAMPLE)
