@@ -361,3 +361,97 @@ def test_the_report_says_so_instead_of_an_empty_table() -> None:
                                    .to_result(auditor="explainability")))
     assert "Words with the highest mean share" in html and "at least 5 explained rows" in html
     assert "Too few rows" not in html
+
+
+# ---------------------------------------------------------------- curated rows
+
+def test_curation_covers_each_reason_before_repeating_one() -> None:
+    from audit.auditors.explainability._curation import (
+        REASON_ERROR,
+        REASON_FAIRNESS_FLIP,
+        REASON_IDENTITY,
+        REASON_SAMPLE,
+        curate,
+    )
+
+    reasons = [REASON_SAMPLE] * 5 + [REASON_ERROR] * 3 + [REASON_FAIRNESS_FLIP] * 2 + [REASON_IDENTITY]
+    scores = [5, 4, 3, 2, 1] + [0.6, 0.99, 0.8] + [2, 1] + [0.4]
+    # one of each reason (flip, error, identity, sample; errors by confidence), then the second round
+    assert curate(reasons, scores, shown=6) == [8, 6, 10, 0, 9, 7]
+    assert curate(reasons, scores, shown=2) == [8, 6]
+    assert sorted(curate(reasons, scores, shown=100)) == list(range(len(reasons)))
+
+
+def test_reasons_come_from_fairness_label_and_identity_share() -> None:
+    from audit.auditors.explainability._curation import (
+        IDENTITY_SHARE_MIN,
+        REASON_ERROR,
+        REASON_FAIRNESS_FLAGGED,
+        REASON_FAIRNESS_FLIP,
+        REASON_IDENTITY,
+        REASON_SAMPLE,
+        identity_shares,
+        row_reasons,
+    )
+
+    rows = [_row("the old man"), _row("a fine film"), _row("bad film"), _row("she left"), _row("x y")]
+    scores = [np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 2.0]), np.array([1.0, -3.0]), np.array([1.0, 3.0]),
+              np.array([1.0, 1.0])]
+    shares = identity_shares(rows, scores)
+    np.testing.assert_allclose(shares, [1.0, 0.0, 0.0, 0.25, 0.0])  # 'old' and 'man' both terms; |score|
+    assert shares[3] >= IDENTITY_SHARE_MIN
+    got = row_reasons(sources=["sample"] * 4 + ["fairness: counterfactual flip"], labels=[1, 0, 0, 1, None],
+                      preds=np.array([1, 0, 1, 1, 0]), confidences=np.array([0.9, 0.8, 0.95, 0.7, 0.6]),
+                      id_shares=shares)
+    assert [r[0] for r in got] == [REASON_IDENTITY, REASON_SAMPLE, REASON_ERROR, REASON_IDENTITY,
+                                   REASON_FAIRNESS_FLIP]
+    assert got[2][2] == pytest.approx(0.95) and "0.95" in got[2][1]
+    assert row_reasons(sources=["fairness: worst group"], labels=[None], preds=np.array([0]),
+                       confidences=np.array([0.5]), id_shares=np.array([0.0]))[0][0] == REASON_FAIRNESS_FLAGGED
+
+
+def test_explained_rows_carry_a_reason_and_the_section_shows_a_curated_handful(
+        demo_planted: Any, planted_target: Any, context_factory: Any, monkeypatch: Any) -> None:
+    """Every row gets a declared reason; the section shows at most SHOWN_ROWS rows outside the
+    collapsed block, one of each distinct reason first; curation changes no row and no metric."""
+    import re
+
+    from audit.auditors.explainability import _auditor, _curation
+    from audit.report.html import render_section
+
+    flips = [{"text": r["text"], "reason": "fairness: counterfactual flip"} for r in _cf_rows(demo_planted)[:3]]
+    options = {"methods": ["integrated_gradients"], "explain_examples": 12, "n_steps": 8, "sanity_check": False}
+
+    def run() -> AuditorResult:
+        ctx = context_factory(demo_planted, planted_target)
+        ctx.upstream = {"fairness": AuditorResult(auditor="fairness", extra={"interesting_rows": flips})}
+        return ExplainabilityAuditor(**options).run(ctx)
+
+    result = run()
+    assert result.status == "ok", result.reason
+    rows, curated = result.extra["explained"], result.extra["curated_rows"]
+    assert len(rows) == 15 and all(r["reason"] in _curation.REASONS and r["reason_detail"] for r in rows)
+    reasons = [r["reason"] for r in rows]
+    assert reasons[-3:] == [_curation.REASON_FAIRNESS_FLIP] * 3
+    assert _curation.REASON_ERROR in reasons  # the stratified sample includes wrong predictions
+    assert len(curated) == _curation.SHOWN_ROWS == len(set(curated))
+    distinct = [r for r in _curation.REASONS if r in reasons]
+    assert [reasons[i] for i in curated[:len(distinct)]] == distinct
+    errors = [i for i, r in enumerate(rows) if r["reason"] == _curation.REASON_ERROR]
+    top_error = max(errors, key=lambda i: float(rows[i]["reason_detail"].rsplit(" ", 1)[1]))
+    assert top_error in curated  # the most confident error is shown
+    assert result.table("explained_rows").to_frame()["reason"].tolist() == reasons
+
+    html = one_line(render_section(result))
+    head, rest = html.split('<details class="attr-rest">', 1)
+    assert head.count('class="attr-row"') == _curation.SHOWN_ROWS
+    assert rest.count('class="attr-row"') == len(rows) - _curation.SHOWN_ROWS
+    assert "The other 9 explained rows" in html and "Showing 6 of 15 explained rows" in html
+    shown_reasons = re.findall(r'<div class="attr-meta note"><strong>([^<]+)</strong>', head)
+    assert shown_reasons == [reasons[i] for i in curated]
+
+    # the same run without curation: the same rows, in the same order, and the same metrics
+    monkeypatch.setattr(_auditor, "annotate", lambda heat, reasons, shown: [])
+    plain = run()
+    assert [r["text"] for r in plain.extra["explained"]] == [r["text"] for r in rows]
+    assert [m.to_dict() for m in plain.metrics] == [m.to_dict() for m in result.metrics]

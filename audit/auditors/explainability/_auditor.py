@@ -32,6 +32,7 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.explainability._checks import faithfulness, sanity
+from audit.auditors.explainability._curation import SHOWN_ROWS, annotate, identity_shares, row_reasons
 from audit.auditors.explainability._global_view import DEFAULT_MIN_WORD_ROWS, global_view
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
@@ -115,7 +116,7 @@ class ExplainabilityAuditor(Auditor):
         forced = self._target_class(label_names)
         multi = bool(target.multi_label)
 
-        texts, pairs, labels, preds, sources = self._select_rows(ctx)
+        texts, pairs, labels, preds, sources, confidences = self._select_rows(ctx)
         rows = attr.encode_rows(target.tokenizer, texts, pairs, max_length=target.max_length)
         targets = np.full(len(rows), forced, dtype=int) if forced is not None else preds.copy()
         pad_id = _pad_id(target.tokenizer)
@@ -153,11 +154,17 @@ class ExplainabilityAuditor(Auditor):
                                  label_names=label_names, top_tokens=o["top_tokens"],
                                  min_rows=o["min_word_rows"]))
 
+        # Why each row is here (fairness's flag, or what its label, confidence and identity-term
+        # attribution say) and the handful the report shows first: no row or metric changes.
+        reasons = row_reasons(sources=sources, labels=labels, preds=preds, confidences=confidences,
+                              id_shares=identity_shares(rows, word_scores[primary]))
+        heat = _heatmap_rows(rows, labels, preds, targets, sources, word_scores, label_names)
+        curated = annotate(heat, reasons, shown=SHOWN_ROWS)
         row_frame = self._rows_table(rows, labels, preds, targets, sources, word_scores, ig_info, label_names)
+        row_frame["reason"] = [r[0] for r in reasons]
         explained = SectionPart(tables=[Table.from_frame("explained_rows", row_frame, title="Explained rows")], extra={
             "methods": list(o["methods"]), "output": o["output"], "label_names": label_names,
-            "explained": _heatmap_rows(rows, labels, preds, targets, sources, word_scores, label_names),
-            "primary_method": primary})
+            "explained": heat, "curated_rows": curated, "primary_method": primary})
         # The explained rows come first in the section: the rows, then what the checks found on them.
         return SectionPart.merge(head, explained, *parts).to_result(auditor=self.name, timings=timings)
 
@@ -174,10 +181,11 @@ class ExplainabilityAuditor(Auditor):
             option="target_class", problem=TARGET_UNKNOWN.format(value=value, known=", ".join(label_names))))
 
     def _select_rows(self, ctx: AuditContext) -> tuple[list[str], list[str | None] | None, list[int | None],
-                                                       np.ndarray, list[str]]:
+                                                       np.ndarray, list[str], np.ndarray]:
         """A seeded sample stratified over predicted class x correct/wrong (round-robin across
         strata, so rare strata such as wrong predictions are represented), then the rows that
-        the fairness auditor flagged (declared: ``consumes = {"fairness"}``)."""
+        the fairness auditor flagged (declared: ``consumes = {"fairness"}``). Also returns each
+        row's probability of its predicted class (its confidence, which orders the errors shown)."""
         o = self.options
         data = ctx.data
         n = len(data)
@@ -203,6 +211,7 @@ class ExplainabilityAuditor(Auditor):
         labels: list[int | None] = ([int(labels_all[i]) for i in chosen] if labels_all is not None
                                     else [None] * len(chosen))
         preds = [int(preds_all[i]) for i in chosen]
+        confidences = [float(ctx.predictions.probs[i, preds_all[i]]) for i in chosen]
         sources = ["sample"] * len(chosen)
 
         seen = set(texts)
@@ -228,8 +237,9 @@ class ExplainabilityAuditor(Auditor):
                 pairs = (pairs or [None] * len(chosen)) + e_pairs
             labels += [item.get("label") if _is_int(item.get("label")) else None for item in extra]
             preds += [int(p) for p in probs.argmax(axis=1)]
+            confidences += [float(p) for p in probs.max(axis=1)]
             sources += [str(item.get("source") or item.get("reason") or "interesting") for item in extra]
-        return texts, pairs, labels, np.asarray(preds, dtype=int), sources
+        return texts, pairs, labels, np.asarray(preds, dtype=int), sources, np.asarray(confidences, dtype=float)
 
     # ------------------------------------------------------------------ integrated gradients
     def _integrated_gradients(self, ctx: AuditContext, rows: Sequence[EncodedRow], targets: np.ndarray,
