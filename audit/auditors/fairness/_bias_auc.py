@@ -28,6 +28,9 @@ NO_SUBGROUP_JUDGED = ("No subgroup could be judged: none of the {subgroups} iden
                       "min_group_size = {min_n} rows with both classes. For a judgeable result, audit more rows "
                       "that mention identity terms, or pass --sensitive with a column of larger groups.")
 
+# On screen: the AUCs; their gap intervals stay in the collapsed full table and results.json.
+BIAS_AUC_COLUMNS_SHOWN = ("subgroup", "count", "positives", "status", "subgroup_auc", "bpsn_auc", "bnsp_auc")
+
 
 def bias_aucs(inputs: FairnessInputs) -> SectionPart:
     """Per judged class: the overall AUC, each subgroup's bias AUCs and their gaps, the power
@@ -46,7 +49,9 @@ def bias_aucs(inputs: FairnessInputs) -> SectionPart:
     if not rows:
         return SectionPart.merge(*parts)
     frame = pd.DataFrame(rows)
-    tables = [Table.from_frame("bias_auc", frame, title="Bias AUCs per subgroup (Borkan et al. 2019)")]
+    tables = [Table.from_frame("bias_auc", frame, title="Bias AUCs per subgroup (Borkan et al. 2019)",
+                               shown=[c for c in BIAS_AUC_COLUMNS_SHOWN if c in frame.columns],
+                               chips=[c for c in ("status",) if c in frame.columns])]
     shown = frame[frame["status"] == JUDGED]
     figures = []
     extra = {}

@@ -39,6 +39,9 @@ SOME_NOT_JUDGED = ("Nothing could be judged in {k} of {total} groupings ({names}
                    "or audit more rows.")
 # The per-group table on screen (its interval bounds and fnr/precision are in the full table beneath).
 GROUP_COLUMNS_SHOWN = ("slice", "group", "status", "count", "selection_rate", "accuracy", "tpr", "fpr")
+# The AIF360 table on screen: the comparisons; their interval bounds are in the full table beneath.
+AIF360_COLUMNS_SHOWN = ("slice", "group", "disparate_impact", "statistical_parity_difference",
+                        "average_odds_difference", "tpr_difference", "fpr_difference")
 # The generalized entropy index of Speicher et al. 2018 with alpha = 2 (AIF360's default): half
 # the squared coefficient of variation of the benefits b = ŷ - y + 1.
 GEI_ALPHA = 2
@@ -81,8 +84,9 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
                                        title="Headline group-fairness metrics (95% BCa bootstrap CIs)"))
         figures = _headline_figures(inputs, headline_rows)
     if aif_rows:
-        tables.append(Table.from_frame("aif360", pd.DataFrame(aif_rows),
-                                       title="AIF360 ClassificationMetric, each group against the rest"))
+        aif = pd.DataFrame(aif_rows)
+        tables.append(Table.from_frame("aif360", aif, title="AIF360 ClassificationMetric, each group against the rest",
+                                       shown=[c for c in AIF360_COLUMNS_SHOWN if c in aif.columns]))
     return SectionPart.merge(*(o.part for o in outcomes), SectionPart(tables=tables, figures=figures, extra=extra))
 
 
