@@ -2,6 +2,10 @@
 
 Results are plain data (STYLE: "results are data"); rendering lives in :mod:`audit.report`.
 Everything here turns into JSON through ``to_dict`` and back through ``from_dict``.
+
+Over the ~400 lines a module should hold because each of the report's value types (Metric,
+Table, Figure, Finding, SectionPart, AuditorResult, AuditReport) keeps its own checks and JSON
+round trip beside its definition, where a reader of results.json looks for them.
 """
 
 from __future__ import annotations
