@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audit.auditors.performance._token_report import OUTSIDE, PREFIXES, SCHEMES, split_tag
 from audit.core.stats import CONFIDENCE
 from audit.errors import AuditInputError
+from audit.tasks.tagging import ALLOWED, OUTSIDE, SCHEMES, split_tag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -245,7 +245,7 @@ def _check(*, gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], prob
     """Gold and predictions as lists of lists, after checking every input against the others."""
     if scheme not in SCHEMES:
         raise AuditInputError(SCHEME_UNKNOWN.format(scheme=scheme, schemes=", ".join(SCHEMES)))
-    prefixes = PREFIXES[scheme]
+    prefixes = "" if scheme == "IO" else ALLOWED[scheme]  # IO tags may be plain types: any tag fits
     form = ("a type name" if scheme == "IO" else
             f"a prefix among {', '.join(prefixes)}, '-' and a type (B-PER)")
     for tag in tag_names:

@@ -13,10 +13,9 @@ entities as the strict entity report.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from audit.auditors.performance._token_report import OUTSIDE, split_tag
+from audit.tasks.tagging import violations
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,23 +104,4 @@ def count_violations(sequences: Sequence[Sequence[str]], scheme: str) -> int:
       only after ``B-X``, ``I-X`` (a transition breaking both rules counts once);
     - IO: no transition is forbidden.
     """
-    if scheme == "IO":
-        return 0
-    begin, inside, end = ("B", "I", "L") if scheme == "BILOU" else ("B", "I", "E")
-    total = 0
-    for seq in sequences:
-        tags = [split_tag(t) for t in (OUTSIDE, *seq, OUTSIDE)]
-        for (pp, pt), (cp, ct) in pairwise(tags):
-            if scheme == "IOB2":
-                bad = cp == inside and not (pp in (begin, inside) and pt == ct)
-            elif scheme == "IOB1":
-                bad = cp == begin and not (pp in (begin, inside) and pt == ct)
-            elif scheme == "IOE2":
-                bad = pp == inside and not (cp in (inside, end) and pt == ct)
-            elif scheme == "IOE1":
-                bad = pp == end and not (cp in (inside, end) and pt == ct)
-            else:  # IOBES, BILOU
-                bad = ((pp in (begin, inside) and not (cp in (inside, end) and pt == ct))
-                       or (cp in (inside, end) and not (pp in (begin, inside) and pt == ct)))
-            total += bad
-    return total
+    return sum(len(violations(seq, scheme=scheme)) for seq in sequences)

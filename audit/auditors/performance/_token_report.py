@@ -19,47 +19,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from audit.tasks.tagging import OUTSIDE, seqeval_scheme, seqeval_tags
+
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU", "IO")
-# The prefixes each scheme allows (before the first "-"); IO tags carry none.
-PREFIXES = {"IOB1": "IB", "IOB2": "IB", "IOE1": "IE", "IOE2": "IE", "IOBES": "IBES", "BILOU": "BILU", "IO": ""}
-OUTSIDE = "O"
 AVERAGES = ("micro avg", "macro avg", "weighted avg")
 REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
 DIGITS = 4  # the token report's text, as the model card prints it
 STRICT_LABEL = "strict (seqeval mode='strict' under the scheme)"
 LENIENT_LABEL = "lenient (seqeval default mode, conlleval-compatible; not the headline)"
 O_NOTE = "O is a diagnostic row: it is not in the averages."
-# conlleval's chunk reader knows B/I/E/S only; BILOU's L and U are its E and S.
-_BILOU_TO_IOBES = {"L": "E", "U": "S"}
 
 
-def split_tag(tag: str) -> tuple[str, str]:
-    """(prefix, type) of a prefixed tag: ``B-PER`` -> (``B``, ``PER``); ``O`` -> (``O``, "")."""
-    if tag == OUTSIDE:
-        return OUTSIDE, ""
-    prefix, _, entity_type = tag.partition("-")
-    return prefix, entity_type
-
-
-def seqeval_scheme(scheme: str) -> type:
-    """The seqeval ``Token`` class that decodes ``scheme`` strictly (IO: IOB1, after :func:`seqeval_tags`)."""
-    from seqeval import scheme as sq
-
-    return {"IOB1": sq.IOB1, "IOB2": sq.IOB2, "IOE1": sq.IOE1, "IOE2": sq.IOE2, "IOBES": sq.IOBES,
-            "BILOU": sq.BILOU, "IO": sq.IOB1}[scheme]
-
-
-def seqeval_tags(sequences: Sequence[Sequence[str]], scheme: str, *, lenient: bool = False) -> list[list[str]]:
-    """The sequences as seqeval reads them: IO tags get an ``I-`` prefix; for the lenient
-    (conlleval) reader, BILOU's ``L``/``U`` become ``E``/``S``. seqeval wants lists of lists."""
-    if scheme == "IO":
-        return [[t if t == OUTSIDE else f"I-{t}" for t in seq] for seq in sequences]
-    if lenient and scheme == "BILOU":
-        return [[t if t == OUTSIDE else _BILOU_TO_IOBES.get(t[0], t[0]) + t[1:] for t in seq] for seq in sequences]
-    return [list(seq) for seq in sequences]
+def _as_seqeval(sequences: Sequence[Sequence[str]], scheme: str, *, strict: bool) -> list[list[str]]:
+    """The sentences as seqeval reads them (:func:`audit.tasks.tagging.seqeval_tags` on each)."""
+    return [seqeval_tags(seq, scheme=scheme, strict=strict) for seq in sequences]
 
 
 def strict_spans(sequences: Sequence[Sequence[str]], scheme: str) -> list[list[tuple[str, int, int]]]:
@@ -67,7 +42,7 @@ def strict_spans(sequences: Sequence[Sequence[str]], scheme: str) -> list[list[t
     exactly seqeval's ``Entities`` under the scheme, the spans its strict report counts."""
     from seqeval.scheme import Entities
 
-    entities = Entities(seqeval_tags(sequences, scheme), seqeval_scheme(scheme)).entities
+    entities = Entities(_as_seqeval(sequences, scheme, strict=True), seqeval_scheme(scheme)).entities
     return [[(e.tag, e.start, e.end) for e in sentence] for sentence in entities]
 
 
@@ -84,7 +59,7 @@ def entity_reports(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
 
     frames = []
     for lenient in (False, True):
-        g, p = seqeval_tags(gold, scheme, lenient=lenient), seqeval_tags(pred, scheme, lenient=lenient)
+        g, p = _as_seqeval(gold, scheme, strict=not lenient), _as_seqeval(pred, scheme, strict=not lenient)
         kwargs = {} if lenient else {"mode": "strict", "scheme": seqeval_scheme(scheme)}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
