@@ -72,3 +72,28 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+def random_iob2_sentences(n: int, *, words: list[str], max_len: int, seed: int = 0
+                          ) -> list[tuple[list[str], list[str]]]:
+    """``n`` random sentences of 3 to ``max_len - 1`` words drawn from ``words``, with
+    well-formed IOB2 gold tags over PER and LOC (entities of one or two words)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        sentence = [str(w) for w in rng.choice(words, size=int(rng.integers(3, max_len)))]
+        tags: list[str] = []
+        i = 0
+        while i < len(sentence):
+            kind = rng.choice(["O", "O", "PER", "LOC"])
+            if kind == "O":
+                tags.append("O")
+                i += 1
+                continue
+            span = min(int(rng.integers(1, 3)), len(sentence) - i)
+            tags += [f"B-{kind}"] + [f"I-{kind}"] * (span - 1)
+            i += span
+        out.append((sentence, tags))
+    return out

@@ -7,35 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from audit import AuditConfig, run_audit
 from audit.cli import main
 from tests._text import one_line
-from tests._tiny import save_tiny_token_model
+from tests._tiny import random_iob2_sentences, save_tiny_token_model
 
 WORDS = ["Alice", "met", "Bob", "in", "Paris", "and", "New", "York", "today", "with", "Carol", "Smith"]
 
 
 def _sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
-    """Random sentences over WORDS with well-formed IOB2 gold tags."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        words = [str(w) for w in rng.choice(WORDS, size=int(rng.integers(3, 9)))]
-        tags, i = [], 0
-        while i < len(words):
-            kind = rng.choice(["O", "O", "PER", "LOC"])
-            if kind == "O":
-                tags.append("O")
-                i += 1
-                continue
-            span = min(int(rng.integers(1, 3)), len(words) - i)
-            tags += [f"B-{kind}"] + [f"I-{kind}"] * (span - 1)
-            i += span
-        out.append((words, tags))
-    return out
+    return random_iob2_sentences(n, words=WORDS, max_len=9, seed=seed)
 
 
 def _write_conll(path: Path, sentences: list[tuple[list[str], list[str]]]) -> Path:

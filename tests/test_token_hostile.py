@@ -15,28 +15,13 @@ from audit import AuditConfig, run_audit
 from audit.cli import main
 from audit.errors import AuditInputError
 from audit.tasks.token_data import read_token_data
-from tests._tiny import TAGS, save_tiny_model, save_tiny_token_model
+from tests._tiny import TAGS, random_iob2_sentences, save_tiny_model, save_tiny_token_model
 
 WORDS = ["Alice", "met", "Bob", "in", "Paris", "and", "New", "York", "today"]
 
 
 def _sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        words = [str(w) for w in rng.choice(WORDS, size=int(rng.integers(3, 8)))]
-        tags, i = [], 0
-        while i < len(words):
-            kind = rng.choice(["O", "O", "PER", "LOC"])
-            if kind == "O":
-                tags.append("O")
-                i += 1
-                continue
-            span = min(int(rng.integers(1, 3)), len(words) - i)
-            tags += [f"B-{kind}"] + [f"I-{kind}"] * (span - 1)
-            i += span
-        out.append((words, tags))
-    return out
+    return random_iob2_sentences(n, words=WORDS, max_len=8, seed=seed)
 
 
 def _conll(path: Path, sentences, *, newline: str = "\n") -> Path:
