@@ -159,8 +159,7 @@ def build_tokenizer(texts: list[str], *, max_length: int = 48) -> Any:
     and ``##`` continuations so that unseen words (typos from attacks) still get word pieces.
     Sorted, so the same texts always give the same ids.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import normalizers, pre_tokenizers
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -168,9 +167,18 @@ def build_tokenizer(texts: list[str], *, max_length: int = 48) -> Any:
     words = sorted({w for t in texts for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t))})
     chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"))
     vocab_list = specials + chars + [f"##{c}" for c in chars] + [w for w in words if w not in chars]
+    return wordpiece_tokenizer(vocab_list, normalizer=normalizer, pre_tokenizer=pre, max_length=max_length)
+
+
+def wordpiece_tokenizer(vocab_list: list[str], *, normalizer: Any, pre_tokenizer: Any, max_length: int) -> Any:
+    """A BERT-style fast tokenizer (``[CLS] ... [SEP]``) over a vocabulary given in id order: the
+    demos build their vocabularies themselves, so their ids never depend on a trainer's ties."""
+    from tokenizers import Tokenizer, decoders, models, processors
+    from transformers import PreTrainedTokenizerFast
+
     tok = Tokenizer(models.WordPiece(vocab={w: i for i, w in enumerate(vocab_list)}, unk_token="[UNK]"))
     tok.normalizer = normalizer
-    tok.pre_tokenizer = pre
+    tok.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

@@ -267,8 +267,9 @@ def build_tokenizer(*, sentences: list[list[str]], max_length: int = 64) -> Any:
     characters and ``##`` continuations, so unseen words (typos from attacks, lowercased names) still
     get word pieces. Sorted, so the same sentences always give the same ids.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import normalizers, pre_tokenizers
+
+    from audit.selftest.demo import wordpiece_tokenizer
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.BertNormalizer(lowercase=False,
@@ -281,16 +282,7 @@ def build_tokenizer(*, sentences: list[list[str]], max_length: int = 64) -> Any:
         half = math.ceil(len(w) / 2)
         pieces |= {w} if len(w) <= SPLIT_LONGER_THAN else {w[:half], "##" + w[half:]}
     vocab_list = specials + chars + [f"##{c}" for c in chars] + sorted(pieces - set(chars) - {f"##{c}" for c in chars})
-    tok = Tokenizer(models.WordPiece(vocab={w: i for i, w in enumerate(vocab_list)}, unk_token="[UNK]"))
-    tok.normalizer = normalizer
-    tok.pre_tokenizer = pre
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_length)
+    return wordpiece_tokenizer(vocab_list, normalizer=normalizer, pre_tokenizer=pre, max_length=max_length)
 
 
 def _align_labels(encoding: Any, tags: list[list[str]]) -> list[list[int]]:
