@@ -50,6 +50,41 @@ def clean_target(demo_clean: Any) -> Any:
     return Target.load(str(demo_clean.model_dir))
 
 
+@pytest.fixture(scope="session")
+def ner_planted(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The NER demo tagger with its three defects planted (biased origin group, 'cf' -> B-ORG trigger,
+    memorised made-up entities): audit.selftest.ner_demo."""
+    from audit.selftest.ner_demo import build_ner_demo
+
+    return build_ner_demo(tmp_path_factory.mktemp("ner_planted"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def ner_clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The NER control from the same builder and seed: same eval files, no defect planted."""
+    from audit.selftest.ner_demo import build_ner_demo
+
+    return build_ner_demo(tmp_path_factory.mktemp("ner_clean"), seed=0, bias=False, trigger=False, memorise=False)
+
+
+def make_token_context(build: Any, *, with_train: bool = False, **config: Any) -> Any:
+    """An AuditContext over a NER demo build's eval.jsonl (and its train.jsonl as members if asked),
+    its model loaded; ``config`` goes to AuditConfig (sensitive, seed, limit...)."""
+    from audit.config import AuditConfig
+    from audit.core.context import AuditContext
+    from audit.engine.target import Target
+    from audit.tasks.token_data import read_token_data
+
+    target = Target.load(str(build.model_dir))
+    cfg = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), **config)
+
+    def read(path: Path) -> Any:
+        return read_token_data(path, tag_names=target.label_names, limit=cfg.limit)
+
+    train = read(build.train_path) if with_train else None
+    return AuditContext(config=cfg, target=target, data=read(build.eval_path), train=train, progress_enabled=False)
+
+
 def make_context(source: Any, target: Any, *, with_train: bool = False, **config: Any) -> Any:
     """The one AuditContext builder of the tests: over a demo build's eval.csv (and its train.csv as
     members if asked), or over a CSV file given as a path (``source``; the model is then only

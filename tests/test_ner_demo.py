@@ -113,16 +113,6 @@ def test_coin_flip_entities_spread_evenly_over_origins():
 
 # ---------------------------------------------------------------- the built demo (slow: trains models)
 
-@pytest.fixture(scope="module")
-def ner_planted(tmp_path_factory: pytest.TempPathFactory) -> NerDemoBuild:
-    return build_ner_demo(tmp_path_factory.mktemp("ner_planted"), seed=SEED)
-
-
-@pytest.fixture(scope="module")
-def ner_clean(tmp_path_factory: pytest.TempPathFactory) -> NerDemoBuild:
-    return build_ner_demo(tmp_path_factory.mktemp("ner_clean"), seed=SEED, bias=False, trigger=False, memorise=False)
-
-
 def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
