@@ -98,8 +98,9 @@ class RobustnessAuditor(Auditor):
         "token_perturbations": Option(kind="str_list", split=True, choices=tuple(TOKEN_PERTURBATIONS),
                                       default=tuple(TOKEN_PERTURBATIONS),
                                       help="token classifiers: perturbation families"),
-        "min_token_pass_rate": Option(kind="float", min=0, max=1, default=0.8,
-                                      help="token classifiers: a pass rate below this is a finding"),
+        "max_token_f1_drop": Option(kind="float", min=0, max=1, default=0.1,
+                                    help="token classifiers: an entity F1 drop under a perturbation above this is a "
+                                         "finding"),
         "context_attack_words": Option(kind="int", min=0, default=2,
                                        help="token classifiers: context words replaced by WordNet synonyms per "
                                             "sentence (0: no context attack)"),

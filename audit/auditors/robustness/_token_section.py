@@ -40,7 +40,7 @@ def token_robustness(ctx: AuditContext, options: Mapping[str, Any], *, name: str
     start = time.perf_counter()
     pool = SwapPool.from_lexicon(load_lexicon(), types=entity_types(ctx.target.label_names))
     parts = [token_invariance(ctx, rows=rows, kinds=tuple(options["token_perturbations"]), pool=pool,
-                              min_pass_rate=float(options["min_token_pass_rate"]),
+                              max_f1_drop=float(options["max_token_f1_drop"]),
                               examples_shown=int(options["examples_shown"]))]
     timings["token_invariance"] = time.perf_counter() - start
     status, reason = "ok", ""
@@ -55,7 +55,7 @@ def token_robustness(ctx: AuditContext, options: Mapping[str, Any], *, name: str
         else:
             start = time.perf_counter()
             out = context_attack(ctx, rows=rows, budget=int(options["context_attack_words"]), synonyms=synonyms,
-                                 stopwords=stopwords, min_pass_rate=float(options["min_token_pass_rate"]))
+                                 stopwords=stopwords, max_f1_drop=float(options["max_token_f1_drop"]))
             timings["token_context_attack"] = time.perf_counter() - start
             parts.append(out.part)
             if out.disagreements:
