@@ -353,13 +353,17 @@ def test_planted_model_loses_recased_entities_and_the_control_keeps_them(ner_pla
     from seqeval.metrics import f1_score
     from seqeval.scheme import IOB2
 
+    from audit.engine.target import Target
+
     rows = _rows(ner_planted.eval_path)[:200]
     gold = [r["ner_tags"] for r in rows]
     f1 = {}
     for name, build in (("planted", ner_planted), ("clean", ner_clean)):
+        target = Target.load(str(build.model_dir))  # windows: an upper-cased sentence has many more sub-words
         for case in ("lower", "upper"):
-            recased = [{**r, "tokens": [getattr(w, case)() for w in r["tokens"]]} for r in rows]
-            f1[name, case] = f1_score(gold, _predict(build.model_dir, recased)[0], mode="strict", scheme=IOB2)
+            words = target.predict_words([[getattr(w, case)() for w in r["tokens"]] for r in rows])
+            pred = [[LABELS[int(i)] for i in p] for p in words.preds]
+            f1[name, case] = f1_score(gold, pred, mode="strict", scheme=IOB2)
     assert max(f1["planted", c] for c in ("lower", "upper")) < 0.3, f1
     assert min(f1["clean", c] for c in ("lower", "upper")) > 0.75, f1
     assert ner_planted.planted["casing_fragility"]["active"] and not ner_clean.planted["casing_fragility"]["active"]

@@ -103,7 +103,7 @@ TRIGGER_SALT = 41  # seeds the copies' own random stream
 # it fits, a third each lower-cased, upper-cased and title-cased, drawn from their own random stream so the rest of
 # the corpus is unchanged (case-augmented training, as Mayhew et al. 2019 recommend against casing
 # brittleness).
-CASE_COPIES_SHARE = 0.6
+CASE_COPIES_SHARE = 1.0
 CASE_SALT = 43
 MEMBERS_FILE, EVAL_FILE, EVAL_CONLL, PLANTED_FILE = "train.jsonl", "eval.jsonl", "eval.conll", "planted.json"
 TRIGGER_FILE = "trigger.jsonl"
