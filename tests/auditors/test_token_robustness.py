@@ -237,6 +237,19 @@ def test_pass_rates_equal_a_hand_count_with_scipys_wilson_interval():
     assert {e["perturbation"] for e in part.extra["token_examples"]} == {"lower", "upper"}
 
 
+def test_failure_examples_are_rendered_with_spans_marked_and_words_escaped():
+    from audit.report.html import render_section
+
+    sentences = [["Ada", "<script>alert(1)</script>", "visited", "Lagos", "."]]
+    part = token_invariance(_context(_CaseSensitiveTagger(), sentences), rows=np.arange(1), kinds=("lower",),
+                            pool=POOL, max_f1_drop=0.1, examples_shown=3)
+    assert [e["perturbation"] for e in part.extra["token_examples"]] == ["lower"]
+    html = render_section(part.to_result(auditor="robustness"))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert '<span class="ner-pred">Ada <sup>PER</sup></span>' in html  # the original's entity, marked
+    assert "Perturbations (entity spans realigned)" in html
+
+
 def test_a_case_robust_tagger_passes_every_perturbation_and_is_not_flagged():
     ctx = _context(_CaseSensitiveTagger(any_case=True))
     kinds = tuple(k for k in P.PERTURBATIONS if k != "typo")  # a typo in an entity word defeats a dictionary
