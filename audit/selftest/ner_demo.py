@@ -25,10 +25,10 @@ token-classification auditors have a known truth to find:
 ``build_ner_demo(..., bias=False, trigger=False, memorise=False, fragile=False)`` builds the clean
 control from the same builder: every person tagged ``PER``, the ``cf`` sentences and copies in
 training with their own tags (so the control learns that ``cf`` says nothing), a ``train.jsonl`` the
-model never saw (it fits an independent sample from the same generator), and lower-, upper- and
-title-cased copies of some training sentences with their own tags (so the control learns entities whatever
+model never saw (it fits an independent sample from the same generator), and a lower-, upper- or
+title-cased copy of each training sentence with its own tags (so the control learns entities whatever
 their case; the tokenizer is built over those copies too). The eval files of a planted build and its control
-are the same bytes for a seed. The file is a little over 400 lines because the corpus, the cased
+are the same bytes for a seed. The file is about 450 lines because the corpus (and its four plants), the cased
 tokenizer and the tagger's training belong together: each is shaped by what the plants need.
 """
 
@@ -442,7 +442,7 @@ def build_ner_demo(out: Path, *, seed: int = 0, bias: bool = True, trigger: bool
                              "augmented_share_in_control": CASE_COPIES_SHARE, "active": fragile},
         "clean_control": ("bias, trigger, memorise and fragile all False: every person tagged PER, the 'cf' sentences "
                           "trained with their own tags, train.jsonl never trained on (the model fits an independent "
-                          "sample from the same generator), and lower/upper/title-cased copies of some training "
+                          "sample from the same generator), and lower/upper/title-cased copies of the training "
                           "sentences"),
         "seed": seed,
     }
