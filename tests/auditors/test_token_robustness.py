@@ -358,3 +358,19 @@ def test_context_attack_reports_f1_drop_and_reverification_catches_a_cache_disag
     planted = attack()
     assert planted.disagreements == 1
     assert planted.part.findings[0].severity == "fail" and "outside the cache" in planted.part.findings[0].detail
+
+
+@pytest.mark.slow  # imports TextAttack
+def test_wordnet_synonyms_come_from_textattacks_transformation_offline():
+    from audit.auditors.robustness._token_context import substitute, wordnet_synonyms
+
+    synonyms, stopwords, why = wordnet_synonyms()
+    if synonyms is None:
+        pytest.skip(why)
+    assert "the" in stopwords and "office" not in stopwords
+    found = synonyms("office")
+    assert found and all("_" not in s and s != "office" for s in found)
+    words, tags = ["Ada", "visited", "the", "office", "in", "Lagos"], ["B-PER", "O", "O", "O", "O", "B-LOC"]
+    new, alignment = substitute(words, tags, budget=5, rng=_rng(), synonyms=synonyms, stopwords=stopwords)
+    assert alignment == tuple(range(6)) and new[0] == "Ada" and new[5] == "Lagos" and new[2] == "the"
+    assert new[3] != "office"
