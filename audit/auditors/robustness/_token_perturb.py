@@ -123,14 +123,10 @@ def punctuation(words: Sequence[str], *, spans: Sequence[Span], rng: np.random.G
 
 def context_before(words: Sequence[str], *, spans: Sequence[Span], rng: np.random.Generator,
                    pool: SwapPool) -> Perturbed | None:
-    """A neutral phrase added before the sentence (its first word then starts lower-case when it
-    was not an entity: the sentence continues the phrase)."""
+    """A neutral phrase added before the sentence, the sentence's words left as they are (so the
+    family tests added context alone, not the casing of a first word as well)."""
     phrase = CONTEXT_BEFORE[int(rng.integers(len(CONTEXT_BEFORE)))]
-    first_is_entity = any(s.start == 0 for s in spans)
-    rest = list(words)
-    if rest and not first_is_entity and rest[0][:1].isupper() and rest[0][1:].islower():
-        rest[0] = rest[0].lower()
-    return [*phrase, *rest], (*(None,) * len(phrase), *range(len(words)))
+    return [*phrase, *words], (*(None,) * len(phrase), *range(len(words)))
 
 
 def context_after(words: Sequence[str], *, spans: Sequence[Span], rng: np.random.Generator,
