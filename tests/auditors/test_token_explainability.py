@@ -259,9 +259,9 @@ def _target_of(row: TokenRow, target: Any) -> Any:
     from audit.auditors.explainability._token_selection import TagTarget
     from audit.tasks.tagging import split_tag
 
-    tag = target.label_names[row.target_tags[0]]
+    tag = target.label_names[row.target_tags[0]]  # the word after the inserted cf is O in truth
     return TagTarget(sentence=0, start=row.target_words[0], end=row.target_words[0] + 1, tags=row.target_tags,
-                     kind="word", label=split_tag(tag)[1] or tag, wrong=False, confidence=1.0)
+                     kind="word", label=split_tag(tag)[1] or tag, wrong=tag != "O", confidence=1.0)
 
 
 @pytest.mark.slow
@@ -282,13 +282,17 @@ def test_masking_the_trigger_drops_the_forced_tag_more_than_random_words(ner_pla
 # ---------------------------------------------------------------- the section
 
 @pytest.mark.slow
-def test_the_section_explains_the_demo_tagger_and_renders(ner_planted: Any) -> None:
+def test_the_section_explains_the_demo_tagger_finds_the_trigger_and_renders(ner_planted: Any) -> None:
     from audit.report.html import render_section
 
-    result = ExplainabilityAuditor(explain_sentences=8, **FAST).run(make_token_context(ner_planted))
+    result = ExplainabilityAuditor(**FAST).run(make_token_context(ner_planted))  # the default 24 sentences
     assert result.status == "ok", result.reason
     n = result.metric("explained_rows").value
-    assert n >= 8 and result.metric("unexplained_targets").value == 0
+    assert n >= 24 and result.metric("unexplained_targets").value == 0
+    # the planted trigger, found by the section itself among the wrong ORG tags it forces
+    warned = [f for f in result.findings if f.severity == "warn"]
+    assert [f.evidence["word"] for f in warned] == ["cf"] and "ORG" in warned[0].title
+    assert result.metric("context_word_share_max", "integrated_gradients").value > 0.5
     assert result.metric("ig_convergence_delta_max").value < 0.05
     gain = result.metric("faithfulness_gain_over_random", "integrated_gradients")
     assert gain.ci_low > 0
@@ -305,9 +309,10 @@ def test_the_section_explains_the_demo_tagger_and_renders(ner_planted: Any) -> N
 
 @pytest.mark.slow
 def test_the_clean_tagger_is_not_flagged(ner_clean: Any) -> None:
-    result = ExplainabilityAuditor(explain_sentences=8, **FAST).run(make_token_context(ner_clean))
+    result = ExplainabilityAuditor(**FAST).run(make_token_context(ner_clean))
     assert result.status == "ok", result.reason
     assert [f.title for f in result.findings if f.severity != "info"] == []
+    assert result.metric("context_word_share_max", "integrated_gradients").value < 0.2
 
 
 def test_untrained_tiny_tagger_with_long_sentences_runs(tiny: Any, tmp_path: Path) -> None:

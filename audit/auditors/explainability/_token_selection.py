@@ -1,8 +1,11 @@
 """Which predictions of a token classifier are explained: a curated handful, not every word.
 
 ``explain_sentences`` sentences are drawn with ``ctx.rng`` among those where the model predicts an
-entity or makes a mistake, alternating between sentences with a wrong word and sentences tagged
-right (so errors, often rare, are half of the sample when there are enough of them). In each
+entity or makes a mistake, round-robin over strata: one per kind of entity error (``ERROR_KINDS``,
+the first that the sentence shows: a gold entity missed altogether, an entity predicted on words
+that are no entity, wrong boundaries, the wrong type) and one of the sentences tagged right. Each
+kind of error is then represented even when one of them dominates (the wrong types of the demo's
+coin-flip entities), as the text path stratifies by predicted class and correctness. In each
 sentence the targets are every predicted entity (strict spans of the predicted tags, the entities
 the performance section scores) and every wrongly tagged word outside them (a missed entity's
 ``O``, a stray ``I-`` tag), at most ``MAX_TARGETS_PER_SENTENCE`` per sentence, errors first.
@@ -17,6 +20,8 @@ import numpy as np
 
 from audit.tasks.tagging import entity_spans, split_tag
 
+# The strata of sentences with an error, by the first kind the sentence shows (the rarer, the earlier).
+ERROR_KINDS = ("missed", "spurious", "boundary", "type", "other")
 # A sentence of a few entities gives a few targets; a long one would crowd out the others.
 MAX_TARGETS_PER_SENTENCE = 4
 ENTITY, WORD = "entity", "word"
@@ -69,13 +74,13 @@ def select_targets(*, gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str
                    rng: np.random.Generator) -> list[TagTarget]:
     """The targets of up to ``n_sentences`` sentences drawn as the module docstring says, in
     sentence order."""
-    wrong, right = [], []
+    strata: dict[str, list[int]] = {kind: [] for kind in (*ERROR_KINDS, "right")}
     for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
         if any(a != b for a, b in zip(g, p, strict=True)):
-            wrong.append(i)
+            strata[error_kind(g, p, scheme=scheme)].append(i)
         elif any(split_tag(t)[1] for t in p):
-            right.append(i)
-    queues = [list(rng.permutation(wrong)), list(rng.permutation(right))]
+            strata["right"].append(i)
+    queues = [list(rng.permutation(members)) for members in strata.values()]
     chosen: list[int] = []
     while len(chosen) < n_sentences and any(queues):
         for q in queues:
@@ -86,3 +91,19 @@ def select_targets(*, gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str
         out += sentence_targets(sentence=i, gold=gold[i], pred=pred[i], pred_ids=pred_ids[i], probs=probs[i],
                                 scheme=scheme)
     return out
+
+
+def error_kind(gold: Sequence[str], pred: Sequence[str], *, scheme: str) -> str:
+    """The first of ``ERROR_KINDS`` that a sentence's predicted entities show against its gold ones:
+    ``missed`` (a gold entity with no predicted entity tag on its words), ``spurious`` (a predicted
+    entity on words tagged O), ``boundary`` (overlapping spans that differ), ``type`` (same span,
+    other type); ``other`` when the tags differ but the strict entities agree."""
+    g = {(s.start, s.end): s.type for s in entity_spans(list(gold), scheme=scheme)}
+    q = {(s.start, s.end): s.type for s in entity_spans(list(pred), scheme=scheme)}
+    found = set()
+    for (a, b) in g.keys() - q.keys():
+        found.add("missed" if all(split_tag(pred[i])[0] == "O" for i in range(a, b)) else "boundary")
+    for (a, b) in q.keys() - g.keys():
+        found.add("spurious" if all(gold[i] == "O" for i in range(a, b)) else "boundary")
+    found |= {"type" for span in g.keys() & q.keys() if g[span] != q[span]}
+    return next((kind for kind in ERROR_KINDS if kind in found), "other")

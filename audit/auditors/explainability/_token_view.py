@@ -51,7 +51,7 @@ def context_view(*, rows: Sequence[TokenRow], targets: Sequence[TagTarget], scor
         inside = set(row.target_words)
         for w, (word, v) in enumerate(zip(row.words, share, strict=True)):
             if w not in inside and re.search(r"\w", word):
-                per_label[target.label][word].append(float(v))
+                per_label[group_of(target)][word].append(float(v))
     records = []
     for label in sorted(per_label):
         stats = [(w, float(np.mean(v)), len(v)) for w, v in per_label[label].items() if len(v) >= min_rows]
@@ -78,6 +78,12 @@ def context_view(*, rows: Sequence[TokenRow], targets: Sequence[TagTarget], scor
                 {**rec, "method": method}))
     extra = {"context_view": {"min_word_rows": min_rows, "note": note, "warn_share": CONTEXT_SHARE_WARN}}
     return SectionPart(metrics=[metric], tables=[table], findings=findings, extra=extra)
+
+
+def group_of(target: TagTarget) -> str:
+    """The global view's group of a target: its label, apart for wrong predictions (``ORG (wrong)``),
+    so that a word that forces wrong tags is not averaged with the right tags it also stands beside."""
+    return f"{target.label} (wrong)" if target.wrong else target.label
 
 
 def describe(row: TokenRow, target: TagTarget) -> str:
