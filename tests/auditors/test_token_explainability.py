@@ -29,7 +29,7 @@ from tests._text import one_line
 from tests._tiny import save_tiny_token_model
 from tests.conftest import make_token_context
 
-FAST = {"n_steps": 16, "sanity_examples": 3, "batch_rows": 8}
+FAST = {"n_steps": 16, "batch_rows": 8}
 
 
 @pytest.fixture(scope="module")
