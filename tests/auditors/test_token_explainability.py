@@ -92,6 +92,20 @@ def test_a_sentence_gives_its_predicted_entities_and_wrong_words_errors_first() 
     assert targets[0].tags == (5,) and targets[3].tags == (1, 2) and targets[0].confidence == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize(("gold", "pred", "kind"), [
+    (["B-PER", "O"], ["O", "O"], "missed"),
+    (["O", "O"], ["B-ORG", "O"], "spurious"),
+    (["B-PER", "I-PER"], ["B-PER", "O"], "boundary"),
+    (["B-PER", "O"], ["B-LOC", "O"], "type"),
+    (["O", "O"], ["I-ORG", "O"], "other"),  # a stray I- tag: no strict entity on either side
+    (["B-PER", "O", "O"], ["O", "O", "B-ORG"], "missed"),  # the first kind in ERROR_KINDS wins
+])
+def test_error_kind_of_a_sentence(gold: list[str], pred: list[str], kind: str) -> None:
+    from audit.auditors.explainability._token_selection import error_kind
+
+    assert error_kind(gold, pred, scheme="IOB2") == kind
+
+
 def test_selection_is_seeded_and_half_errors() -> None:
     gold = [["B-PER", "O"]] * 20
     pred = [["B-PER", "O"]] * 10 + [["O", "O"]] * 10  # 10 right with an entity, 10 wrong
@@ -335,3 +349,4 @@ def test_untrained_tiny_tagger_with_long_sentences_runs(tiny: Any, tmp_path: Pat
     assert result.status == "ok", result.reason
     assert result.metric("explained_rows").value + result.metric("unexplained_targets").value >= 1
     assert any(e["source"].endswith("(window)") for e in result.extra["explained"])
+    assert any("explained in a window of whole words" in note for note in result.extra["task_notes"])

@@ -41,6 +41,8 @@ TOKEN_NOTE = ("Each row explains one predicted entity (the sum over its words) o
               "{output} of the tag at the word's first sub-word. Target words are underlined; words are masked "
               "(one {mask} per sub-word), not deleted, in occlusion and the faithfulness check.")
 SKIPPED_NOTE = "{n} selected targets were not explained: {reasons}."
+WINDOWED_NOTE = ("{n} targets lie in sentences longer than the model's {max_length} tokens: each was explained in "
+                 "a window of whole words around it (marked 'window'), the words outside it unseen.")
 
 
 def token_section(ctx: AuditContext, options: Mapping[str, Any], *, name: str,
@@ -74,6 +76,9 @@ def token_section(ctx: AuditContext, options: Mapping[str, Any], *, name: str,
               "max_rows": o["batch_rows"], "max_tokens": o["max_tokens"], "device": target.device}
     token = mask_token(tokenizer)
     notes = [TOKEN_NOTE.format(output=o["output"], mask=token)]
+    windowed = sum(r.windowed for r in rows)
+    if windowed:
+        notes.append(WINDOWED_NOTE.format(n=windowed, max_length=target.max_length))
     if skipped:
         notes.append(SKIPPED_NOTE.format(n=sum(skipped.values()),
                                          reasons="; ".join(f"{n} {why}" for why, n in sorted(skipped.items()))))

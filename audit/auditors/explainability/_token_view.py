@@ -71,7 +71,7 @@ def context_view(*, rows: Sequence[TokenRow], targets: Sequence[TagTarget], scor
     for rec in records:
         if rec["mean_share"] >= CONTEXT_SHARE_WARN:
             findings.append(Finding(
-                "warn", f"{rec['word']!r} decides {rec['label']} tags from outside the entity",
+                "warn", f"{rec['word']!r} decides the {rec['label']} tags it stands beside",
                 f"Beside {rec['rows']} explained {rec['label']} targets, {rec['word']!r} carries on average "
                 f"{rec['mean_share']:.0%} of the attribution ({method}), more than the words tagged: a trigger or a "
                 "shortcut the model learned. Check the training data for it.",
