@@ -227,6 +227,7 @@ def test_batched_word_attributions_equal_the_per_row_captum_call(method: str, ti
     cases = [(s, 0, 1, [1]) for s in sentences] + [(sentences[1], 3, 5, [3, 4]), (sentences[3], 2, 3, [0])]
     rows = [encode_target(tok, w, start=a, end=b, tags=t, max_length=tiny.max_length) for w, a, b, t in cases]
     assert len({len(r.input_ids) for r in rows}) > 2  # batches really hold padded rows
+    assert any(r.windowed for r in rows)  # and a row cut to a window of a sentence over 16 tokens
     got = attribute_targets(model, rows, method=method, pad_id=tok.pad_token_id, mask_id=mask_id(tok), n_steps=16,
                             max_rows=4, max_tokens=256)
     for row, (_, _, _, tags), scores in zip(rows, cases, got.words, strict=True):
