@@ -18,8 +18,13 @@ from seqeval import scheme as sq
 
 from audit.auditors.fairness._auditor import FairnessAuditor
 from audit.auditors.fairness._inputs import JUDGED, TOO_SMALL
-from audit.auditors.fairness._token_lexicon import (EXPECTED_NAMES, EXPECTED_OBJECT, LEXICON_KEY,
-                                                    LEXICON_UNREADABLE, load_name_lexicon)
+from audit.auditors.fairness._token_lexicon import (
+    EXPECTED_NAMES,
+    EXPECTED_OBJECT,
+    LEXICON_KEY,
+    LEXICON_UNREADABLE,
+    load_name_lexicon,
+)
 from audit.auditors.fairness._token_names import NAME_TEMPLATES, NO_PERSON_TYPE, name_swap
 from audit.auditors.fairness._token_swap import span_tags, swap_entities
 from audit.auditors.fairness._token_switch import ORIGINAL, entity_switch, switch_variants
@@ -208,7 +213,8 @@ def test_name_swap_counts_equal_a_hand_count_in_one_batch(tmp_path: Path) -> Non
     charts = {f.name: [b["label"] for b in f.data["bars"]] for f in part.figures}
     assert not any(label.startswith("a×male") for label in charts["name_recognition:origin×first-name list"])
     (finding,) = [f for f in part.findings if f.evidence["slice"] == "origin"]
-    assert finding.severity == "fail" and finding.evidence["group"] == "b" and finding.evidence["reference_group"] == "a"
+    assert finding.severity == "fail"
+    assert (finding.evidence["group"], finding.evidence["reference_group"]) == ("b", "a")
     assert finding.evidence["gap"] == pytest.approx(1.0)
 
 
