@@ -248,10 +248,13 @@ def test_entity_switched_f1_equals_seqeval_on_the_switched_sentences(tmp_path: P
     assert rows["a"]["f1"] == 1.0 and rows["b"]["f1"] < 1.0
 
 
-def test_per_column_entity_f1_equals_seqeval_on_each_group(tmp_path: Path) -> None:
+def test_per_column_entity_f1_equals_seqeval_on_each_group_with_a_lexicon_file(tmp_path: Path) -> None:
     target = _RuleTagger()
-    result = FairnessAuditor(**FAST).run(_context(tmp_path, target, sensitive=["site"]))
+    names = _lexicon(tmp_path)
+    result = FairnessAuditor(**FAST, name_lexicon=str(names)).run(_context(tmp_path, target, sensitive=["site"]))
     assert result.status == "ok", result.reason
+    assert result.extra["name_swap"]["lexicon"] == str(names)  # the option's lexicon, not the built-in one
+    assert sorted(result.table("entity_switched").to_frame()["group"]) == sorted([ORIGINAL, "a", "b"])
     rows = {r["group"]: r for r in result.table("token_groups").to_frame().to_dict("records")}
     for site in ("x", "y"):
         mine = [r for r in EVAL_ROWS if r[2] == site]

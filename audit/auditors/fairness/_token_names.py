@@ -50,8 +50,8 @@ NO_PERSON_TYPE = ("Name-swap recognition was not judged: the model's tags {tags}
                   "(one of {types}).")
 NOTHING_JUDGED = ("Name-swap recognition: no group of {slices} has at least min_names = {min_n} names in the "
                   "lexicon; nothing was compared.")
-COLUMNS_SHOWN = ("slice", "group", "status", "names", "recognised", "recognised_ci_low", "recognised_ci_high",
-                 "other_type", "missed")
+# On screen; the interval bounds are in the full table beneath and on the chart.
+COLUMNS_SHOWN = ("slice", "group", "status", "names", "recognised", "other_type", "missed")
 
 
 @dataclass(frozen=True, kw_only=True)
