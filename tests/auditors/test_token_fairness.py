@@ -314,3 +314,44 @@ def test_planted_origin_bias_is_found_and_clean_control_is_not_flagged(ner_plant
     assert [f.title for f in clean.findings if f.severity in ("warn", "fail")] == []
     rate = {m.slice: m.value for m in clean.metrics if m.name == "name_recognition_rate"}
     assert rate[f"origin={BIASED_GROUP}"] > 0.8
+
+
+_SCHEME_MARKS = {"IO": "", "IOBES": "BIES", "BILOU": "BILU", "IOE1": "IE"}
+
+
+@pytest.mark.slow  # loads a real (tiny) model per scheme: tens of seconds on a shared machine
+@pytest.mark.parametrize("scheme", sorted(_SCHEME_MARKS))
+def test_untrained_taggers_in_other_schemes_get_a_section_not_a_failure(tmp_path: Path, scheme: str) -> None:
+    """Garbage predictions in any scheme (plain IO types included) through the real target: every part
+    runs, names keep their multi-word spans, and the swapped gold tags stay within the model's tags."""
+    from audit.config import AuditConfig
+    from audit.core.context import AuditContext
+    from audit.engine.target import Target
+    from audit.tasks.token_data import read_token_data
+    from tests._tiny import save_tiny_token_model
+
+    marks = _SCHEME_MARKS[scheme]
+    labels = ["O", "PER", "LOC"] if scheme == "IO" else ["O", *(f"{m}-{t}" for t in ("PER", "LOC") for m in marks)]
+    chunks = [[("PER", 2), ("O", 1), ("PER", 1), ("O", 2), ("LOC", 1)], [("O", 2), ("LOC", 2), ("O", 1)],
+              [("PER", 1), ("PER", 1), ("O", 3)]]
+    rows = []
+    for i in range(12):
+        tags = encode(chunks[i % 3], scheme)
+        rows.append({"tokens": [f"w{i}{k}" for k in range(len(tags))], "ner_tags": tags, "site": "xy"[i % 2]})
+    path = tmp_path / "eval.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = save_tiny_token_model(tmp_path / "m", labels=labels, max_length=16)
+    target = Target.load(str(model))
+    data = read_token_data(path, tag_names=target.label_names)
+    ctx = AuditContext(config=AuditConfig(model=str(model), data=str(path), sensitive=["site"]), target=target,
+                       data=data, progress_enabled=False)
+    result = FairnessAuditor(**FAST, max_name_sentences=3, max_switch_sentences=6,
+                             name_lexicon=str(_lexicon(tmp_path))).run(ctx)
+    assert result.status == "ok", result.reason
+    assert {t.name for t in result.tables} == {"name_recognition", "entity_switched", "token_groups"}
+    lexicon = load_name_lexicon()
+    for group in lexicon.groups:
+        for v in switch_variants(tokens=data.tokens, tags=data.tags, scheme=data.scheme, person="PER", place="LOC",
+                                 lexicon=lexicon, group=group, rng=np.random.default_rng(0)):
+            assert set(v.tags) <= set(labels)
+            assert [s.type for s in entity_spans(list(v.tags), scheme=data.scheme)] == [s.type for s in v.spans]
