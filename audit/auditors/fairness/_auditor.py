@@ -47,13 +47,15 @@ _RANK = {"fail": 0, "warn": 1, "info": 2}  # findings worst first
 
 
 class FairnessAuditor(Auditor):
-    """Group fairness, bias AUCs and counterfactual token fairness of a text classifier."""
+    """Group fairness, bias AUCs and counterfactual token fairness of a text classifier; name-swap
+    recognition, entity-switched F1 and entity metrics by group of a token classifier (NER)."""
 
     name: ClassVar[str] = "fairness"
     title: ClassVar[str] = "Fairness"
     description: ClassVar[str] = (
         "Group metrics with bootstrap intervals over sensitive columns or identity terms (fairlearn, AIF360), "
-        "bias AUCs (Borkan et al. 2019), counterfactual identity-term swaps (Garg et al. 2019)."
+        "bias AUCs (Borkan et al. 2019), counterfactual identity-term swaps (Garg et al. 2019); for NER, name swaps "
+        "by group (Mishra et al. 2020) and entity-switched F1 (Agarwal et al. 2020)."
     )
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
     template: ClassVar[str] = "section.html.j2"
