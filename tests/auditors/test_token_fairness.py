@@ -319,7 +319,6 @@ def test_planted_origin_bias_is_found_and_clean_control_is_not_flagged(ner_plant
 _SCHEME_MARKS = {"IO": "", "IOBES": "BIES", "BILOU": "BILU", "IOE1": "IE"}
 
 
-@pytest.mark.slow  # loads a real (tiny) model per scheme: tens of seconds on a shared machine
 @pytest.mark.parametrize("scheme", sorted(_SCHEME_MARKS))
 def test_untrained_taggers_in_other_schemes_get_a_section_not_a_failure(tmp_path: Path, scheme: str) -> None:
     """Garbage predictions in any scheme (plain IO types included) through the real target: every part
