@@ -6,6 +6,7 @@ demo's planted origin bias found while its clean control raises nothing."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +256,13 @@ def test_per_column_entity_f1_equals_seqeval_on_each_group_with_a_lexicon_file(t
     assert result.status == "ok", result.reason
     assert result.extra["name_swap"]["lexicon"] == str(names)  # the option's lexicon, not the built-in one
     assert sorted(result.table("entity_switched").to_frame()["group"]) == sorted([ORIGINAL, "a", "b"])
+    # The one name of a×male is too small to judge: its row is collapsed, and no chart draws it.
+    from audit.report.html import render_section
+
+    html = render_section(result)
+    collapsed = re.findall(r"<details[^>]*>(?:(?!</details>).)*too small to judge.*?</details>", html, flags=re.S)
+    assert len(collapsed) == 1 and "a×male" in collapsed[0]
+    assert "a×male (n=" not in html
     rows = {r["group"]: r for r in result.table("token_groups").to_frame().to_dict("records")}
     for site in ("x", "y"):
         mine = [r for r in EVAL_ROWS if r[2] == site]
