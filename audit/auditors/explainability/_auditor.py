@@ -15,6 +15,9 @@ methods, merges word pieces back into words, and then tests the explanations:
 A global view lists the words with the highest mean share of attribution per predicted class and
 the share landing on identity terms (a cross-link to the fairness section).
 
+A token classifier (NER) is explained one predicted entity or tag at a time, with words masked
+instead of deleted (:mod:`._token_section`).
+
 This module selects the rows and computes the attributions; the checks (:mod:`._checks`) and the
 global view (:mod:`._global_view`) each return a :class:`~audit.core.results.SectionPart`, merged
 in :meth:`ExplainabilityAuditor._run`.
@@ -37,6 +40,7 @@ from audit.auditors.explainability._global_view import DEFAULT_MIN_WORD_ROWS, gl
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
 from audit.errors import OPTION_INVALID, AuditInputError
+from audit.tasks import SEQUENCE, TOKEN
 
 if TYPE_CHECKING:
     from audit.auditors.explainability._attribution import EncodedRow
@@ -67,6 +71,10 @@ class ExplainabilityAuditor(Auditor):
     ``min_word_rows`` explained rows of the class (the same minimum applies to identity terms:
     a mean share over one or two rows is an anecdote, not a pattern); ``batch_rows`` rows per Captum call and
     ``max_tokens`` padded tokens per forward pass.
+
+    On a token classifier, ``explain_sentences`` sentences (seeded, half with an error when
+    there are enough) have their predicted entities and wrong words explained by
+    ``integrated_gradients`` and ``occlusion`` (:mod:`._token_section`).
     """
 
     name: ClassVar[str] = "explainability"
@@ -81,11 +89,16 @@ class ExplainabilityAuditor(Auditor):
         "faithfulness_gain_over_random", "identity_attribution_share", "ig_convergence_delta_max",
         "ig_convergence_delta_mean", "ig_rows_over_tolerance", "ig_rows_recomputed", "sanity_rank_correlation",
         "sufficiency_gain_over_random",
+        # token classification (NER)
+        "unexplained_targets", "context_word_share_max",
     })
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE, TOKEN})
     params: ClassVar[dict[str, Option]] = {
         "methods": Option(kind="str_list", split=True, non_empty=True, choices=METHODS, default=DEFAULT_METHODS,
                           help="attribution methods"),
         "explain_examples": Option(kind="int", min=0, default=50, help="sampled rows to explain"),
+        "explain_sentences": Option(kind="int", min=0, default=24,
+                                    help="token models: sentences whose predicted entities and errors are explained"),
         "interesting_examples": Option(kind="int", min=0, default=20, help="rows flagged by fairness to explain too"),
         "target_class": Option(kind="label", nullable=True, help="class to explain (default: the predicted one)"),
         "output": Option(kind="str", choices=OUTPUTS, default="log_odds", help="score explained"),
@@ -110,6 +123,10 @@ class ExplainabilityAuditor(Auditor):
         from audit.auditors.explainability import _attribution as attr
 
         o = self.options
+        if ctx.task == TOKEN:
+            from audit.auditors.explainability._token_section import token_section
+
+            return token_section(ctx, o, name=self.name, ig_part=self._ig_part, step_growth=STEP_GROWTH)
         target = ctx.target
         assert target is not None  # guaranteed by requires={"model"}
         label_names = list(target.label_names)
