@@ -95,6 +95,8 @@ class RayEngine:
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                                   "log_to_driver": False}
         try:
+            if address is not None:
+                _probe(_bootstrap_address(address))
             ray.init(address=address, **kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
             problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -197,6 +199,32 @@ class RayEngine:
         refs = [remote.remote(fn, threads, common_ref, job) for job in jobs]
         self.tasks += len(refs)
         return ray.get(refs)
+
+
+# Seconds to wait for a cluster's head to accept a connection before calling it unreachable: Ray's
+# own client retries an unreachable address for minutes (over 5 measured here).
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _bootstrap_address(address: str) -> str:
+    """host:port of the head node that ``address`` names ("auto": the one recorded by ``ray start``)."""
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        return str(canonicalize_bootstrap_address_or_die("auto"))
+    return address.split("://", 1)[-1]
+
+
+def _probe(address: str) -> None:
+    """Raise ConnectionError unless something accepts a TCP connection at ``address`` within
+    CONNECT_TIMEOUT_S."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError("expected 'auto' or host:port")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+        pass
 
 
 def _call_with_threads(fn: Callable[..., Any], threads: int, common: dict[str, Any], job: dict[str, Any]) -> Any:
