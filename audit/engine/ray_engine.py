@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class RayEngine:
     rows_per_node: dict[str, int] = field(default_factory=dict)
     distributed_passes: int = 0
     tasks: int = 0
+    startup_s: float = 0.0  # seconds from submitting a distributed pass to its first batch, summed
+    pass_s: float = 0.0  # seconds of the distributed passes, summed
     _model_ref: Any = None
     _model_id: int = 0
 
@@ -116,6 +119,7 @@ class RayEngine:
         """What the audit's metadata records about the engine (not compared between engines)."""
         return {"kind": "ray", "address": self.address, "min_rows": self.min_rows,
                 "distributed_passes": self.distributed_passes, "tasks": self.tasks,
+                "startup_s": round(self.startup_s, 3), "pass_s": round(self.pass_s, 3),
                 "rows_per_node": dict(sorted(self.rows_per_node.items()))}
 
     def _resources(self) -> tuple[int, float]:
@@ -173,7 +177,11 @@ class RayEngine:
                 num_cpus=0 if gpus else 1, num_gpus=gpus or None,
                 max_restarts=ACTOR_RETRIES, max_task_retries=ACTOR_RETRIES)
         self.distributed_passes += 1
+        start, first = time.perf_counter(), True
         for out in ds.iter_batches(batch_format="numpy", batch_size=None):
+            if first:
+                self.startup_s += time.perf_counter() - start
+                first = False
             for k, blob in zip(out["batch"], out["result"], strict=True):
                 logits, oom, node = pickle.loads(blob)
                 rows = plan[int(k)]
@@ -184,6 +192,7 @@ class RayEngine:
                 self.rows_per_node[node] = self.rows_per_node.get(node, 0) + len(rows)
                 yield rows, logits
         stats.rows += n
+        self.pass_s += time.perf_counter() - start
 
     def map_tasks(self, fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, common: dict[str, Any],
                   threads: int) -> list[Any]:
