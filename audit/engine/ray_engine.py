@@ -122,16 +122,19 @@ class RayEngine:
                 "startup_s": round(self.startup_s, 3), "pass_s": round(self.pass_s, 3),
                 "rows_per_node": dict(sorted(self.rows_per_node.items()))}
 
-    def _resources(self) -> tuple[int, float]:
-        """(actors, GPUs per actor) for the pool: the given size, else one actor per GPU, else one
-        per CPU of the cluster."""
+    def _resources(self, threads: int) -> tuple[int, float, float]:
+        """(actors, CPUs per actor, GPUs per actor) for the pool: one actor per GPU when the cluster
+        has GPUs, else one per ``threads`` CPUs (each actor runs torch on ``threads`` threads, as
+        the driver would, so its arithmetic is the driver's); ``actors`` overrides the count."""
         import ray
 
         total = ray.cluster_resources()
         gpus = int(total.get("GPU", 0))
         if gpus:
-            return self.actors or gpus, 1.0
-        return self.actors or max(1, int(total.get("CPU", 1))), 0.0
+            return self.actors or gpus, 1.0, 1.0
+        cpus = max(1, int(total.get("CPU", 1)))
+        per_actor = min(threads, cpus)
+        return self.actors or max(1, cpus // per_actor), float(per_actor), 0.0
 
     def _model(self, model: Any) -> Any:
         """The model in the object store, put there once per model (each actor loads it once)."""
@@ -162,8 +165,8 @@ class RayEngine:
         items = [{"batch": k, "payload": pickle.dumps(([enc.input_ids[i] for i in rows],
                                                         None if tt is None else [tt[i] for i in rows]))}
                  for k, rows in enumerate(plan)]
-        actors, gpus = self._resources()
         threads = num_threads or torch.get_num_threads()
+        actors, cpus, gpus = self._resources(threads)
         ds = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4))
         with warnings.catch_warnings():
             # Ray 2.60 deprecates passing max_restarts/max_task_retries as remote args, and names no
@@ -174,7 +177,7 @@ class RayEngine:
                 fn_constructor_kwargs={"model": self._model(model), "pad_id": pad_id, "dtype": dtype,
                                        "threads": threads, "gpu": gpus > 0,
                                        "die_once": os.environ.get(DIE_ONCE_ENV)},
-                num_cpus=0 if gpus else 1, num_gpus=gpus or None,
+                num_cpus=cpus, num_gpus=gpus or None,
                 max_restarts=ACTOR_RETRIES, max_task_retries=ACTOR_RETRIES)
         self.distributed_passes += 1
         start, first = time.perf_counter(), True
