@@ -1,9 +1,10 @@
 """The Ray engine (issue 17): the same numbers as the local engine, Ray only when asked for, a
 dead actor retried, and one-line errors for a missing package or an unreachable cluster.
 
-The Ray tests share one local Ray instance (2 CPUs, a 100 MB object store, no dashboard),
-started once per session and shut down at its end; they are skipped where Ray is not installed
-(``pip install '.[ray]'``, as .ci/run does)."""
+Every Ray test is marked slow (a Ray Data job takes 10-30 s to start on a busy 2-core machine);
+slow tests still run in the default ``pytest -q`` and in CI. The Ray tests share one local Ray
+instance (2 CPUs, a 100 MB object store, no dashboard), started once per session and shut down at
+its end; they are skipped where Ray is not installed (``pip install '.[ray]'``, as .ci/run does)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,7 @@ print('ray' in sys.modules, sys.modules.get('ray.data') is not None)
 # ------------------------------------------------------------------ on a local Ray instance
 
 
+@pytest.mark.slow
 def test_ray_pass_gives_byte_identical_logits_in_input_order(ray_local, demo_planted):
     texts = _eval_texts(demo_planted)
     local = Target.load(str(demo_planted.model_dir), device="cpu")
@@ -125,6 +127,7 @@ def test_ray_pass_gives_byte_identical_logits_in_input_order(ray_local, demo_pla
     assert remote.engine.distributed_passes == 1 and np.array_equal(again, expected[::-1])
 
 
+@pytest.mark.slow
 def test_ray_word_pass_of_a_token_classifier_matches_local(ray_local, ner_planted):
     from audit.tasks.token_data import read_token_data
 
@@ -140,6 +143,7 @@ def test_ray_word_pass_of_a_token_classifier_matches_local(ray_local, ner_plante
     assert all(np.array_equal(a, b) for a, b in zip(got.probs, expected.probs, strict=True))
 
 
+@pytest.mark.slow
 def test_small_passes_stay_on_the_driver(ray_local, demo_planted):
     texts = _eval_texts(demo_planted, 40)
     remote = Target.load(str(demo_planted.model_dir), device="cpu")
@@ -150,6 +154,7 @@ def test_small_passes_stay_on_the_driver(ray_local, demo_planted):
     assert np.array_equal(got, local.predict_logits(texts))
 
 
+@pytest.mark.slow
 def test_an_actor_that_dies_is_restarted_and_its_batch_retried(ray_local, demo_planted, tmp_path, monkeypatch):
     from audit.engine.ray_engine import DIE_ONCE_ENV
 
