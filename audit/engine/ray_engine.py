@@ -251,7 +251,7 @@ def _quiet_ray_data(ray: Any) -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # e.g. "Progress bars disabled", at WARNING
     logging.getLogger("ray").setLevel(logging.WARNING)
 
 
