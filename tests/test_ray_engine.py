@@ -207,3 +207,16 @@ def test_results_json_from_ray_equals_local(ray_local, demo_planted, tmp_path):
     a = json.loads((tmp_path / "local" / "results.json").read_text())
     b = json.loads((tmp_path / "ray" / "results.json").read_text())
     assert _comparable(a) == _comparable(b)
+
+
+def test_a_batch_split_by_out_of_memory_is_reassembled_as_one():
+    from audit.engine.ray_engine import _assemble
+
+    seq = [(np.array([0, 1]), np.ones((2, 3), np.float32)), (np.array([2]), np.full((1, 3), 2, np.float32))]
+    assert np.array_equal(_assemble(seq, 3), np.array([[1] * 3, [1] * 3, [2] * 3], dtype=np.float32))
+    # token logits: the halves are padded to their own widths; one batch pads to the widest
+    tok = [(np.array([1]), np.ones((1, 4, 2), np.float32)), (np.array([0]), np.full((1, 2, 2), 5, np.float32))]
+    out = _assemble(tok, 2)
+    assert out.shape == (2, 4, 2)
+    assert np.array_equal(out[1], np.ones((4, 2))) and np.array_equal(out[0, :2], np.full((2, 2), 5))
+    assert not out[0, 2:].any()
