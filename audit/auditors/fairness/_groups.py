@@ -81,7 +81,8 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
                                        shown=GROUP_COLUMNS_SHOWN, chips=("status",)))
     if headline_rows:
         tables.append(Table.from_frame("headline", pd.DataFrame(headline_rows),
-                                       title="Headline group-fairness metrics (95% BCa bootstrap CIs)"))
+                                       title="Headline group-fairness metrics (95% intervals: BCa; "
+                                             "simultaneous bound towards parity)"))
         figures = _headline_figures(inputs, headline_rows)
     if aif_rows:
         aif = pd.DataFrame(aif_rows)

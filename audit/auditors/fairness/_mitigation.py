@@ -20,6 +20,10 @@ from audit.core.results import SectionPart, Table
 ADVISORY = ("Advisory: what post-processing with per-group thresholds could buy on held-out rows; "
             "it uses the sensitive attribute at prediction time, which may be unlawful or unwanted.")
 CONSTRAINTS = ("demographic_parity", "equalized_odds")
+# On screen: the constraint and what it buys (each before/after pair side by side); the split
+# sizes are in the full table beneath. ``constraint`` is a short status-like value: a chip.
+COLUMNS_SHOWN = ("slice", "constraint", "dp_difference_before", "dp_difference_after", "eo_difference_before",
+                 "eo_difference_after", "accuracy_before", "accuracy_after")
 
 
 def mitigation(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> SectionPart:
@@ -40,7 +44,8 @@ def mitigation(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> SectionP
     part = SectionPart(extra={"notes": notes} if notes else {})
     if not rows:
         return part
-    table = Table.from_frame("mitigation", pd.DataFrame(rows), title="Advisory: ThresholdOptimizer on a held-out half")
+    table = Table.from_frame("mitigation", pd.DataFrame(rows), title="Advisory: ThresholdOptimizer on a held-out half",
+                             shown=COLUMNS_SHOWN, chips=("constraint",))
     return part + SectionPart(tables=[table], extra={"mitigation_note": ADVISORY})
 
 
