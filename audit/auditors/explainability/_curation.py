@@ -82,7 +82,7 @@ def row_reasons(*, sources: Sequence[str], labels: Sequence[int | None], preds: 
         if sources[i].startswith(ATTACK_SOURCE):
             recipe = sources[i][len(ATTACK_SOURCE):]
             out.append((f"{REASON_ATTACK} ({recipe})",
-                        f"a few word changes by {recipe} flip its prediction (see Robustness)", float(n - i)))
+                        f"a few word changes by {recipe} flip its prediction; see Robustness", float(n - i)))
         elif sources[i] != "sample":
             k += 1
             reason = REASON_FAIRNESS_FLIP if sources[i] == FAIRNESS_FLIP_SOURCE else REASON_FAIRNESS_FLAGGED
