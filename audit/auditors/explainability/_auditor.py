@@ -35,7 +35,14 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.explainability._checks import faithfulness, sanity
-from audit.auditors.explainability._curation import SHOWN_ROWS, annotate, identity_shares, row_reasons
+from audit.auditors.explainability._curation import (
+    SHOWN_ROWS,
+    annotate,
+    attack_rows,
+    identity_shares,
+    interleave,
+    row_reasons,
+)
 from audit.auditors.explainability._global_view import DEFAULT_MIN_WORD_ROWS, global_view
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
@@ -61,7 +68,8 @@ class ExplainabilityAuditor(Auditor):
 
     Options: ``methods`` (any of ``METHODS``); ``explain_examples`` sampled rows plus up to
     ``interesting_examples`` rows that the fairness auditor flagged (its result's
-    ``interesting_rows``, when fairness runs in the same audit); ``target_class``
+    ``interesting_rows``, when fairness runs in the same audit) or a robustness attack flipped
+    (its ``adversarial_examples``, taken in turn with fairness's); ``target_class``
     (index or name; default the predicted class); ``output`` (score explained: log_odds,
     log_prob, prob); ``n_steps`` of Integrated Gradients, raised x4 up to ``ig_max_steps`` for
     rows whose |delta| exceeds ``ig_tolerance`` (in units of ``output``); ``n_samples`` for
@@ -82,7 +90,7 @@ class ExplainabilityAuditor(Auditor):
     description: ClassVar[str] = ("Token attributions (Integrated Gradients and others) on sampled rows, "
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
     requires: ClassVar[frozenset[str]] = frozenset({"model"})
-    consumes: ClassVar[frozenset[str]] = frozenset({"fairness"})
+    consumes: ClassVar[frozenset[str]] = frozenset({"fairness", "robustness"})
     template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "aopc_comprehensiveness", "aopc_sufficiency", "comprehensiveness_gain_over_random", "explained_rows",
@@ -99,7 +107,8 @@ class ExplainabilityAuditor(Auditor):
         "explain_examples": Option(kind="int", min=0, default=50, help="sampled rows to explain"),
         "explain_sentences": Option(kind="int", min=0, default=24,
                                     help="token models: sentences whose predicted entities and errors are explained"),
-        "interesting_examples": Option(kind="int", min=0, default=20, help="rows flagged by fairness to explain too"),
+        "interesting_examples": Option(kind="int", min=0, default=20,
+                                       help="rows flagged by fairness or flipped by an attack to explain too"),
         "target_class": Option(kind="label", nullable=True, help="class to explain (default: the predicted one)"),
         "output": Option(kind="str", choices=OUTPUTS, default="log_odds", help="score explained"),
         "n_steps": Option(kind="int", min=1, max=100_000, default=50, help="Integrated Gradients steps"),
@@ -201,7 +210,8 @@ class ExplainabilityAuditor(Auditor):
                                                        np.ndarray, list[str], np.ndarray]:
         """A seeded sample stratified over predicted class x correct/wrong (round-robin across
         strata, so rare strata such as wrong predictions are represented), then the rows that
-        the fairness auditor flagged (declared: ``consumes = {"fairness"}``). Also returns each
+        the fairness auditor flagged and those a robustness attack flipped (declared in
+        ``consumes``), taken in turn up to ``interesting_examples``. Also returns each
         row's probability of its predicted class (its confidence, which orders the errors shown)."""
         o = self.options
         data = ctx.data
@@ -234,7 +244,10 @@ class ExplainabilityAuditor(Auditor):
         seen = set(texts)
         extra = []
         fairness = ctx.upstream.get("fairness")
-        flagged = (fairness.extra.get("interesting_rows") if fairness is not None else None) or []
+        # Fairness's flagged rows and robustness's successful attacks, in turn (declared in consumes).
+        flagged = interleave((fairness.extra.get("interesting_rows") if fairness is not None else None) or [],
+                             attack_rows(ctx.upstream.get("robustness"), label_names=list(data.label_names),
+                                         has_pairs=data.pairs is not None))
         for item in flagged:
             text = item.get("text") if isinstance(item, dict) else None
             if not isinstance(text, str) or not text or text in seen:
