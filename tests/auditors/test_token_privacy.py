@@ -21,8 +21,8 @@ from audit.tasks.tagging import SCHEMES, entity_spans
 from tests.conftest import make_token_context
 
 # The demo's memorised entities are its made-up words (planted.json: column kind, value made_up).
-CANARY = {"canary_column": "kind", "canary_value": "made_up"}
-FAST = {"n_bootstrap": 200, "token_reference": 0, **CANARY}
+CANARY = {"canary_column": "kind", "canary_value": "made_up", "canary_types": ["LOC", "ORG"]}
+FAST = {"n_bootstrap": 200, "token_reference": 0, "mia_examples": 400, **CANARY}
 
 
 # ------------------------------------------------------------------------------ pure functions
@@ -41,6 +41,17 @@ def test_sentence_scores_are_word_attack_means_and_the_worst_word() -> None:
         assert scores["loss_min"][i] == pytest.approx(np.min(np.log(p[np.arange(len(g)), g])))
         py = p[np.arange(len(g)), g]
         assert sentence_phi(probs, gold)[i] == pytest.approx(np.mean(np.log(py) - np.log1p(-py)), rel=1e-6)
+
+
+def test_out_difference_score_subtracts_the_references_that_did_not_train_on_the_row() -> None:
+    from audit.auditors.privacy._token_reference import out_difference_score
+
+    phi = np.array([3.0, 1.0, 5.0])
+    ref = np.array([[0.0, 0.0, 4.0], [2.0, 0.0, 4.0]])
+    mask = np.array([[True, False, True], [False, False, True]])
+    # Row 0: out of the second reference only (3 - 2); row 1: out of both (1 - 0); row 2: in both,
+    # so its out mean is its in mean (4) less the in/out gap seen on row 0 (0 - 2): 5 - 6.
+    assert out_difference_score(phi, ref, mask).tolist() == pytest.approx([1.0, 1.0, -1.0])
 
 
 def test_pii_types_are_mapped_by_name() -> None:
@@ -202,3 +213,14 @@ def test_reference_taggers_calibrate_the_attack(ner_planted: Any) -> None:
     ref = result.extra["membership"]["reference"]
     assert ref["ran"] and ref["mode"] == "online" and ref["models"] == 2
     assert result.metric("mia_auc", "reference").value > 0.6
+
+
+@pytest.mark.slow
+def test_section_renders_the_token_parts(planted_result: Any) -> None:
+    from audit.report.html import render_section
+    from tests._text import one_line
+
+    _, result = planted_result
+    html = one_line(render_section(result))
+    assert "Entity canary test" in html and "The model as a PII detector" in html
+    assert "origin=yo_NG" in html and "worst word" in html

@@ -16,6 +16,12 @@ always run (:mod:`audit.auditors.privacy._blind_baselines`; Das, Zhang & Tramèr
 the attack's margin over the best of them (paired bootstrap), not its raw AUC, and the attacks are
 re-scored on members and non-members matched on length bins x label.
 
+On a token classifier (NER) the same assembly runs on one score per sentence from its words'
+losses (:mod:`audit.auditors.privacy._token_membership`, reference taggers in
+:mod:`audit.auditors.privacy._token_reference`), and two more parts join: the entity canary test
+(:mod:`audit.auditors.privacy._token_canary`) and the model as a PII detector
+(:mod:`audit.auditors.privacy._token_pii`); the PII scan reads the sentences' words.
+
 A failed attack is not a privacy guarantee: these attacks lower-bound what an adversary can do;
 only a differentially private training procedure bounds it from above.
 
@@ -133,6 +139,8 @@ class PrivacyAuditor(Auditor):
         "canary_column": Option(kind="str", nullable=True,
                                 help="token task: entity canary test only on sentences whose column has canary_value"),
         "canary_value": Option(kind="str", nullable=True, help="token task: the value of canary_column to keep"),
+        "canary_types": Option(kind="str_list", nullable=True,
+                               help="token task: entity types of the canary test (default: every type)"),
         "canary_examples": Option(kind="int", min=1, default=500, help="token task: canary entities per side and type"),
         "canary_templates": Option(kind="int", min=1, max=100, default=8,
                                    help="token task: templates each canary entity is inserted into"),
@@ -146,18 +154,12 @@ class PrivacyAuditor(Auditor):
         membership = self._membership(ctx)
         pii = self._pii(ctx) if self.options["pii"] else SectionPart(extra={"pii": {"ran": False, "reason": PII_OFF}})
         tested, not_tested = _scope(membership.extra["membership"], self.options["pii"])
-        parts = [membership, pii]
+        parts = [membership, pii, SectionPart(extra={"tested": tested, "not_tested": not_tested})]
         if ctx.task == TOKEN:
-            from audit.auditors.privacy._token_canary import entity_canary
-            from audit.auditors.privacy._token_pii import pii_detector
+            from audit.auditors.privacy._token import token_parts
 
-            token = SectionPart.merge(entity_canary(ctx, options=self.options),
-                                      pii_detector(ctx, options=self.options))
-            parts.append(token)
-            more_tested, more_not = _token_scope(token.extra)
-            tested, not_tested = [*tested, *more_tested], [*not_tested, *more_not]
-        scope = SectionPart(extra={"tested": tested, "not_tested": not_tested})
-        return SectionPart.merge(*parts, scope).to_result(auditor=self.name)
+            parts.append(token_parts(ctx, options=self.options))  # its tested/not_tested lines join these
+        return SectionPart.merge(*parts).to_result(auditor=self.name)
 
     # --------------------------------------------------------------------- membership inference
 
@@ -454,11 +456,12 @@ class PrivacyAuditor(Auditor):
         import pandas as pd
 
         from audit.auditors.privacy._pii import PII_TYPES, scan_columns
+        from audit.auditors.privacy._token import scan_frame
 
         sets = [("eval", ctx.data)] + ([("train", ctx.train)] if ctx.train is not None else [])
         rows, metrics, findings, summary = [], [], [], {"ran": True, "datasets": {}}
         for split, es in sets:
-            frame = _scan_frame(es)
+            frame = scan_frame(es)
             columns = self._pii_columns(frame)
             counts = scan_columns({c: frame[c].tolist() for c in columns},
                                   max_examples=int(self.options["pii_examples"]),
@@ -499,35 +502,6 @@ class PrivacyAuditor(Auditor):
 
 
 # ------------------------------------------------------------------------------------- helpers
-
-TOKENS_COLUMN = "tokens"  # a token set's sentences, words joined by spaces, as the PII scan reads them
-
-
-def _scan_frame(es: Any) -> Any:
-    """The table the PII scan reads: an EvalSet's frame, or for token data (no frame) the
-    sentences joined by spaces beside the per-sentence columns."""
-    if hasattr(es, "frame"):
-        return es.frame
-    frame = es.columns.copy()
-    frame.insert(0, TOKENS_COLUMN, [" ".join(s) for s in es.tokens])
-    return frame
-
-
-def _token_scope(extra: Any) -> tuple[list[str], list[str]]:
-    """What the token parts (entity canary test, the model as a PII detector) tested and did not."""
-    tested, not_tested = [], []
-    canary, detector = extra.get("canary", {}), extra.get("pii_detector", {})
-    if canary.get("ran"):
-        tested.append(canary["statement"])
-    else:
-        not_tested.append(f"Entity canary test: {canary.get('reason', 'not run')}.")
-    if detector.get("ran"):
-        tested.append(f"The model as a PII detector: recall of {', '.join(sorted(set(detector['types'].values())))} "
-                      f"mentions" + (f", and of names per group ({detector['groups_from']})."
-                                     if detector.get("groups_from") else "."))
-    else:
-        not_tested.append(f"The model as a PII detector: {detector.get('reason', 'not run')}.")
-    return tested, not_tested
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class _Scores:

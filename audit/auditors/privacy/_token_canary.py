@@ -12,7 +12,7 @@ confidently as a known one (AUC near 0.5); one that memorised its training entit
 
 ``canary_column`` / ``canary_value`` keep only the sentences whose column has that value on both
 sides (the NER demo: ``kind == made_up``, entities that no context can type), so like is compared
-with like.
+with like; ``canary_types`` keeps only entities of those types.
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ def entity_canary(ctx: AuditContext, *, options: Mapping[str, Any]) -> SectionPa
     rng = ctx.rng("privacy.canary")
     per_side = int(options["canary_examples"])
     k_templates = int(options["canary_templates"])
+    wanted = options["canary_types"]
+    if wanted is not None:
+        templates = {t: v for t, v in templates.items() if t in set(wanted)}
     mem, non, chosen = [], [], {}
     for etype in sorted(templates):
         m = [e for e in members if e.type == etype]

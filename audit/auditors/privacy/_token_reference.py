@@ -3,11 +3,11 @@ Carlini et al. 2022, "Membership Inference Attacks From First Principles").
 
 The token counterpart of :mod:`audit.auditors.privacy._reference` (whose public functions stay as
 they are): given ``reference_models`` (taggers the user trained WITHOUT the members) give the
-offline attack; else ``token_reference`` copies of the audited tagger's architecture are
-re-initialised from its config and trained here on seeded halves of the attack sample (online
-LiRA), each scored on every sentence of the sample. The score is
-:func:`audit.auditors.privacy._membership.reference_score` on the sentence statistic of
-:func:`audit.auditors.privacy._token_membership.sentence_phi`.
+offline attack (:func:`audit.auditors.privacy._membership.reference_score`); else
+``token_reference`` copies of the audited tagger's architecture are re-initialised from its config
+and trained here on seeded halves of the attack sample, each scored on every sentence, and a
+sentence is calibrated by the references that did not train on it (:func:`out_difference_score`).
+Both work on the sentence statistic of :func:`audit.auditors.privacy._token_membership.sentence_phi`.
 """
 
 from __future__ import annotations
@@ -83,11 +83,34 @@ def token_reference_attack(ctx: AuditContext, *, options: Mapping[str, Any], sen
                                        epochs=int(options["reference_epochs"]))
         ref_phi.append(sentence_phi(_word_probs(ctx, model, sentences), gold))
         masks.append(mask)
-    return ReferenceAttack(score=reference_score(phi, np.vstack(ref_phi), np.vstack(masks)), info={
+    return ReferenceAttack(score=out_difference_score(phi, np.vstack(ref_phi), np.vstack(masks)), info={
         "ran": True, "mode": "online", "models": k_train,
-        "method": "online LiRA on sentences: Gaussian likelihood ratio of in/out reference taggers, pooled "
-                  "variances; reference taggers re-initialised from the audited tagger's config and trained here "
-                  "on seeded halves of the attack sample"})
+        "method": "difference calibration on sentences (Watson et al. 2022; offline LiRA with a pooled variance): "
+                  "phi minus the mean phi of the reference taggers that did not train on the sentence; reference "
+                  "taggers re-initialised from the audited tagger's config and trained here on seeded halves of "
+                  "the attack sample"})
+
+
+def out_difference_score(phi: np.ndarray, ref_phi: np.ndarray, in_mask: np.ndarray) -> np.ndarray:
+    """``phi`` minus the mean ``phi`` of the references that did NOT train on the row (Watson et
+    al. 2022, "On the Importance of Difficulty Calibration in Membership Inference Attacks"); a row
+    every reference trained on takes its "in" mean minus the average in/out gap. With a few small
+    references the two-sided Gaussian ratio of online LiRA inverts: a member far above both means
+    is less likely under the narrower "in" Gaussian. The one-sided difference keeps the loss
+    attack's order and only removes each row's difficulty, which is the cautious choice here."""
+    ref = np.asarray(ref_phi, dtype=np.float64)
+    mask = np.asarray(in_mask, dtype=bool)
+
+    def mean_where(m: np.ndarray) -> np.ndarray:
+        count = m.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, np.where(m, ref, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
+
+    mu_in, mu_out = mean_where(mask), mean_where(~mask)
+    gap = mu_in - mu_out
+    shift = float(np.nanmean(gap)) if np.isfinite(gap).any() else 0.0
+    mu_out = np.where(np.isfinite(mu_out), mu_out, mu_in - shift)
+    return np.asarray(phi, dtype=np.float64) - mu_out
 
 
 def _word_probs(ctx: AuditContext, model: Any, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
@@ -130,14 +153,22 @@ def train_reference_tagger(ctx: AuditContext, *, sentences: list[list[str]], tag
     opt = torch.optim.AdamW(model.parameters(), lr=TOKEN_REFERENCE_LEARNING_RATE,
                             weight_decay=TOKEN_REFERENCE_WEIGHT_DECAY)
     gen = torch.Generator().manual_seed(seed)
+    # The target's thread count (one for a small model on CPU, where more threads only add
+    # overhead), as its forward passes use; restored afterwards.
+    threads = torch.get_num_threads()
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(sentences), generator=gen)
-        for start in range(0, len(sentences), TOKEN_REFERENCE_BATCH_SIZE):
-            idx = order[start:start + TOKEN_REFERENCE_BATCH_SIZE].to(device)
-            out = model(**{k: v[idx] for k, v in batch.items()}, labels=labels[idx])
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
+    try:
+        if ctx.target.num_threads:
+            torch.set_num_threads(ctx.target.num_threads)
+        for _ in range(epochs):
+            order = torch.randperm(len(sentences), generator=gen)
+            for start in range(0, len(sentences), TOKEN_REFERENCE_BATCH_SIZE):
+                idx = order[start:start + TOKEN_REFERENCE_BATCH_SIZE].to(device)
+                out = model(**{k: v[idx] for k, v in batch.items()}, labels=labels[idx])
+                opt.zero_grad()
+                out.loss.backward()
+                opt.step()
+    finally:
+        torch.set_num_threads(threads)
     model.eval()
     return model
