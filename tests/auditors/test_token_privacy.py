@@ -224,3 +224,27 @@ def test_section_renders_the_token_parts(planted_result: Any) -> None:
     html = one_line(render_section(result))
     assert "Entity canary test" in html and "The model as a PII detector" in html
     assert "origin=yo_NG" in html and "worst word" in html
+
+
+@pytest.mark.slow
+def test_a_clean_tagger_from_the_same_generator_is_an_offline_reference(ner_planted: Any, ner_clean: Any) -> None:
+    """The control never saw the planted train.jsonl: a reference trained WITHOUT the members."""
+    ctx = make_token_context(ner_planted, with_train=True)
+    result = PrivacyAuditor(**{**FAST, "reference_models": [str(ner_clean.model_dir)], "mia_examples": 200}).run(ctx)
+    ref = result.extra["membership"]["reference"]
+    assert ref["ran"] and ref["mode"] == "offline" and ref["models"] == 1
+    assert result.metric("mia_auc", "reference").ci_low > 0.5
+
+
+@pytest.mark.slow
+def test_reference_taggers_are_skipped_with_the_reason_when_the_model_is_too_large(ner_planted: Any,
+                                                                                    monkeypatch: Any) -> None:
+    from audit.auditors.privacy import _reference
+    from audit.auditors.privacy._token_reference import token_reference_attack
+
+    monkeypatch.setattr(_reference, "MAX_REFERENCE_PARAMS", 10)
+    ctx = make_token_context(ner_planted)
+    ref = token_reference_attack(ctx, options=PrivacyAuditor(token_reference=2).options,
+                                 sentences=[["Hello", "there"]], gold=[np.zeros(2, dtype=int)], phi=np.zeros(1))
+    assert ref.score is None and not ref.info["ran"] and "re-initialising and training it is not cheap" in ref.info[
+        "reason"]
