@@ -31,7 +31,7 @@ def test_sentence_scores_are_word_attack_means_and_the_worst_word() -> None:
     rng = np.random.default_rng(0)
     probs = [rng.dirichlet(np.ones(4), size=k) for k in (1, 3, 5)]
     gold = [rng.integers(0, 4, size=len(p)) for p in probs]
-    scores = sentence_attack_scores(probs, gold)
+    scores = sentence_attack_scores(probs=probs, gold=gold)
     assert tuple(scores) == TOKEN_ATTACKS
     for i, (p, g) in enumerate(zip(probs, gold, strict=True)):
         words = attack_scores(np.log(p), g)
@@ -40,7 +40,7 @@ def test_sentence_scores_are_word_attack_means_and_the_worst_word() -> None:
         assert scores["loss"][i] == pytest.approx(np.mean(np.log(p[np.arange(len(g)), g])))
         assert scores["loss_min"][i] == pytest.approx(np.min(np.log(p[np.arange(len(g)), g])))
         py = p[np.arange(len(g)), g]
-        assert sentence_phi(probs, gold)[i] == pytest.approx(np.mean(np.log(py) - np.log1p(-py)), rel=1e-6)
+        assert sentence_phi(probs=probs, gold=gold)[i] == pytest.approx(np.mean(np.log(py) - np.log1p(-py)), rel=1e-6)
 
 
 def test_out_difference_score_subtracts_the_references_that_did_not_train_on_the_row() -> None:
@@ -51,7 +51,7 @@ def test_out_difference_score_subtracts_the_references_that_did_not_train_on_the
     mask = np.array([[True, False, True], [False, False, True]])
     # Row 0: out of the second reference only (3 - 2); row 1: out of both (1 - 0); row 2: in both,
     # so its out mean is its in mean (4) less the in/out gap seen on row 0 (0 - 2): 5 - 6.
-    assert out_difference_score(phi, ref, mask).tolist() == pytest.approx([1.0, 1.0, -1.0])
+    assert out_difference_score(phi=phi, ref_phi=ref, in_mask=mask).tolist() == pytest.approx([1.0, 1.0, -1.0])
 
 
 def test_pii_types_are_mapped_by_name() -> None:
@@ -63,7 +63,7 @@ def test_pii_types_are_mapped_by_name() -> None:
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("length", [1, 2, 4])
 def test_span_tags_read_back_as_one_entity_in_every_scheme(scheme: str, length: int) -> None:
-    tags = ["O", *span_tags("PER", length, scheme=scheme), "O"]
+    tags = ["O", *span_tags(etype="PER", length=length, scheme=scheme), "O"]
     spans = entity_spans(tags, scheme=scheme)
     assert [(s.type, s.start, s.end) for s in spans] == [("PER", 1, 1 + length)]
 

@@ -82,8 +82,8 @@ def templates_of(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]],
     return {k: list(v) for k, v in out.items()}
 
 
-def canary_scores(ctx: AuditContext, entities: Sequence[CanaryEntity], templates: Mapping[str, Sequence[Template]],
-                  *, desc: str) -> np.ndarray:
+def canary_scores(ctx: AuditContext, *, entities: Sequence[CanaryEntity], templates: Mapping[str, Sequence[Template]],
+                  desc: str) -> np.ndarray:
     """Each entity's score: the mean, over its type's templates, of the mean log-probability the
     model gives the entity's own tags on its words there. One batched pass for all of them."""
     sentences, spans = [], []
@@ -154,8 +154,8 @@ def entity_canary(ctx: AuditContext, *, options: Mapping[str, Any]) -> SectionPa
         best = max((min(sum(e.type == t for e in members), sum(e.type == t for e in nonmembers)) for t in templates),
                    default=0)
         return SectionPart(extra={"canary": {"ran": False, "reason": SKIP_FEW.format(n=best, need=MIN_ENTITY_PAIRS)}})
-    s_mem = canary_scores(ctx, mem, chosen, desc="privacy: canary members")
-    s_non = canary_scores(ctx, non, chosen, desc="privacy: canary non-members")
+    s_mem = canary_scores(ctx, entities=mem, templates=chosen, desc="privacy: canary members")
+    s_non = canary_scores(ctx, entities=non, templates=chosen, desc="privacy: canary non-members")
     return _canary_part(mem, non, s_mem, s_non, chosen, options=options, seed=ctx.seed_for("privacy.canary.boot"),
                         column=column, value=value)
 

@@ -31,14 +31,14 @@ ENTITY_COUNT_CAP = 3  # a sentence's "label" for the blind baselines: 0, 1, 2 or
 _EPS = 1e-12
 
 
-def gold_ids(tags: Sequence[Sequence[str]], tag_names: Sequence[str]) -> list[np.ndarray]:
+def gold_ids(*, tags: Sequence[Sequence[str]], tag_names: Sequence[str]) -> list[np.ndarray]:
     """Each sentence's gold tags as ids in the model's label list (``tag_names``); the token data
     reader has already refused tags the model does not know."""
     index = {name: i for i, name in enumerate(tag_names)}
     return [np.array([index[t] for t in sentence], dtype=int) for sentence in tags]
 
 
-def sentence_attack_scores(probs: Sequence[np.ndarray], gold: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+def sentence_attack_scores(*, probs: Sequence[np.ndarray], gold: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Per-sentence scores (higher = more likely a member) of every token attack: the mean over
     the sentence's words of the text attacks' per-word scores, and ``loss_min``, the lowest
     per-word log-probability of the gold tag. Sentences must have at least one word."""
@@ -53,7 +53,7 @@ def sentence_attack_scores(probs: Sequence[np.ndarray], gold: Sequence[np.ndarra
     return {name: out[name] for name in TOKEN_ATTACKS}
 
 
-def sentence_phi(probs: Sequence[np.ndarray], gold: Sequence[np.ndarray]) -> np.ndarray:
+def sentence_phi(*, probs: Sequence[np.ndarray], gold: Sequence[np.ndarray]) -> np.ndarray:
     """Mean over a sentence's words of the logit-scaled confidence of the gold tag
     ``log p_y - log(1 - p_y)`` (Carlini et al. 2022), the statistic LiRA calibrates."""
     from audit.auditors.privacy._membership import logit_confidence
@@ -101,15 +101,15 @@ def token_membership_scores(ctx: AuditContext, *, options: Mapping[str, Any]) ->
     tags = [train.tags[i] for i in mem] + [data.tags[i] for i in non]
     probs = (list(ctx.predict_words(sentences[:n], desc="privacy: score member sentences").probs)
              + list(ctx.predict_words(sentences[n:], desc="privacy: score non-member sentences").probs))
-    gold = gold_ids(tags, ctx.target.label_names)
-    scores = sentence_attack_scores(probs, gold)
+    gold = gold_ids(tags=tags, tag_names=ctx.target.label_names)
+    scores = sentence_attack_scores(probs=probs, gold=gold)
     y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
     labels = entity_counts(tags, scheme=data.scheme)
     features = blind_features(texts=[" ".join(s) for s in sentences], pairs=None, labels=labels,
                               tokenizer=ctx.target.tokenizer)
     blind = blind_scores(features, y, seed=ctx.seed_for("privacy.blind"))
     ref = token_reference_attack(ctx, options=options, sentences=sentences, gold=gold,
-                                 phi=sentence_phi(probs, gold))
+                                 phi=sentence_phi(probs=probs, gold=gold))
     if ref.score is not None:
         scores = {**scores, "reference": ref.score}
     return _Scores(y=y, scores=scores, blind=blind, features=features, n=n, members=mem, nonmembers=non,

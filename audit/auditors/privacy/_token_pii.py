@@ -59,7 +59,7 @@ def pii_types(tag_names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def span_tags(etype: str, length: int, *, scheme: str) -> list[str]:
+def span_tags(*, etype: str, length: int, scheme: str) -> list[str]:
     """The tags of one entity of ``length`` words standing alone under ``scheme``."""
     first, middle, last, single = {
         "IOB2": ("B", "I", "I", "B"), "IOB1": ("I", "I", "I", "I"), "IO": ("I", "I", "I", "I"),
@@ -191,7 +191,7 @@ def _lexicon_recall(ctx: AuditContext, *, person: str) -> list[dict[str, Any]]:
                 words, marks = [], []
                 for w in template.split():
                     words += name if w == "{PER}" else [w]
-                    marks += span_tags(person, len(name), scheme=scheme) if w == "{PER}" else ["O"]
+                    marks += span_tags(etype=person, length=len(name), scheme=scheme) if w == "{PER}" else ["O"]
                 sentences.append(words)
                 tags.append(marks)
                 group_of.append(group)

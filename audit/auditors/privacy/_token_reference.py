@@ -61,7 +61,7 @@ def token_reference_attack(ctx: AuditContext, *, options: Mapping[str, Any], sen
                 raise AuditInputError(REFERENCE_LABELS_DIFFER.format(path=path, got=ref.label_names,
                                                                      expected=ctx.target.label_names))
             words = ref.predict_words(sentences, aggregation=ctx.config.aggregation, stride=ctx.config.stride)
-            ref_phi.append(sentence_phi(words.probs, gold))
+            ref_phi.append(sentence_phi(probs=words.probs, gold=gold))
         how = ("per-example Gaussian" if len(given) >= MIN_PER_EXAMPLE_REFS
                else "pooled variance (phi minus mean reference phi)")
         return ReferenceAttack(score=reference_score(phi, np.vstack(ref_phi)), info={
@@ -81,9 +81,10 @@ def token_reference_attack(ctx: AuditContext, *, options: Mapping[str, Any], sen
                                        tags=[[names[t] for t in gold[j]] for j in half],
                                        seed=ctx.seed_for(f"privacy.token_reference.{i}"),
                                        epochs=int(options["reference_epochs"]))
-        ref_phi.append(sentence_phi(_word_probs(ctx, model, sentences), gold))
+        ref_phi.append(sentence_phi(probs=_word_probs(ctx, model, sentences), gold=gold))
         masks.append(mask)
-    return ReferenceAttack(score=out_difference_score(phi, np.vstack(ref_phi), np.vstack(masks)), info={
+    score = out_difference_score(phi=phi, ref_phi=np.vstack(ref_phi), in_mask=np.vstack(masks))
+    return ReferenceAttack(score=score, info={
         "ran": True, "mode": "online", "models": k_train,
         "method": "difference calibration on sentences (Watson et al. 2022; offline LiRA with a pooled variance): "
                   "phi minus the mean phi of the reference taggers that did not train on the sentence; reference "
@@ -91,7 +92,7 @@ def token_reference_attack(ctx: AuditContext, *, options: Mapping[str, Any], sen
                   "the attack sample"})
 
 
-def out_difference_score(phi: np.ndarray, ref_phi: np.ndarray, in_mask: np.ndarray) -> np.ndarray:
+def out_difference_score(*, phi: np.ndarray, ref_phi: np.ndarray, in_mask: np.ndarray) -> np.ndarray:
     """``phi`` minus the mean ``phi`` of the references that did NOT train on the row (Watson et
     al. 2022, "On the Importance of Difficulty Calibration in Membership Inference Attacks"); a row
     every reference trained on takes its "in" mean minus the average in/out gap. With a few small
