@@ -16,6 +16,12 @@ always run (:mod:`audit.auditors.privacy._blind_baselines`; Das, Zhang & Tramèr
 the attack's margin over the best of them (paired bootstrap), not its raw AUC, and the attacks are
 re-scored on members and non-members matched on length bins x label.
 
+On a token classifier (NER) the same assembly runs on one score per sentence from its words'
+losses (:mod:`audit.auditors.privacy._token_membership`, reference taggers in
+:mod:`audit.auditors.privacy._token_reference`), and two more parts join: the entity canary test
+(:mod:`audit.auditors.privacy._token_canary`) and the model as a PII detector
+(:mod:`audit.auditors.privacy._token_pii`); the PII scan reads the sentences' words.
+
 A failed attack is not a privacy guarantee: these attacks lower-bound what an adversary can do;
 only a differentially private training procedure bounds it from above.
 
@@ -39,6 +45,7 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Figure, Finding, Metric, SectionPart, Table
+from audit.tasks import SEQUENCE, TOKEN
 
 if TYPE_CHECKING:
     from audit.auditors.privacy._blind_baselines import BlindFeatures
@@ -61,6 +68,7 @@ ATTACK_LABELS = {
     "confidence": "max confidence (Salem et al. 2019)",
     "entropy": "prediction entropy (Salem et al. 2019)",
     "modified_entropy": "modified entropy (Song & Mittal 2021)",
+    "loss_min": "worst word's loss in the sentence (token task; Yeom et al. 2018 per word)",
     "reference": "reference-calibrated, LiRA (Carlini et al. 2022)",
 }
 METRIC_DESCRIPTIONS = {
@@ -99,7 +107,9 @@ class PrivacyAuditor(Auditor):
                    "that never query the model, and a validated PII scan.")
     requires: ClassVar[frozenset[str]] = frozenset()
     template = "section.html.j2"
-    metric_names: ClassVar[frozenset[str]] = frozenset({*METRIC_DESCRIPTIONS, "pii_rows", "pii_matches"})
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE, TOKEN})
+    metric_names: ClassVar[frozenset[str]] = frozenset({*METRIC_DESCRIPTIONS, "pii_rows", "pii_matches",
+                                                        "canary_auc", "pii_recall", "pii_recall_group"})
     params: ClassVar[dict[str, Option]] = {
         "mia_examples": Option(kind="int", min=1, default=1000, help="members and non-members each"),
         "n_bootstrap": Option(kind="int", min=1, max=1_000_000, default=1000, help="bootstrap resamples"),
@@ -123,6 +133,19 @@ class PrivacyAuditor(Auditor):
         "pii_columns": Option(kind="str_list", nullable=True, column=True,
                               help="text columns to scan (default: every string column)"),
         "pii_examples": Option(kind="int", min=0, default=3, help="masked examples per PII type and dataset"),
+        # Token classifiers (audit.auditors.privacy._token_*):
+        "token_reference": Option(kind="int", min=0, max=64, default=2,
+                                  help="token task: reference taggers trained here on halves of the attack sample"),
+        "canary_column": Option(kind="str", nullable=True,
+                                help="token task: entity canary test only on sentences whose column has canary_value"),
+        "canary_value": Option(kind="str", nullable=True, help="token task: the value of canary_column to keep"),
+        "canary_types": Option(kind="str_list", nullable=True,
+                               help="token task: entity types of the canary test (default: every type)"),
+        "canary_examples": Option(kind="int", min=1, default=500, help="token task: canary entities per side and type"),
+        "canary_templates": Option(kind="int", min=1, max=100, default=8,
+                                   help="token task: templates each canary entity is inserted into"),
+        "pii_recall_min": Option(kind="float", min=0, max=1, default=0.9,
+                                 help="token task: recall of a PII type below this is a finding"),
     }
 
     # ------------------------------------------------------------------------------------ run
@@ -131,14 +154,22 @@ class PrivacyAuditor(Auditor):
         membership = self._membership(ctx)
         pii = self._pii(ctx) if self.options["pii"] else SectionPart(extra={"pii": {"ran": False, "reason": PII_OFF}})
         tested, not_tested = _scope(membership.extra["membership"], self.options["pii"])
-        scope = SectionPart(extra={"tested": tested, "not_tested": not_tested})
-        return SectionPart.merge(membership, pii, scope).to_result(auditor=self.name)
+        parts = [membership, pii, SectionPart(extra={"tested": tested, "not_tested": not_tested})]
+        if ctx.task == TOKEN:
+            from audit.auditors.privacy._token import token_parts
+
+            parts.append(token_parts(ctx, options=self.options))  # its tested/not_tested lines join these
+        return SectionPart.merge(*parts).to_result(auditor=self.name)
 
     # --------------------------------------------------------------------- membership inference
 
     def membership_scores(self, ctx: AuditContext) -> _Scores:
         """The attack sample and every attack's scores (members first, then non-members): the
         model-based attacks in ``scores``, the blind baselines (no model) in ``blind``."""
+        if ctx.task == TOKEN:
+            from audit.auditors.privacy._token_membership import token_membership_scores
+
+            return token_membership_scores(ctx, options=self.options)
         if ctx.target is None:
             return _Scores(skip=SKIP_NO_MODEL)
         if ctx.train is None or len(ctx.train) == 0:
@@ -425,17 +456,19 @@ class PrivacyAuditor(Auditor):
         import pandas as pd
 
         from audit.auditors.privacy._pii import PII_TYPES, scan_columns
+        from audit.auditors.privacy._token import scan_frame
 
         sets = [("eval", ctx.data)] + ([("train", ctx.train)] if ctx.train is not None else [])
         rows, metrics, findings, summary = [], [], [], {"ran": True, "datasets": {}}
         for split, es in sets:
-            columns = self._pii_columns(es)
-            counts = scan_columns({c: es.frame[c].tolist() for c in columns},
+            frame = scan_frame(es)
+            columns = self._pii_columns(frame)
+            counts = scan_columns({c: frame[c].tolist() for c in columns},
                                   max_examples=int(self.options["pii_examples"]),
                                   progress=lambda items, total, split=split: ctx.progress(
                                       items, total=total, desc=f"privacy: PII scan ({split})"))
             any_rows = set().union(*(c.rows for c in counts.values()))
-            summary["datasets"][split] = {"rows": len(es.frame), "columns_scanned": columns,
+            summary["datasets"][split] = {"rows": len(frame), "columns_scanned": columns,
                                           "rows_with_pii": len(any_rows)}
             metrics.append(Metric(name="pii_rows", value=float(len(any_rows)), higher_is_better=False, slice=split,
                                   description=f"Rows of the {split} data with at least one validated PII match."))
@@ -460,9 +493,8 @@ class PrivacyAuditor(Auditor):
         table = Table.from_frame("pii", pd.DataFrame(rows), title="Validated PII matches (masked examples only)")
         return SectionPart(metrics=metrics, tables=[table], findings=findings, extra={"pii": summary})
 
-    def _pii_columns(self, es: Any) -> list[str]:
+    def _pii_columns(self, frame: Any) -> list[str]:
         wanted = self.options["pii_columns"]
-        frame = es.frame
         if wanted is not None:
             return [c for c in wanted if c in frame.columns]
         return [str(c) for c in frame.columns
