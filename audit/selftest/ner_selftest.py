@@ -39,7 +39,7 @@ NER_SELFTEST_OPTIONS: dict[str, dict[str, Any]] = {
     # min_word_rows with room to spare on every seed (24 gave exactly 5 rows at seeds 0 and 1).
     "explainability": {"methods": ["integrated_gradients"], "n_steps": 32, "explain_sentences": 48,
                        "faithfulness": False, "sanity_check": False},
-    "privacy": {"n_bootstrap": 200},
+    "privacy": {"mia_examples": 400, "n_bootstrap": 200},
     "robustness": {"token_sentences": 150, "context_attack_words": 0},
 }
 SENSITIVE = "origin"
