@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.policy import EXIT_USAGE
+from audit.core.profiles import PROFILES
 from audit.errors import AuditInputError, printable
 
 
@@ -50,6 +51,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", default=None,
                    help="reuse the sections an interrupted run in --out already finished")
     p.add_argument("--timeout", type=float, help="seconds per auditor; past it the section is marked failed")
+    p.add_argument("--profile", choices=PROFILES,
+                   help="budgets of every auditor: quick (CI gate), standard (default), thorough (sign-off); "
+                        "--option values win")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -143,7 +147,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "strict": getattr(args, "strict", None),
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
-        "baseline_strict": args.baseline_strict,
+        "baseline_strict": args.baseline_strict, "profile": getattr(args, "profile", None),
         **{key: getattr(args, key, None) for key in ("scheme", "tokens_col", "tags_col", "tag_col", "aggregation",
                                                     "stride")},
     }
