@@ -65,7 +65,9 @@ def main() -> None:
     def predict_probs(target: Any) -> Any:
         def run(texts: list[str], pairs: list[str] | None) -> np.ndarray:
             start = time.perf_counter()
-            out = target.predict(texts, pairs).probs
+            z = target.predict_logits(texts, pairs)
+            out = np.exp(z - z.max(axis=1, keepdims=True))
+            out /= out.sum(axis=1, keepdims=True)
             clock["engine"] += time.perf_counter() - start
             return out
         return run

@@ -2,7 +2,8 @@
 
     python bench/audit_real.py --cache ~/.cache/rai-audit/bench                 # everything
     python bench/audit_real.py --cache DIR --part audit --profiles quick,standard
-    python bench/audit_real.py --cache DIR --part explain --repeats 2
+    python bench/audit_real.py --cache DIR --part sanity --repeats 2
+    python bench/audit_real.py --cache DIR --part ig --ig-rows 64 --budgets 4096,16384,65536
 
 Model: MiniLM-L6-H384 (22.7 M parameters) fine-tuned on the first 8,000 SST-2 training rows
 (bench/_sst2_model.py: 1 epoch, batch 32, lr 5e-5, max length 64; cached under ``--cache``). Data:
@@ -10,7 +11,7 @@ the 872 SST-2 dev sentences (``../shared/data/sst2``), those 8,000 training rows
 
 ``--part audit`` runs every installed auditor at the profile's budgets (``run_audit``, nothing
 written) and prints per phase: seconds, forward passes (model calls) with their rows, backward
-passes, and the engine's cache hits; then the auditors' own sub-timings. ``--part explain`` measures,
+passes, and the engine's cache hits; then the auditors' own sub-timings. ``--part sanity`` and ``--part ig`` measure,
 alternating the contenders in one process (so the ratios survive a shared machine): the sanity
 check with the audit's 50 IG steps on the randomised copies against SANITY_STEPS, and Integrated
 Gradients' achieved FLOP/s against a plain batched forward+backward of the same shapes.
@@ -163,9 +164,8 @@ def encoder_flops_per_token(model: Any, width: int) -> float:
     return 2.0 * matmul + 4.0 * cfg.num_hidden_layers * width * cfg.hidden_size
 
 
-def explain_part(model_dir: Path, dev: Path, repeats: int, rows_n: int, ig_rows_n: int) -> None:
+def sanity_part(model_dir: Path, dev: Path, repeats: int, rows_n: int) -> None:
     import pandas as pd
-    import torch
 
     from audit.auditors.explainability import _attribution as attr
     from audit.auditors.explainability._checks import SANITY_STEPS, cascade_records, sanity_rows
@@ -201,19 +201,32 @@ def explain_part(model_dir: Path, dev: Path, repeats: int, rows_n: int, ig_rows_
               f"final Spearman {finals[steps]}")
     print(f"- ratio: {statistics.median(times[50]) / statistics.median(times[SANITY_STEPS]):.2f}x")
 
-    # Integrated Gradients against a plain forward+backward of the same padded shapes.
+
+
+def ig_part(model_dir: Path, dev: Path, repeats: int, ig_rows_n: int, budgets: list[int]) -> None:
+    """Integrated Gradients against a plain forward+backward of the same padded shapes."""
+    import pandas as pd
+    import torch
+
+    from audit.auditors.explainability import _attribution as attr
+    from audit.engine.target import Target
+
+    target = Target.load(str(model_dir))
+    tok, model = target.tokenizer, target.model
+    texts = pd.read_csv(dev)["text"].astype(str).tolist()
+    common = {"pad_id": tok.pad_token_id, "max_rows": 16}
     ig_rows = attr.encode_rows(tok, texts[:ig_rows_n], max_length=target.max_length)
     ig_targets = target.predict_logits([r.text for r in ig_rows]).argmax(axis=1)
     print(f"\n### Integrated Gradients ({len(ig_rows)} rows, 50 steps): achieved FLOP/s against a plain "
           "forward+backward of the same shapes\n")
     print("| max_tokens | IG s | IG GFLOP/s | plain fwd+bwd s | plain GFLOP/s | IG / plain |")
     print("|---|---|---|---|---|---|")
-    for budget in (4096, 16384, 65536):
+    for budget in budgets:
         ig_t, plain_t, flops = [], [], 0.0
         for _ in range(repeats):
             start = time.perf_counter()
             attr.attribute(model, ig_rows, ig_targets, method="integrated_gradients", n_steps=50,
-                           **{**common, "max_tokens": budget})
+                           max_tokens=budget, **common)
             ig_t.append(time.perf_counter() - start)
             start = time.perf_counter()
             flops = _plain_forward_backward(model, ig_rows, pad_id=tok.pad_token_id, steps=50, max_rows=16,
@@ -256,7 +269,8 @@ def _plain_forward_backward(model: Any, rows: list[Any], *, pad_id: int, steps: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--part", choices=("all", "audit", "explain"), default="all")
+    parser.add_argument("--part", choices=("all", "audit", "sanity", "ig"), default="all")
+    parser.add_argument("--budgets", default="4096,16384,65536", help="IG token budgets to compare")
     parser.add_argument("--profiles", default="quick,standard")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sanity-rows", type=int, default=10, help="the audit's sanity_examples default")
@@ -271,8 +285,10 @@ def main() -> None:
     start = time.perf_counter()
     model, dev, train = prepare(args.cache) if args.model is None else (args.model, *prepare_data(args.cache))
     print(f"model {model} ready in {time.perf_counter() - start:.0f} s")
-    if args.part in ("all", "explain"):
-        explain_part(model, dev, args.repeats, args.sanity_rows, args.ig_rows)
+    if args.part in ("all", "sanity"):
+        sanity_part(model, dev, args.repeats, args.sanity_rows)
+    if args.part in ("all", "ig"):
+        ig_part(model, dev, args.repeats, args.ig_rows, [int(b) for b in args.budgets.split(",")])
     if args.part in ("all", "audit"):
         audit_part(model, dev, train, args.profiles.split(","))
 
