@@ -512,3 +512,20 @@ def test_integrated_gradients_equal_the_per_row_captum_call_to_1e_5(demo_planted
     for text, target, got in zip(texts, targets, batched.tokens, strict=True):
         want = _per_row_captum(model, tok, text, int(target), "integrated_gradients", 50)
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build, loaded", [("demo_planted", "planted_target"), ("demo_clean", "clean_target")])
+def test_cheaper_sanity_check_keeps_every_finding(build: str, loaded: str, request: Any,
+                                                  context_factory: Any) -> None:
+    """Findings (severity and title) with the cheaper sanity check equal those with the audit's
+    own steps on the copies (sanity_steps=0, the cost before), on the planted and the clean demo."""
+    from audit.auditors.explainability._checks import SANITY_STEPS
+
+    demo, target = request.getfixturevalue(build), request.getfixturevalue(loaded)
+    assert SANITY_STEPS < FAST["n_steps"]  # the two runs differ
+    runs = [ExplainabilityAuditor(explain_examples=24, **FAST, sanity_steps=steps).run(context_factory(demo, target))
+            for steps in (0, SANITY_STEPS)]
+    before, after = ([(f.severity, f.title) for f in r.findings] for r in runs)
+    assert runs[0].status == runs[1].status == "ok"
+    assert before == after
