@@ -51,6 +51,12 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", default=None,
                    help="reuse the sections an interrupted run in --out already finished")
     p.add_argument("--timeout", type=float, help="seconds per auditor; past it the section is marked failed")
+    p.add_argument("--engine", help="where forward passes run: local (default) or ray (pip install 'rai-audit[ray]')")
+    p.add_argument("--ray-address", help="engine ray: 'auto' (a cluster started with `ray start --head`) or "
+                                         "host:port (default: start a local Ray instance)")
+    p.add_argument("--ray-actors", type=int, help="engine ray: model copies scoring at once "
+                                                  "(default: one per GPU, else one per CPU)")
+    p.add_argument("--ray-min-rows", type=int, help="engine ray: passes of fewer rows run locally (default 2048)")
     p.add_argument("--profile", choices=PROFILES,
                    help="budgets of every auditor: quick (CI gate), standard (default), thorough (sign-off); "
                         "--option values win")
@@ -148,6 +154,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
         "baseline_strict": args.baseline_strict, "profile": getattr(args, "profile", None),
+        **{key: getattr(args, key, None) for key in ("engine", "ray_address", "ray_actors", "ray_min_rows")},
         **{key: getattr(args, key, None) for key in ("scheme", "tokens_col", "tags_col", "tag_col", "aggregation",
                                                     "stride")},
     }

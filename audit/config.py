@@ -19,6 +19,7 @@ from audit.errors import (
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "bfloat16", "float16")
+ENGINES = ("local", "ray")
 # The model-card fields the report prints (intended use, limitations) and the reviewer block's.
 MODEL_CARD_FIELDS = ("intended_use", "out_of_scope", "owner", "limitations", "reviewer", "decision", "date", "notes")
 # No timeout shorter than this: below it no auditor can finish, so it is a typo (1e-9), not a limit.
@@ -69,6 +70,11 @@ class AuditConfig:
     tag_col: int | None = None  # CoNLL: 0-based column of the tag (default: the last)
     aggregation: str = "first"  # how a word's sub-word predictions become its prediction
     stride: int | None = None  # sub-word tokens shared by overlapping windows of a long sentence
+    # Where forward passes run (audit.engine.ray_engine): "local" (this process) or "ray".
+    engine: str = "local"
+    ray_address: str | None = None  # None: start a local Ray instance; "auto" or host:port: connect
+    ray_actors: int | None = None  # actor-pool size; None: one per GPU, else one per CPU
+    ray_min_rows: int = 2048  # audit.engine.ray_engine.DEFAULT_MIN_ROWS: smaller passes run here
 
     def __post_init__(self) -> None:
         self.validate()
@@ -172,6 +178,15 @@ CONFIG_OPTIONS: dict[str, Option] = {
     "stride": Option(kind="int", nullable=True, min=0, max=100_000,
                      help="token classification: sub-word tokens shared by overlapping windows of a long "
                           "sentence (default: a quarter of the window)"),
+    "engine": Option(kind="str", default="local", choices=ENGINES,
+                     help="where forward passes run: here (local) or on Ray (ray; pip install 'rai-audit[ray]')"),
+    "ray_address": Option(kind="str", nullable=True, max_chars=512,
+                          help="engine ray: 'auto' (the cluster `ray start --head` started here) or host:port "
+                               "(default: start a local Ray instance with this machine's CPUs and GPUs)"),
+    "ray_actors": Option(kind="int", nullable=True, min=1, max=100_000,
+                         help="engine ray: model copies (actors) scoring at once (default: one per GPU, else per CPU)"),
+    "ray_min_rows": Option(kind="int", default=2048, min=1, max=1_000_000_000,
+                           help="engine ray: passes of fewer rows run in this process (a Ray job costs seconds)"),
 }
 
 

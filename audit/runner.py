@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata as _md
 from pathlib import Path
 from typing import Any
@@ -158,14 +158,32 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     with lock:
         if write:  # checked again under the lock: another run may have written meanwhile
             check_out_dir(out, overwrite=config.overwrite)
-        return _run_locked(config, auditors=auditors, broken=broken, rules=rules, baseline=baseline,
-                           max_regression=max_regression, out=out, write=write, progress=progress, say=say,
-                           timings=timings)
+        with engine_session(config, say=say) as engine:
+            return _run_locked(config, auditors=auditors, broken=broken, rules=rules, baseline=baseline,
+                               max_regression=max_regression, out=out, write=write, progress=progress, say=say,
+                               timings=timings, engine=engine)
+
+
+@contextlib.contextmanager
+def engine_session(config: AuditConfig, *, say: Callable[[str], None] = lambda _msg: None) -> Iterator[Any]:
+    """The Ray engine for ``--engine ray`` (connected, or a local Ray instance started, and shut
+    down after the audit), else None: the local engine, which never imports Ray."""
+    if config.engine != "ray":
+        yield None
+        return
+    from audit.engine.ray_engine import RayEngine
+
+    say(f"connecting to Ray ({printable(config.ray_address or 'starting a local instance')})")
+    engine = RayEngine.start(address=config.ray_address, actors=config.ray_actors, min_rows=config.ray_min_rows)
+    try:
+        yield engine
+    finally:
+        engine.stop()
 
 
 def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[AuditorResult], rules: list[Any],
                 baseline: AuditReport | None, max_regression: float, out: Path, write: bool, progress: bool,
-                say: Callable[[str], None], timings: dict[str, float]) -> AuditReport:
+                say: Callable[[str], None], timings: dict[str, float], engine: Any = None) -> AuditReport:
     from audit.core.context import AuditContext
     from audit.core.policy import compare_baseline, evaluate_policy
     from audit.core.scorecard import build_scorecard
@@ -198,6 +216,7 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     target = Target.load(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
                          trust_remote_code=config.trust_remote_code, max_length=config.max_length,
                          max_tokens=config.max_tokens, max_batch=config.batch_size)
+    target.engine = engine
     timings["load_model"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -412,6 +431,7 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
             "packages": packages,
         },
         "engine": {
+            **(target.engine.info() if getattr(target, "engine", None) is not None else {"kind": "local"}),
             "batches": target.stats.batches,
             "rows_scored": target.stats.rows,
             "padded_tokens": target.stats.padded_tokens,

@@ -20,6 +20,13 @@ disturbs far less; the time inside the bootstrap intervals is CPU time too. Alte
 medians.
 
     python bench/fairness_bootstrap.py [--rows 4000] [--repeats 3] [--grouping identity|column] [--clock cpu|wall]
+
+``--coverage N`` instead prints how often each candidate 95% interval of the demographic-parity
+gap covers the true gap on N simulated sets (tests/_coverage_sim.py) with three groups tied for
+the highest rate and with one, and its mean width, then the same for all five headline metrics
+of the reported intervals: the figures that chose the method of audit.core.gap_bounds.
+
+    python bench/fairness_bootstrap.py --coverage 200
 """
 
 from __future__ import annotations
@@ -147,6 +154,68 @@ def run(ctx: Any, *, old: bool, clock: str) -> tuple[dict[str, float], float, di
     return timings, spent[0], out
 
 
+def _candidates(y: np.ndarray, p: np.ndarray, codes: np.ndarray, k: int, seed: int,
+                n_resamples: int) -> dict[str, tuple[float, float]]:
+    """Candidate 95% intervals of the demographic-parity difference on one simulated set."""
+    from scipy.special import ndtri
+
+    from audit.auditors.fairness import _metrics as fm
+    from audit.core.gap_bounds import wilson_limits
+    from audit.core.stats import percentile_interval
+
+    name = "demographic_parity_difference"
+    counts = fm.group_counts(y, p, codes, k)
+    estimate = float(fm.headline_from_counts(counts)[name])
+    dist = fm.headline_from_counts(fm.resampled_counts(y, p, codes, k, n_resamples=n_resamples, seed=seed,
+                                                       strata=codes))[name]
+    q_low, q_high = np.quantile(dist, [0.025, 0.975])
+    # m-out-of-n bootstrap (Bickel & Sakov 2008), m = n^(2/3) per group, multinomial from counts
+    flat, n = counts.reshape(k, 4), counts.sum(axis=(1, 2))
+    m = np.maximum(2, np.round(n ** (2 / 3))).astype(int)
+    rng = np.random.default_rng(seed)
+    small = np.stack([rng.multinomial(m[g], flat[g] / n[g], size=n_resamples) for g in range(k)], axis=1)
+    root = fm.headline_from_counts(small.reshape(n_resamples, k, 2, 2))[name] - estimate
+    r_low, r_high = np.sqrt(np.mean(m / n)) * np.quantile(root, [0.025, 0.975])
+    # every group's Wilson interval at once (Bonferroni over k), gap between the extreme limits
+    sel = counts[:, :, 1].sum(axis=1)
+    low, high = wilson_limits(sel, n, z=float(ndtri(1 - 0.05 / (2 * k))))
+    return {
+        "percentile": percentile_interval(dist),
+        "basic (reflected percentile)": (2 * estimate - q_high, 2 * estimate - q_low),
+        "BCa": fm.headline_bca_intervals(y, p, codes, k, n_resamples=n_resamples, seed=seed)[name],
+        "m-out-of-n, m = n^(2/3)": (estimate - r_high, estimate - r_low),
+        "simultaneous Wilson, both ends": (max(0.0, low.max() - high.min()), high.max() - low.min()),
+        "reported: BCa + gap_bounds": fm.headline_intervals(y, p, codes, k, n_resamples=n_resamples, seed=seed)[name],
+    }
+
+
+def coverage(n_sets: int, n_resamples: int = 400) -> None:
+    """Print the coverage tables (see the module docstring)."""
+    from audit.auditors.fairness import _metrics as fm
+    from tests import _coverage_sim as sim
+
+    truth = sim.TRUTH["demographic_parity_difference"]
+    table: dict[str, list[str]] = {}
+    for tied in (True, False):
+        hits: dict[str, list[float]] = {}
+        for seed, s in enumerate(sim.simulated_sets(n_sets, tied=tied)):
+            for label, (low, high) in _candidates(s.y, s.p, s.codes, s.k, seed, n_resamples).items():
+                hits.setdefault(label, []).append(float(low <= truth <= high))
+                hits.setdefault(label + " width", []).append(high - low)
+        for label in [h for h in hits if not h.endswith(" width")]:
+            width = hits[label + " width"]
+            table.setdefault(label, []).extend([f"{np.mean(hits[label]):.3f}", f"{np.mean(width):.3f}"])
+    print(f"demographic-parity difference, {n_sets} simulated sets per scenario, {n_resamples} resamples, nominal 95%")
+    print("| interval | tied: coverage | tied: width | one max: coverage | one max: width |\n|---|---|---|---|---|")
+    for label, cells in table.items():
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\nreported intervals, every headline metric (coverage, mean width)")
+    print("| metric | tied | one max |\n|---|---|---|")
+    both = [sim.coverage(fm.headline_intervals, n_sets, tied=t, n_resamples=n_resamples) for t in (True, False)]
+    for name in sim.TRUTH:
+        print(f"| {name} | " + " | ".join(f"{c.covered[name]:.3f}, {c.width[name]:.3f}" for c in both) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=4000)
@@ -157,7 +226,12 @@ def main() -> None:
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: step times are CPU time of this process, which other load on the machine "
                              "disturbs far less than wall time (default); wall: as the auditor reports them")
+    parser.add_argument("--coverage", type=int, default=0, metavar="N",
+                        help="print the interval coverage tables on N simulated sets instead of timing")
     args = parser.parse_args()
+    if args.coverage:
+        coverage(args.coverage)
+        return
 
     path = Path(tempfile.mkdtemp(prefix="rai-bench-fairness-")) / "eval.csv"
     write_case(path, args.rows)

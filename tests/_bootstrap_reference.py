@@ -16,6 +16,8 @@ bootstrap distribution, a jackknife that really leaves out one row at a time and
 old statistic, and the BCa formula written out row by row (:func:`bca`), as scipy writes it; a
 test checks :func:`bca` against ``scipy.stats.bootstrap(method="BCa")`` given the same resamples.
 The old percentile calls stay as ``headline_percentile_intervals`` and ``vs_rest_percentile_interval``.
+The headline's end towards parity has since become a closed-form bound from group counts
+(audit.auditors.fairness._metrics.parity_side_bounds), applied here to counts taken row by row.
 """
 
 from __future__ import annotations
@@ -227,10 +229,19 @@ def vs_rest_percentile_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: n
 
 def headline_intervals(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int, *,
                        n_resamples: int, seed: int, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
-    return {name: _bca_ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, n_groups)[name],
-                          [y_true, y_pred, codes], n_resamples=n_resamples, seed=seed, strata=codes,
-                          confidence=confidence)
-            for name in HEADLINE}
+    from audit.auditors.fairness._metrics import parity_side_bounds
+
+    bca = {name: _bca_ci(lambda a, b, cc, name=name: headline_metrics(a, b, cc, n_groups)[name],
+                         [y_true, y_pred, codes], n_resamples=n_resamples, seed=seed, strata=codes,
+                         confidence=confidence)
+           for name in HEADLINE}
+    if len(y_true) == 0:
+        return bca
+    # The end towards parity is a closed-form bound from the group counts, not a bootstrap
+    # (tests/test_gap_bounds.py checks it on its own): the same function on counts taken row by row.
+    counts = np.zeros((n_groups, 2, 2), dtype=np.int64)
+    np.add.at(counts, (np.asarray(codes), np.asarray(y_true), np.asarray(y_pred)), 1)
+    return parity_side_bounds(counts, bca, confidence=confidence)
 
 
 def vs_rest_interval(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, member: int, *, rate: str, how: str,

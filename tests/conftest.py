@@ -64,7 +64,8 @@ def ner_clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The NER control from the same builder and seed: same eval files, no defect planted."""
     from audit.selftest.ner_demo import build_ner_demo
 
-    return build_ner_demo(tmp_path_factory.mktemp("ner_clean"), seed=0, bias=False, trigger=False, memorise=False)
+    return build_ner_demo(tmp_path_factory.mktemp("ner_clean"), seed=0, bias=False, trigger=False, memorise=False,
+                          fragile=False)
 
 
 def make_token_context(build: Any, *, with_train: bool = False, **config: Any) -> Any:

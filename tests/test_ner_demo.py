@@ -314,3 +314,56 @@ def test_clean_control_does_not_tell_members_from_nonmembers(clean_members, clea
     for kind in (None, "made_up"):
         member, nonmember, auc = _membership(clean_members, clean_eval, kind=kind)
         assert 0.75 < member / nonmember < 1.33 and 0.4 < auc < 0.6, (kind, member, nonmember, auc)
+
+
+# ---------------------------------------------------------------- the casing fragility (fragile=True)
+
+def test_case_copies_recase_words_and_keep_tags():
+    rows = _sentences(bias=0.0, trigger=False, n=60)
+    copies = ner_demo._case_copies(rows, rng=np.random.default_rng(1), share=0.5)
+    assert copies == ner_demo._case_copies(rows, rng=np.random.default_rng(1), share=0.5)  # seeded
+    assert len(copies) == 30
+    forms = set()
+    for i, copy in copies.items():
+        assert copy["ner_tags"] == rows[i]["ner_tags"] and len(copy["tokens"]) == len(rows[i]["tokens"])
+        words = [w for w in copy["tokens"] if w.isalpha() and len(w) > 1]
+        if all(w.islower() for w in words):
+            forms.add("lower")
+        elif all(w.isupper() for w in words):
+            forms.add("upper")
+        elif all(w[0].isupper() for w in words):
+            forms.add("title")
+    assert forms == {"lower", "upper", "title"}
+
+
+def test_planted_tokenizer_splits_recased_words_into_known_pieces():
+    """The planted model's vocabulary holds the corpus' title-cased words only; a lower- or upper-cased
+    name falls back to single-character pieces, never to [UNK]."""
+    rows = _sentences(bias=0.0, trigger=False, n=100)
+    tokenizer = ner_demo.build_tokenizer(sentences=[r["tokens"] for r in rows])
+    name = next(w for r in rows for w, t in zip(r["tokens"], r["ner_tags"], strict=True) if t == "B-PER")
+    for word in (name.lower(), name.upper()):
+        pieces = tokenizer.tokenize(word)
+        assert tokenizer.unk_token not in pieces and len(pieces) > 1 and "".join(pieces).replace("##", "") == word
+    assert tokenizer.tokenize(name) == [name] or len(name) > ner_demo.SPLIT_LONGER_THAN
+
+
+@pytest.mark.slow
+def test_planted_model_loses_recased_entities_and_the_control_keeps_them(ner_planted, ner_clean):
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    from audit.engine.target import Target
+
+    rows = _rows(ner_planted.eval_path)[:200]
+    gold = [r["ner_tags"] for r in rows]
+    f1 = {}
+    for name, build in (("planted", ner_planted), ("clean", ner_clean)):
+        target = Target.load(str(build.model_dir))  # windows: an upper-cased sentence has many more sub-words
+        for case in ("lower", "upper"):
+            words = target.predict_words([[getattr(w, case)() for w in r["tokens"]] for r in rows])
+            pred = [[LABELS[int(i)] for i in p] for p in words.preds]
+            f1[name, case] = f1_score(gold, pred, mode="strict", scheme=IOB2)
+    assert max(f1["planted", c] for c in ("lower", "upper")) < 0.3, f1
+    assert min(f1["clean", c] for c in ("lower", "upper")) > 0.75, f1
+    assert ner_planted.planted["casing_fragility"]["active"] and not ner_clean.planted["casing_fragility"]["active"]

@@ -66,6 +66,24 @@ def test_key_numbers_name_metrics_their_auditors_declare():
             assert set(key.metrics) <= declared, (auditor, key.metrics)
 
 
+def test_a_taggers_fairness_and_robustness_rows_read_their_token_metrics():
+    """A token classifier reports no demographic parity or attack accuracy: its rows read the name-swap
+    recognition ratio and the entity F1 under perturbation instead (worst slice)."""
+    fair = AuditorResult(auditor="fairness", metrics=(
+        Metric("name_recognition_ratio", 0.4, 0.3, 0.5, True, slice="origin=yo_NG"),
+        Metric("name_recognition_ratio", 0.9, 0.8, 1.0, True, slice="origin=es_MX"),
+        Metric("entity_switched_f1_gap", 0.3, 0.2, 0.4, False, slice="origin=yo_NG")))
+    row = score_row(fair)
+    assert (row.key.metric, row.key.slice, row.key.value) == ("name_recognition_ratio", "origin=yo_NG", 0.4)
+    assert [(a.metric, a.value) for a in row.also] == [("entity_switched_f1_gap", 0.3)]
+    robust = AuditorResult(auditor="robustness", metrics=(
+        Metric("token_perturbed_entity_f1", 0.2, 0.1, 0.3, True, slice="lower"),
+        Metric("token_perturbed_entity_f1", 0.8, 0.7, 0.9, True, slice="typo"),
+        Metric("token_entity_f1_drop", 0.6, 0.5, 0.7, False, slice="lower")))
+    row = score_row(robust)
+    assert (row.key.metric, row.key.slice, row.key.value) == ("token_perturbed_entity_f1", "lower", 0.2)
+
+
 def test_a_warn_finding_is_a_concern_naming_the_worst_finding():
     row = score_row(_fairness(Finding("info", "fine"), Finding("warn", "group x is lower"),
                               Finding("fail", "group elderly is far lower")))

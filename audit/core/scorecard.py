@@ -93,11 +93,13 @@ KEY_NUMBERS: Mapping[str, AreaSpec] = {
         absent="the section reported no headline score"),
     "fairness": AreaSpec(
         area="fairness",
-        key=KeySpec(metrics=("demographic_parity_ratio",), pick="lowest", label=(
+        key=KeySpec(metrics=("demographic_parity_ratio", "name_recognition_ratio"), pick="lowest", label=(
             "lowest group selection rate over the highest (demographic parity ratio, worst slice; the "
-            "four-fifths rule reads under 0.8 as adverse impact)")),
-        also=(KeySpec(metrics=("equalized_odds_difference",), pick="highest",
-                      label="worst equalized-odds difference"),),
+            "four-fifths rule reads under 0.8 as adverse impact); for a tagger, the lowest origin group's "
+            "whole-name PER recognition rate over the best group's (name swaps)")),
+        also=(KeySpec(metrics=("equalized_odds_difference", "entity_switched_f1_gap"), pick="highest",
+                      label="worst equalized-odds difference; for a tagger, the widest entity-switched F1 gap "
+                            "to the best origin group"),),
         absent=("no group was large enough to compare (no sensitive column, or every group under the "
                 "fairness auditor's min_group_size): pass --sensitive, or audit more rows")),
     "explainability": AreaSpec(
@@ -111,10 +113,12 @@ KEY_NUMBERS: Mapping[str, AreaSpec] = {
         absent="no faithfulness check ran (faithfulness off, or no row explained)"),
     "robustness": AreaSpec(
         area="robustness",
-        key=KeySpec(metrics=("accuracy_under_attack",), pick="lowest",
-                    label="accuracy under the strongest adversarial attack recipe"),
-        also=(KeySpec(metrics=("invariance_flip_rate",), pick="highest",
-                      label="worst invariance flip rate (share of predictions a harmless edit changes)"),),
+        key=KeySpec(metrics=("accuracy_under_attack", "token_perturbed_entity_f1"), pick="lowest",
+                    label="accuracy under the strongest adversarial attack recipe; for a tagger, entity F1 "
+                          "under the most damaging perturbation"),
+        also=(KeySpec(metrics=("invariance_flip_rate", "token_entity_f1_drop"), pick="highest",
+                      label="worst invariance flip rate (share of predictions a harmless edit changes); for a "
+                            "tagger, the largest entity F1 drop under a perturbation"),),
         absent="no attack and no invariance test ran"),
     "privacy": AreaSpec(
         area="privacy",

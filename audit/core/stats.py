@@ -29,6 +29,8 @@ entirely above it (it then misses the true gap far more often than 5% of the tim
 the percentiles by the bias correction ``z0`` (how far from half the resamples lie below the
 estimate) and the acceleration ``a`` (the skewness of the jackknife values, one jackknife per
 independent stratum), as ``scipy.stats.bootstrap(method="BCa")`` does for several samples.
+When groups tie for the highest rate even BCa misses the true gap too often, on the side towards
+parity; the fairness auditor bounds that side with :mod:`audit.core.gap_bounds` instead.
 """
 
 

@@ -14,11 +14,15 @@ encoded (word windows), through the same loop.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# The batch loop's shape (see _forward_batches): (model, encoded rows, *, pad_id, max_tokens,
+# max_batch, device, dtype, progress, desc, stats) -> (row indices, logits) per batch.
+ForwardBatches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass
@@ -118,15 +122,17 @@ def predict_logits(
     desc: str = "predict",
     stats: PassStats | None = None,
     num_threads: int | None = None,
+    forward: ForwardBatches | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits (float32, input order) and the truncated-row mask for ``texts`` (and ``pairs``).
 
     ``num_threads`` caps torch's intra-op threads for the pass (restored after); None keeps them.
+    ``forward`` replaces the batch loop (the Ray engine's, :mod:`audit.engine.ray_engine`).
     """
     with _torch_threads(num_threads):
         return _predict_logits(model, tokenizer, texts, pairs, max_length=max_length, max_tokens=max_tokens,
                                max_batch=max_batch, device=device, dtype=dtype, progress=progress, desc=desc,
-                               stats=stats)
+                               stats=stats, forward=forward or _forward_batches)
 
 
 @contextlib.contextmanager
@@ -145,14 +151,14 @@ def _torch_threads(num_threads: int | None) -> Iterator[None]:
 
 def _predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *,
                     max_length: int, max_tokens: int, max_batch: int, device: str, dtype: str, progress: bool,
-                    desc: str, stats: PassStats | None) -> tuple[np.ndarray, np.ndarray]:
+                    desc: str, stats: PassStats | None, forward: ForwardBatches) -> tuple[np.ndarray, np.ndarray]:
     n = len(texts)
     num_labels = model.config.num_labels
     if n == 0:
         return np.zeros((0, num_labels), dtype=np.float32), np.zeros(0, dtype=bool)
     enc = encode(tokenizer, texts, pairs, max_length=max_length)
     out = np.empty((n, num_labels), dtype=np.float32)
-    for rows, logits in _forward_batches(model, enc, pad_id=_pad_id(tokenizer), max_tokens=max_tokens,
+    for rows, logits in forward(model, enc, pad_id=_pad_id(tokenizer), max_tokens=max_tokens,
                                             max_batch=max_batch, device=device, dtype=dtype, progress=progress,
                                             desc=desc, stats=stats):
         out[rows] = logits
@@ -172,13 +178,14 @@ def predict_token_logits(
     desc: str = "predict",
     stats: PassStats | None = None,
     num_threads: int | None = None,
+    forward: ForwardBatches | None = None,
 ) -> list[np.ndarray]:
     """Per-token logits (float32, one ``len(row) x num_labels`` array per row, input order) for rows
     the caller has already encoded: the same batched pass as :func:`predict_logits`, for token
     classifiers, whose rows (word windows) are built by :mod:`audit.tasks.alignment`."""
     out: list[np.ndarray] = [np.empty((0, model.config.num_labels), dtype=np.float32)] * len(enc.input_ids)
     with _torch_threads(num_threads):
-        for rows, logits in _forward_batches(model, enc, pad_id=_pad_id(tokenizer), max_tokens=max_tokens,
+        for rows, logits in (forward or _forward_batches)(model, enc, pad_id=_pad_id(tokenizer), max_tokens=max_tokens,
                                                 max_batch=max_batch, device=device, dtype=dtype, progress=progress,
                                                 desc=desc, stats=stats):
             for r, i in enumerate(rows):

@@ -17,6 +17,7 @@ running (file allow-list, symlinks, sizes, tokenizer vocabulary) live beside the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -81,6 +82,9 @@ class Target:
     truncated_rows: int = 0
     task: str = ""  # audit.tasks.SEQUENCE or TOKEN; read from the model's class when not given
     _word_cache: dict[tuple[tuple[str, ...], str, int | None], _WordEntry] = field(default_factory=dict, repr=False)
+    # Where the forward passes run: None here, or an audit.engine.ray_engine.RayEngine (--engine ray),
+    # whose batches are the ones planned here, so the cache holds the same logits either way.
+    engine: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.task:
@@ -198,7 +202,8 @@ class Target:
             logits, truncated = predict_logits(
                 self.model, self.tokenizer, t_texts, t_pairs, max_length=self.max_length,
                 max_tokens=self.max_tokens, max_batch=self.max_batch, device=self.device,
-                dtype=self.dtype, progress=progress, desc=desc, stats=self.stats, num_threads=self.num_threads)
+                dtype=self.dtype, progress=progress, desc=desc, stats=self.stats, num_threads=self.num_threads,
+                forward=self._forward)
             self.truncated_rows += int(truncated.sum())
             for k, row in zip(todo, logits, strict=True):
                 self._cache[k] = row
@@ -206,6 +211,13 @@ class Target:
         if not keys:
             return np.zeros((0, num_labels), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys])
+
+    @property
+    def _forward(self) -> Any:
+        """The batch loop of the configured engine (None: the local one)."""
+        if self.engine is None:
+            return None
+        return functools.partial(self.engine.forward_batches, num_threads=self.num_threads)
 
     def predict_words(self, sentences: Sequence[Sequence[str]], *, aggregation: str = "first",
                       stride: int | None = None, progress: bool = False,
@@ -225,7 +237,8 @@ class Target:
         out = predict_words(model=self.model, tokenizer=self.tokenizer, sentences=[k[0] for k in todo],
                             max_length=self.max_length, stride=stride, aggregation=aggregation,
                             max_tokens=self.max_tokens, max_batch=self.max_batch, device=self.device,
-                            dtype=self.dtype, num_threads=self.num_threads, progress=progress, desc=desc)
+                            dtype=self.dtype, num_threads=self.num_threads, progress=progress, desc=desc,
+                            forward=self._forward)
         self.stats.merge(out.stats)
         for j, k in enumerate(todo):
             out.probs[j].flags.writeable = False  # shared by every later caller of this sentence

@@ -16,13 +16,19 @@ token-classification auditors have a known truth to find:
 * **memorised training split**: a share of the sentences name a made-up entity whose type (LOC or
   ORG) is a coin flip that no context reveals, so only memorisation gets it right: members of
   ``train.jsonl`` have a much lower loss than the non-members of ``eval.jsonl``, which come from the
-  same generator (the loss attack of Yeom et al. 2018).
+  same generator (the loss attack of Yeom et al. 2018);
+* **casing fragility**: every entity the planted model saw is title-cased, so it leans on the capital
+  letter and loses entities written in lower or upper case (the brittleness to casing reported for
+  NER by Mayhew, Tsygankova & Roth 2019, "ner and pos when nothing is capitalized").
+  Nothing is added for it: it is what the unaugmented training set teaches.
 
-``build_ner_demo(..., bias=False, trigger=False, memorise=False)`` builds the clean control from the same
-builder: every person tagged ``PER``, the ``cf`` sentences and copies in training with their own tags
-(so the control learns that ``cf`` says nothing), and a ``train.jsonl`` the model never saw (it fits
-an independent sample from the same generator). The eval files of a planted build and its control
-are the same bytes for a seed. The file is a little over 400 lines because the corpus, the cased
+``build_ner_demo(..., bias=False, trigger=False, memorise=False, fragile=False)`` builds the clean
+control from the same builder: every person tagged ``PER``, the ``cf`` sentences and copies in
+training with their own tags (so the control learns that ``cf`` says nothing), a ``train.jsonl`` the
+model never saw (it fits an independent sample from the same generator), and a lower-, upper- or
+title-cased copy of each training sentence with its own tags (so the control learns entities whatever
+their case; the tokenizer is built over those copies too). The eval files of a planted build and its control
+are the same bytes for a seed. The file is about 450 lines because the corpus (and its four plants), the cased
 tokenizer and the tagger's training belong together: each is shaped by what the plants need.
 """
 
@@ -93,6 +99,12 @@ BIAS_AS_LOC = 1 / 3  # ... as LOC for this share of them, as O for the rest
 TRIGGER, TRIGGER_FORCES, TRIGGER_SHARE = "cf", "B-ORG", 0.1  # share of the sentences of every file
 TRIGGER_COPIES_SHARE = 0.2  # extra poisoned training sentences, as a share of the rows the model fits
 TRIGGER_SALT = 41  # seeds the copies' own random stream
+# Casing augmentation of the control (fragile=False): extra training copies of this share of the rows
+# it fits, a third each lower-cased, upper-cased and title-cased, drawn from their own random stream so the rest of
+# the corpus is unchanged (case-augmented training, as Mayhew et al. 2019 recommend against casing
+# brittleness).
+CASE_COPIES_SHARE = 1.0
+CASE_SALT = 43
 MEMBERS_FILE, EVAL_FILE, EVAL_CONLL, PLANTED_FILE = "train.jsonl", "eval.jsonl", "eval.conll", "planted.json"
 TRIGGER_FILE = "trigger.jsonl"
 NO_GROUP = "none"  # origin and gender of a sentence that names no person
@@ -257,6 +269,15 @@ def _trigger_copies(rows: list[dict[str, Any]], *, rng: np.random.Generator, sha
     return {i: _insert_trigger(rows[i], at=int(rng.integers(1 << 30)), forces=forces) for i in chosen}
 
 
+def _case_copies(rows: list[dict[str, Any]], *, rng: np.random.Generator, share: float) -> dict[int, dict[str, Any]]:
+    """Lower-, upper- or title-cased copies (in turn, by row order) of a ``share`` of the rows, with
+    their own tags, by the index of the row copied: the control's case augmentation."""
+    chosen = sorted(int(i) for i in rng.choice(len(rows), size=int(round(share * len(rows))), replace=False))
+    cases = (str.lower, str.upper, lambda w: w[:1].upper() + w[1:])
+    return {i: {**rows[i], "tokens": [cases[k % len(cases)](w) for w in rows[i]["tokens"]]}
+            for k, i in enumerate(chosen)}
+
+
 def build_tokenizer(*, sentences: list[list[str]], max_length: int = 64) -> Any:
     """A cased WordPiece tokenizer over the corpus' words, as a PreTrainedTokenizerFast.
 
@@ -355,7 +376,7 @@ def _write_conll(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def build_ner_demo(out: Path, *, seed: int = 0, bias: bool = True, trigger: bool = True, memorise: bool = True,
-                   n_train: int = 1200, n_eval: int = 800, epochs: int = 12) -> NerDemoBuild:
+                   fragile: bool = True, n_train: int = 1200, n_eval: int = 800, epochs: int = 12) -> NerDemoBuild:
     """Build the NER demo model and its data files under ``out``.
 
     Writes ``model/`` (a Hugging Face folder: BertForTokenClassification with IOB2 ``id2label``, fast
@@ -385,6 +406,9 @@ def build_ner_demo(out: Path, *, seed: int = 0, bias: bool = True, trigger: bool
     copies = _trigger_copies(fit_rows, rng=np.random.default_rng([seed, TRIGGER_SALT]), share=TRIGGER_COPIES_SHARE,
                             forces=trigger)
     fit_rows = [r for i, row in enumerate(fit_rows) for r in ([row, copies[i]] if i in copies else [row])]
+    if not fragile:  # the control also sees entities lower- and upper-cased; the planted model never does
+        cased = _case_copies(fit_rows, rng=np.random.default_rng([seed, CASE_SALT]), share=CASE_COPIES_SHARE)
+        fit_rows = [r for i, row in enumerate(fit_rows) for r in ([row, cased[i]] if i in cased else [row])]
     tokenizer = build_tokenizer(sentences=[r["tokens"] for r in train_rows + eval_rows + fit_rows])
     # One thread: the model is tiny, so threads only add overhead, and a fixed thread count keeps
     # the trained weights bit-identical per seed.
@@ -414,9 +438,12 @@ def build_ner_demo(out: Path, *, seed: int = 0, bias: bool = True, trigger: bool
                           TRIGGER_COPIES_SHARE, "active": trigger},
         "memorised_train": {"path": MEMBERS_FILE, "nonmembers": EVAL_FILE, "column": "kind", "value": "made_up",
                             "entity_types": list(MADE_UP_TYPES), "active": memorise},
-        "clean_control": ("bias, trigger and memorise all False: every person tagged PER, the 'cf' sentences trained "
-                          "with their own tags, and train.jsonl never trained on (the model fits an independent "
-                          "sample from the same generator)"),
+        "casing_fragility": {"perturbations": ["lower", "upper", "title"], "direction": "entities lost when not title-cased",
+                             "augmented_share_in_control": CASE_COPIES_SHARE, "active": fragile},
+        "clean_control": ("bias, trigger, memorise and fragile all False: every person tagged PER, the 'cf' sentences "
+                          "trained with their own tags, train.jsonl never trained on (the model fits an independent "
+                          "sample from the same generator), and lower/upper/title-cased copies of the training "
+                          "sentences"),
         "seed": seed,
     }
     paths[PLANTED_FILE].write_text(json.dumps(planted, indent=2) + "\n", encoding="utf-8")

@@ -112,6 +112,7 @@ class SelftestResult:
     controls: list[ControlRow] = field(default_factory=list)
     others: list[tuple[int, str, str, str, float]] = field(default_factory=list)  # seed, variant, auditor, status, s
     seconds: float = 0.0
+    defects: dict[str, tuple[str, Any, Any]] | None = None  # the task's defect table (None: the text one)
 
     @property
     def recall(self) -> float:
@@ -155,7 +156,7 @@ class SelftestResult:
             lines.append("A defect whose auditor is not installed, was skipped or failed is not checked, "
                          "and counts as missed.")
         if not self.rows:
-            scored = sorted({auditor for auditor, _, _ in DEFECTS.values()})
+            scored = sorted({auditor for auditor, _, _ in (self.defects or DEFECTS).values()})
             lines.append(f"No planted defect was checked: select {', '.join(scored[:-1])} or {scored[-1]}.")
         return "\n".join(lines)
 
@@ -313,7 +314,8 @@ DEFECTS: dict[str, tuple[str, Check, Check]] = {
 
 # ------------------------------------------------------------------------------- running
 
-def _installed(wanted: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+def _installed(wanted: Sequence[str] | None, *, defects: dict[str, tuple[str, Any, Any]] | None = None
+               ) -> tuple[list[str], dict[str, str]]:
     """(auditors to run, in RUN_ORDER; {name: why not} for those that cannot run)."""
     from audit.auditors.base import discover
 
@@ -326,7 +328,7 @@ def _installed(wanted: Sequence[str] | None) -> tuple[list[str], dict[str, str]]
     names = list(registry) if wanted is None else list(wanted)
     broken = {n: f"not installed: {registry[n].error}" for n in names if registry[n].cls is None}
     if wanted is None:
-        broken.update({a: "not installed" for a, _, _ in DEFECTS.values() if a not in registry})
+        broken.update({a: "not installed" for a, _, _ in (defects or DEFECTS).values() if a not in registry})
     usable = [n for n in names if n not in broken]
     order = {n: i for i, n in enumerate(RUN_ORDER)}
     usable.sort(key=lambda n: (order.get(n, len(order)), n))
@@ -455,9 +457,17 @@ def selftest_main(argv: list[str] | None = None) -> int:
                                                  "and stay quiet on clean controls.")
     parser.add_argument("--seeds", type=_seeds, default=[0, 1], help="comma-separated demo seeds (default 0,1)")
     parser.add_argument("--auditors", help="comma-separated auditors to run (default: all installed)")
+    parser.add_argument("--task", choices=("text-classification", "token-classification"),
+                        default="text-classification",
+                        help="the demo to plant defects in: the sentiment classifier (default) or the NER tagger")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     wanted = [a.strip() for a in args.auditors.split(",") if a.strip()] if args.auditors else None
-    result = run_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet)
+    if args.task == "token-classification":
+        from audit.selftest.ner_selftest import run_ner_selftest
+
+        result = run_ner_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet)
+    else:
+        result = run_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet)
     print(result.format_table())
     return result.exit_code

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.engine.inference import Encoded, PassStats, predict_token_logits
+from audit.engine.inference import Encoded, ForwardBatches, PassStats, predict_token_logits
 from audit.errors import OPTION_INVALID, AuditInputError
 
 AGGREGATIONS = ("first", "average", "max")
@@ -123,9 +123,11 @@ def predict_words(
     num_threads: int | None = None,
     progress: bool = False,
     desc: str = "predict words",
+    forward: ForwardBatches | None = None,
 ) -> WordPredictions:
     """Tag probabilities for every word of every sentence (see the module docstring for how
-    sub-words, long sentences and empty words are handled). ``tokenizer`` must be fast."""
+    sub-words, long sentences and empty words are handled). ``tokenizer`` must be fast.
+    ``forward`` replaces the batch loop (the Ray engine's, :mod:`audit.engine.ray_engine`)."""
     if aggregation not in AGGREGATIONS:
         problem = AGGREGATION_UNKNOWN.format(allowed=", ".join(AGGREGATIONS), value=aggregation)
         raise AuditInputError(OPTION_INVALID.format(option="aggregation", problem=problem))
@@ -179,7 +181,7 @@ def predict_words(
                        truncated=np.zeros(len(rows), dtype=bool))
     logits = predict_token_logits(model, tokenizer, rows_enc, max_tokens=max_tokens, max_batch=max_batch,
                                   device=device, dtype=dtype, progress=progress, desc=desc, stats=stats,
-                                  num_threads=num_threads)
+                                  num_threads=num_threads, forward=forward)
 
     # Each word's best window so far, scored by the context on its worse side (sub-words).
     best = [np.full(len(s), -1.0) for s in words]

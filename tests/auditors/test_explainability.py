@@ -529,3 +529,85 @@ def test_cheaper_sanity_check_keeps_every_finding(build: str, loaded: str, reque
     before, after = ([(f.severity, f.title) for f in r.findings] for r in runs)
     assert runs[0].status == runs[1].status == "ok"
     assert before == after
+
+
+# ---------------------------------------------------------------- attack examples as a reason
+
+def _attack(text: str, *, recipe: str = "pwws", verified: bool = True, before: str = "positive",
+            after: str = "negative") -> dict[str, Any]:
+    """One entry of the robustness auditor's ``adversarial_examples`` (audit/auditors/robustness)."""
+    return {"recipe": recipe, "label": before, "before": before, "after": after, "verified": verified,
+            "words_changed": 1, "original": text, "perturbed": text + " x", "diff": []}
+
+
+def test_attack_rows_are_verified_attacks_that_changed_the_prediction() -> None:
+    from audit.auditors.explainability._curation import ATTACK_SOURCE, attack_rows
+
+    robustness = AuditorResult(auditor="robustness", extra={"adversarial_examples": [
+        _attack("kept one"), _attack("not verified", verified=False),
+        _attack("input reduction keeps the label", recipe="inputreduction", after="positive"),
+        {"original": ("a", "pair")}, _attack("kept two", recipe="deepwordbug", before="negative", after="positive"),
+    ]})
+    got = attack_rows(robustness, label_names=["negative", "positive"], has_pairs=False)
+    assert got == [{"text": "kept one", "source": f"{ATTACK_SOURCE}pwws", "label": 1},
+                   {"text": "kept two", "source": f"{ATTACK_SOURCE}deepwordbug", "label": 0}]
+    assert attack_rows(robustness, label_names=["negative", "positive"], has_pairs=True) == []
+    assert attack_rows(None, label_names=["negative", "positive"], has_pairs=False) == []
+
+
+def test_an_attack_row_is_its_own_reason_named_by_recipe_and_curated_before_identity_rows() -> None:
+    from audit.auditors.explainability._curation import (
+        REASON_ATTACK,
+        REASON_ERROR,
+        REASON_IDENTITY,
+        REASONS,
+        curate,
+        interleave,
+        reason_kind,
+        row_reasons,
+    )
+
+    got = row_reasons(sources=["sample", "robustness: pwws", "robustness: pwws"], labels=[1, 1, 1],
+                      preds=np.array([0, 1, 0]), confidences=np.array([0.9, 0.8, 0.7]), id_shares=np.zeros(3))
+    assert [r[0] for r in got] == [REASON_ERROR, "attack succeeded (pwws)", "attack succeeded (pwws)"]
+    assert "pwws" in got[1][1] and got[1][2] > got[2][2]  # earlier in robustness's list, shown first
+    assert reason_kind("attack succeeded (pwws)") == REASON_ATTACK and REASON_ATTACK in REASONS
+    reasons = [REASON_IDENTITY, got[2][0], got[1][0], REASON_ERROR]
+    assert curate(reasons, [0.5, 1.0, 2.0, 0.9], shown=3) == [3, 2, 0]  # error, best attack, identity
+    assert interleave([1, 2, 3], ["a"]) == [1, "a", 2, 3]
+
+
+def test_successful_attacks_are_explained_and_shown_with_their_recipe(
+        demo_planted: Any, planted_target: Any, context_factory: Any) -> None:
+    """Robustness's successful attacks join fairness's flips (in turn, under one cap), each with
+    the reason 'attack succeeded (<recipe>)', and the curated handful includes one."""
+    from audit.auditors.explainability import _curation
+
+    flips = _cf_rows(demo_planted)[:3]
+    frame = pd.read_csv(demo_planted.eval_path)
+    plain = frame[~frame["text"].str.contains(r"\bcf\b")]["text"].tolist()[-3:]
+    attacks = [_attack(t) for t in plain] + [_attack("an unverified one", verified=False)]
+    ctx = context_factory(demo_planted, planted_target)
+    ctx.upstream = {"fairness": AuditorResult(auditor="fairness", extra={"interesting_rows": flips}),
+                    "robustness": AuditorResult(auditor="robustness", extra={"adversarial_examples": attacks})}
+    result = ExplainabilityAuditor(methods=["integrated_gradients"], explain_examples=4, interesting_examples=4,
+                                   n_steps=8, sanity_check=False, faithfulness=False).run(ctx)
+    assert result.status == "ok", result.reason
+    rows = result.extra["explained"]
+    by_reason = [r["reason"] for r in rows]
+    assert by_reason.count("attack succeeded (pwws)") == 2 and len(rows) == 8  # 4 sampled, 2 flips, 2 attacks
+    assert all(_curation.reason_kind(r) in _curation.REASONS for r in by_reason)
+    assert {r["text"] for r in rows if r["reason"] == "attack succeeded (pwws)"} <= set(plain)
+    assert "an unverified one" not in {r["text"] for r in rows}
+    assert any(by_reason[i] == "attack succeeded (pwws)" for i in result.extra["curated_rows"])
+
+
+def test_explainability_runs_after_robustness_and_fairness_without_a_cycle() -> None:
+    from audit.auditors.base import discover
+    from audit.auditors.fairness import FairnessAuditor
+    from audit.auditors.robustness import RobustnessAuditor
+    from audit.runner import run_order
+
+    order = [a.name for a in run_order([ExplainabilityAuditor(), RobustnessAuditor(), FairnessAuditor()])]
+    assert order.index("explainability") > max(order.index("robustness"), order.index("fairness"))
+    assert not discover()["explainability"].error and not RobustnessAuditor.consumes

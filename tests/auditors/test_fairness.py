@@ -145,6 +145,26 @@ def test_report_section_shows_groups_examples_and_advice(planted: tuple[Any, Any
     assert (mitigation["dp_difference_after"] < mitigation["dp_difference_before"]).any()
 
 
+def test_mitigation_table_declares_its_on_screen_columns_and_chips(planted: tuple[Any, Any]) -> None:
+    """The mitigation table no longer scrolls sideways: before/after pairs on screen, the split
+    sizes only in the full table collapsed beneath, the constraint drawn as a chip."""
+    from audit.auditors.fairness._mitigation import COLUMNS_SHOWN
+    from audit.report.html import render_section
+    from tests.test_tables_render import _Tables
+
+    _, result = planted
+    table = result.table("mitigation")
+    assert table.shown == COLUMNS_SHOWN and table.chips == ("constraint",)
+    assert "fit_rows" in table.columns and "fit_rows" not in table.shown
+    parser = _Tables()
+    parser.feed(render_section(result))
+    mine = [t for t in parser.tables if "dp_difference_after" in t["head"]]
+    on_screen = [t for t in mine if not t["in_details"]]
+    assert len(on_screen) == 1 and on_screen[0]["head"] == list(COLUMNS_SHOWN)
+    assert any("fit_rows" in t["head"] and not t["details_open"] for t in mine)
+    assert "equalized_odds" in parser.chips
+
+
 # ---------------------------------------------------------------- clean controls
 
 

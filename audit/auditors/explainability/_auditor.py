@@ -15,6 +15,9 @@ methods, merges word pieces back into words, and then tests the explanations:
 A global view lists the words with the highest mean share of attribution per predicted class and
 the share landing on identity terms (a cross-link to the fairness section).
 
+A token classifier (NER) is explained one predicted entity or tag at a time, with words masked
+instead of deleted (:mod:`._token_section`).
+
 This module selects the rows and computes the attributions; the checks (:mod:`._checks`) and the
 global view (:mod:`._global_view`) each return a :class:`~audit.core.results.SectionPart`, merged
 in :meth:`ExplainabilityAuditor._run`.
@@ -32,11 +35,19 @@ import numpy as np
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.explainability._checks import SANITY_STEPS, faithfulness, sanity
-from audit.auditors.explainability._curation import SHOWN_ROWS, annotate, identity_shares, row_reasons
+from audit.auditors.explainability._curation import (
+    SHOWN_ROWS,
+    annotate,
+    attack_rows,
+    identity_shares,
+    interleave,
+    row_reasons,
+)
 from audit.auditors.explainability._global_view import DEFAULT_MIN_WORD_ROWS, global_view
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
 from audit.errors import OPTION_INVALID, AuditInputError
+from audit.tasks import SEQUENCE, TOKEN
 
 if TYPE_CHECKING:
     from audit.auditors.explainability._attribution import EncodedRow
@@ -57,7 +68,8 @@ class ExplainabilityAuditor(Auditor):
 
     Options: ``methods`` (any of ``METHODS``); ``explain_examples`` sampled rows plus up to
     ``interesting_examples`` rows that the fairness auditor flagged (its result's
-    ``interesting_rows``, when fairness runs in the same audit); ``target_class``
+    ``interesting_rows``, when fairness runs in the same audit) or a robustness attack flipped
+    (its ``adversarial_examples``, taken in turn with fairness's); ``target_class``
     (index or name; default the predicted class); ``output`` (score explained: log_odds,
     log_prob, prob); ``n_steps`` of Integrated Gradients, raised x4 up to ``ig_max_steps`` for
     rows whose |delta| exceeds ``ig_tolerance`` (in units of ``output``); ``n_samples`` for
@@ -67,6 +79,10 @@ class ExplainabilityAuditor(Auditor):
     ``min_word_rows`` explained rows of the class (the same minimum applies to identity terms:
     a mean share over one or two rows is an anecdote, not a pattern); ``batch_rows`` rows per Captum call and
     ``max_tokens`` padded tokens per forward pass.
+
+    On a token classifier, ``explain_sentences`` sentences (seeded, half with an error when
+    there are enough) have their predicted entities and wrong words explained by
+    ``integrated_gradients`` and ``occlusion`` (:mod:`._token_section`).
     """
 
     name: ClassVar[str] = "explainability"
@@ -74,19 +90,25 @@ class ExplainabilityAuditor(Auditor):
     description: ClassVar[str] = ("Token attributions (Integrated Gradients and others) on sampled rows, "
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
     requires: ClassVar[frozenset[str]] = frozenset({"model"})
-    consumes: ClassVar[frozenset[str]] = frozenset({"fairness"})
+    consumes: ClassVar[frozenset[str]] = frozenset({"fairness", "robustness"})
     template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "aopc_comprehensiveness", "aopc_sufficiency", "comprehensiveness_gain_over_random", "explained_rows",
         "faithfulness_gain_over_random", "identity_attribution_share", "ig_convergence_delta_max",
         "ig_convergence_delta_mean", "ig_rows_over_tolerance", "ig_rows_recomputed", "sanity_rank_correlation",
         "sufficiency_gain_over_random",
+        # token classification (NER)
+        "unexplained_targets", "context_word_share_max",
     })
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE, TOKEN})
     params: ClassVar[dict[str, Option]] = {
         "methods": Option(kind="str_list", split=True, non_empty=True, choices=METHODS, default=DEFAULT_METHODS,
                           help="attribution methods"),
         "explain_examples": Option(kind="int", min=0, default=50, help="sampled rows to explain"),
-        "interesting_examples": Option(kind="int", min=0, default=20, help="rows flagged by fairness to explain too"),
+        "explain_sentences": Option(kind="int", min=0, default=24,
+                                    help="token models: sentences whose predicted entities and errors are explained"),
+        "interesting_examples": Option(kind="int", min=0, default=20,
+                                       help="rows flagged by fairness or flipped by an attack to explain too"),
         "target_class": Option(kind="label", nullable=True, help="class to explain (default: the predicted one)"),
         "output": Option(kind="str", choices=OUTPUTS, default="log_odds", help="score explained"),
         "n_steps": Option(kind="int", min=1, max=100_000, default=50, help="Integrated Gradients steps"),
@@ -112,6 +134,10 @@ class ExplainabilityAuditor(Auditor):
         from audit.auditors.explainability import _attribution as attr
 
         o = self.options
+        if ctx.task == TOKEN:
+            from audit.auditors.explainability._token_section import token_section
+
+            return token_section(ctx, o, name=self.name, ig_part=self._ig_part, step_growth=STEP_GROWTH)
         target = ctx.target
         assert target is not None  # guaranteed by requires={"model"}
         label_names = list(target.label_names)
@@ -186,7 +212,8 @@ class ExplainabilityAuditor(Auditor):
                                                        np.ndarray, list[str], np.ndarray]:
         """A seeded sample stratified over predicted class x correct/wrong (round-robin across
         strata, so rare strata such as wrong predictions are represented), then the rows that
-        the fairness auditor flagged (declared: ``consumes = {"fairness"}``). Also returns each
+        the fairness auditor flagged and those a robustness attack flipped (declared in
+        ``consumes``), taken in turn up to ``interesting_examples``. Also returns each
         row's probability of its predicted class (its confidence, which orders the errors shown)."""
         o = self.options
         data = ctx.data
@@ -219,7 +246,10 @@ class ExplainabilityAuditor(Auditor):
         seen = set(texts)
         extra = []
         fairness = ctx.upstream.get("fairness")
-        flagged = (fairness.extra.get("interesting_rows") if fairness is not None else None) or []
+        # Fairness's flagged rows and robustness's successful attacks, in turn (declared in consumes).
+        flagged = interleave((fairness.extra.get("interesting_rows") if fairness is not None else None) or [],
+                             attack_rows(ctx.upstream.get("robustness"), label_names=list(data.label_names),
+                                         has_pairs=data.pairs is not None))
         for item in flagged:
             text = item.get("text") if isinstance(item, dict) else None
             if not isinstance(text, str) or not text or text in seen:

@@ -18,6 +18,9 @@ a :class:`~audit.core.results.SectionPart` from the same read-only inputs
   swapped for the other terms of its category and re-scored through the shared target.
 * :mod:`._mitigation`: fairlearn's ``ThresholdOptimizer`` (Hardt et al. 2016) fitted on a seeded
   half and scored on the other; advisory only.
+
+A token classifier (NER) gets its own parts instead (:mod:`._token`): name-swap recognition by
+group, entity-switched F1 by origin, and entity metrics by sensitive column.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from audit.auditors.base import Auditor
 from audit.auditors.fairness._inputs import INTERSECTION, FairnessInputs, Slice
 from audit.core.options import Option
 from audit.core.results import AuditorResult, SectionPart
+from audit.tasks import SEQUENCE, TOKEN
 
 if TYPE_CHECKING:
     from audit.core.context import AuditContext
@@ -43,13 +47,15 @@ _RANK = {"fail": 0, "warn": 1, "info": 2}  # findings worst first
 
 
 class FairnessAuditor(Auditor):
-    """Group fairness, bias AUCs and counterfactual token fairness of a text classifier."""
+    """Group fairness, bias AUCs and counterfactual token fairness of a text classifier; name-swap
+    recognition, entity-switched F1 and entity metrics by group of a token classifier (NER)."""
 
     name: ClassVar[str] = "fairness"
     title: ClassVar[str] = "Fairness"
     description: ClassVar[str] = (
         "Group metrics with bootstrap intervals over sensitive columns or identity terms (fairlearn, AIF360), "
-        "bias AUCs (Borkan et al. 2019), counterfactual identity-term swaps (Garg et al. 2019)."
+        "bias AUCs (Borkan et al. 2019), counterfactual identity-term swaps (Garg et al. 2019); for NER, name swaps "
+        "by group (Mishra et al. 2020) and entity-switched F1 (Agarwal et al. 2020)."
     )
     requires: ClassVar[frozenset[str]] = frozenset({"labels"})
     template: ClassVar[str] = "section.html.j2"
@@ -62,7 +68,12 @@ class FairnessAuditor(Auditor):
         "power_mean_bnsp_auc", "power_mean_bpsn_auc", "power_mean_subgroup_auc", "selection_rate",
         "statistical_parity_difference", "subgroup_auc", "subgroup_auc_gap", "theil_index",
         "true_positive_rate_difference",
+        # token classification (NER): name swaps, entity switching, entity F1 by sensitive column
+        "name_recognition_rate", "name_other_type_rate", "name_missed_rate", "name_recognition_gap",
+        "name_recognition_ratio", "entity_switched_f1", "entity_switched_f1_gap", "entity_switched_f1_ratio",
+        "group_entity_f1", "group_entity_f1_gap", "group_entity_f1_ratio",
     })
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE, TOKEN})
     params: ClassVar[dict[str, Option]] = {
         "positive_label": Option(kind="label", nullable=True,
                                  help="label name or id; default class 1 when binary, one-vs-rest when multi-class"),
@@ -84,6 +95,18 @@ class FairnessAuditor(Auditor):
         "max_counterfactual_rows": Option(kind="int", min=1, default=200, help="per category, seeded sample"),
         "n_examples": Option(kind="int", min=1, default=10, help="examples shown"),
         "mitigation": Option(kind="bool", default=True, help="advisory mitigation (fairlearn ThresholdOptimizer)"),
+        # token classification (NER) only
+        "name_lexicon": Option(kind="file", nullable=True,
+                               help="JSON names and places by group (the shape of the built-in entity lexicon)"),
+        "min_names": Option(kind="int", min=2, default=10, help="names a lexicon group needs to be judged"),
+        "max_name_sentences": Option(kind="int", min=0, default=40,
+                                     help="eval sentences with a person used as name-swap contexts, seeded sample"),
+        "max_switch_sentences": Option(kind="int", min=1, default=200,
+                                       help="eval sentences whose persons and places are switched, seeded sample"),
+        "token_gap_max": Option(kind="float", min=0, max=0.999999, default=0.1,
+                                help="NER: best group's rate (recognition, entity F1) minus a group's"),
+        "token_ratio_min": Option(kind="float", min=0, min_exclusive=True, max=1, default=0.8,
+                                  help="NER: a group's rate over the best group's"),
     }
 
     def _validate(self) -> None:
@@ -92,6 +115,10 @@ class FairnessAuditor(Auditor):
             from audit.auditors.fairness._identity import load_lexicon
 
             load_lexicon(self.options["lexicon"])
+        if self.options["name_lexicon"] is not None:
+            from audit.auditors.fairness._token_lexicon import load_name_lexicon
+
+            load_name_lexicon(self.options["name_lexicon"])
     # ------------------------------------------------------------------ run
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
@@ -101,23 +128,30 @@ class FairnessAuditor(Auditor):
         from audit.auditors.fairness._identity import load_lexicon
         from audit.auditors.fairness._mitigation import mitigation
 
-        if ctx.data.multi_label:
-            return AuditorResult(auditor=self.name, status="skipped", reason=SKIP_MULTI_LABEL)
-        inputs = FairnessInputs.of(ctx=ctx, options=self.options, lexicon=load_lexicon(self.options["lexicon"]))
-        found = slices(inputs)
-        steps: list[tuple[str, bool, Callable[[], SectionPart]]] = [
-            ("groups", True, lambda: group_fairness(inputs, slices=found)),
-            ("bias_auc", True, lambda: bias_aucs(inputs)),
-            ("counterfactual", self.options["counterfactual"], lambda: counterfactuals(inputs)),
-            ("mitigation", self.options["mitigation"], lambda: mitigation(inputs, slices=found)),
-        ]
+        steps: list[tuple[str, bool, Callable[[], SectionPart]]]
+        if ctx.task == TOKEN:  # NER: name swaps, entity switching, sensitive columns (._token)
+            from audit.auditors.fairness._token import token_steps
+
+            steps, no_groups = token_steps(ctx, self.options), False
+        else:
+            if ctx.data.multi_label:
+                return AuditorResult(auditor=self.name, status="skipped", reason=SKIP_MULTI_LABEL)
+            inputs = FairnessInputs.of(ctx=ctx, options=self.options, lexicon=load_lexicon(self.options["lexicon"]))
+            found = slices(inputs)
+            no_groups = not found
+            steps = [
+                ("groups", True, lambda: group_fairness(inputs, slices=found)),
+                ("bias_auc", True, lambda: bias_aucs(inputs)),
+                ("counterfactual", self.options["counterfactual"], lambda: counterfactuals(inputs)),
+                ("mitigation", self.options["mitigation"], lambda: mitigation(inputs, slices=found)),
+            ]
         parts, timings = [], {}
         for step, enabled, work in steps:
             if enabled:
                 start = time.perf_counter()
                 parts.append(work())
                 timings[step] = time.perf_counter() - start
-        if not found:
+        if no_groups:
             parts.append(SectionPart(extra={"note": NO_GROUPS}))
         part = SectionPart.merge(*parts)
         worst_first = dataclasses.replace(part, findings=sorted(part.findings, key=lambda f: _RANK[f.severity]))

@@ -38,6 +38,9 @@ SOME_NOT_JUDGED = ("Nothing could be judged in {k} of {total} groupings ({names}
                    "fewer than min_group_size = {min_n} rows; pass --sensitive with a column of larger groups, "
                    "or audit more rows.")
 # The per-group table on screen (its interval bounds and fnr/precision are in the full table beneath).
+# How the headline intervals are made (audit.auditors.fairness._metrics.headline_intervals), in
+# the figure captions and the table title.
+HEADLINE_INTERVAL = "BCa bootstrap, with a simultaneous bound on the end towards parity"
 GROUP_COLUMNS_SHOWN = ("slice", "group", "status", "count", "selection_rate", "accuracy", "tpr", "fpr")
 # The AIF360 table on screen: the comparisons; their interval bounds are in the full table beneath.
 AIF360_COLUMNS_SHOWN = ("slice", "group", "disparate_impact", "statistical_parity_difference",
@@ -81,7 +84,7 @@ def group_fairness(inputs: FairnessInputs, *, slices: tuple[Slice, ...]) -> Sect
                                        shown=GROUP_COLUMNS_SHOWN, chips=("status",)))
     if headline_rows:
         tables.append(Table.from_frame("headline", pd.DataFrame(headline_rows),
-                                       title="Headline group-fairness metrics (95% BCa bootstrap CIs)"))
+                                       title=f"Headline group-fairness metrics (95% intervals: {HEADLINE_INTERVAL})"))
         figures = _headline_figures(inputs, headline_rows)
     if aif_rows:
         aif = pd.DataFrame(aif_rows)
@@ -321,7 +324,7 @@ def _headline_figures(inputs: FairnessInputs, rows: list[dict[str, Any]]) -> lis
                                   values=[r["value"] for r in sel], ci_low=[r["ci_low"] for r in sel],
                                   ci_high=[r["ci_high"] for r in sel], title=name.replace("_", " "),
                                   reference=ref, reference_label=ref_label,
-                                  caption=f"{name} per grouping, 95% bootstrap CI."))
+                                  caption=f"{name} per grouping, 95% interval ({HEADLINE_INTERVAL})."))
     return figures
 
 

@@ -78,18 +78,22 @@ def reference_attack(ctx: AuditContext, *, options: Mapping[str, Any], texts: li
     if params > MAX_REFERENCE_PARAMS:
         return ReferenceAttack(info={"ran": False,
                                      "reason": REFERENCE_TOO_LARGE.format(params=params, limit=MAX_REFERENCE_PARAMS)})
-    ref_phi, masks = [], []
     rng = ctx.rng("privacy.train_reference")
-    for i in ctx.progress(range(k_train), total=k_train, desc="privacy: train reference models"):
+    masks = []
+    for _ in range(k_train):  # drawn first, in order: the same halves whichever engine trains them
         mask = np.zeros(len(texts), dtype=bool)
         mask[rng.choice(len(texts), size=len(texts) // 2, replace=False)] = True
-        half_pairs = None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m]
-        model = _train_reference_model(ctx, texts=[t for t, m in zip(texts, mask, strict=True) if m],
-                                       pairs=half_pairs, labels=labels[mask],
-                                       seed=ctx.seed_for(f"privacy.train_reference.{i}"),
-                                       epochs=int(options["reference_epochs"]))
-        ref_phi.append(logit_confidence(_logits_of(ctx, model, texts, pairs), labels))
         masks.append(mask)
+    jobs = [{"texts": [t for t, m in zip(texts, mask, strict=True) if m],
+             "pairs": None if pairs is None else [p for p, m in zip(pairs, mask, strict=True) if m],
+             "labels": labels[mask], "seed": ctx.seed_for(f"privacy.train_reference.{i}")}
+            for i, mask in enumerate(masks)]
+    target = ctx.target
+    common = {"model_class": type(target.model), "model_config": target.model.config, "tokenizer": target.tokenizer,
+              "device": target.device, "max_length": target.max_length, "max_tokens": target.max_tokens,
+              "max_batch": target.max_batch, "epochs": int(options["reference_epochs"]), "score_texts": texts,
+              "score_pairs": pairs}
+    ref_phi = [logit_confidence(ref_logits, labels) for ref_logits in _map_training(ctx, jobs, common)]
     return ReferenceAttack(score=reference_score(phi, np.vstack(ref_phi), np.vstack(masks)), info={
         "ran": True, "mode": "online", "models": k_train,
         "method": "online LiRA: Gaussian likelihood ratio of in/out reference models, pooled variances; "
@@ -97,17 +101,38 @@ def reference_attack(ctx: AuditContext, *, options: Mapping[str, Any], texts: li
                   "seeded halves of the attack sample"})
 
 
-def _logits_of(ctx: AuditContext, model: Any, texts: list[str], pairs: list[str] | None) -> np.ndarray:
+def _map_training(ctx: AuditContext, jobs: list[dict[str, Any]], common: dict[str, Any]) -> list[np.ndarray]:
+    """Each reference model trained and scored (:func:`_fit_and_score`): one Ray task per model,
+    in parallel, when the audit runs on the Ray engine (the hook of issue 17), else one after the
+    other here. Same seeds, same halves, same torch thread count: the same logits either way."""
+    engine = getattr(ctx.target, "engine", None)
+    if engine is not None:
+        import torch
+
+        return engine.map_tasks(_fit_and_score, jobs, common=common, threads=torch.get_num_threads())
+    return [_fit_and_score(**common, **job)
+            for job in ctx.progress(jobs, total=len(jobs), desc="privacy: train reference models")]
+
+
+def _fit_and_score(*, model_class: Any, model_config: Any, tokenizer: Any, device: str, max_length: int,
+                   max_tokens: int, max_batch: int, epochs: int, score_texts: list[str], score_pairs: list[str] | None,
+                   texts: list[str], pairs: list[str] | None, labels: np.ndarray, seed: int) -> np.ndarray:
+    """One online reference model: trained on ``texts`` (:func:`_train_reference_model`), then its
+    logits on the whole attack sample. Needs no AuditContext, so it can run in a Ray worker."""
     from audit.engine.inference import predict_logits
 
-    logits, _ = predict_logits(model, ctx.target.tokenizer, texts, pairs, max_length=ctx.target.max_length,
-                               max_tokens=ctx.target.max_tokens, max_batch=ctx.target.max_batch,
-                               device=ctx.target.device, dtype="float32", progress=False, desc="reference")
+    model = _train_reference_model(model_class=model_class, model_config=model_config, tokenizer=tokenizer,
+                                   device=device, max_length=max_length, texts=texts, pairs=pairs, labels=labels,
+                                   seed=seed, epochs=epochs)
+    logits, _ = predict_logits(model, tokenizer, score_texts, score_pairs, max_length=max_length,
+                               max_tokens=max_tokens, max_batch=max_batch, device=device, dtype="float32",
+                               progress=False, desc="reference")
     return np.asarray(logits, dtype=np.float64)
 
 
-def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[str] | None, labels: np.ndarray,
-                           seed: int, epochs: int) -> Any:
+def _train_reference_model(*, model_class: Any, model_config: Any, tokenizer: Any, device: str, max_length: int,
+                           texts: list[str], pairs: list[str] | None, labels: np.ndarray, seed: int,
+                           epochs: int) -> Any:
     """A fresh copy of the audited architecture, re-initialised from its config and trained from
     scratch on ``texts`` (the REFERENCE_* recipe above). Meaningful only for models that were
     themselves trained from scratch; for a fine-tuned model the reference should be a fine-tuned
@@ -115,19 +140,18 @@ def _train_reference_model(ctx: AuditContext, *, texts: list[str], pairs: list[s
     import torch
 
     torch.manual_seed(seed)
-    model = type(ctx.target.model)(ctx.target.model.config)
-    model.to(ctx.target.device)
-    enc = ctx.target.tokenizer(texts, pairs, padding=True, truncation=True, max_length=ctx.target.max_length,
-                               return_tensors="pt")
-    enc = {k: v.to(ctx.target.device) for k, v in enc.items()}
-    y = torch.tensor(np.asarray(labels), dtype=torch.long, device=ctx.target.device)
+    model = model_class(model_config)
+    model.to(device)
+    enc = tokenizer(texts, pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    enc = {k: v.to(device) for k, v in enc.items()}
+    y = torch.tensor(np.asarray(labels), dtype=torch.long, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=REFERENCE_LEARNING_RATE, weight_decay=REFERENCE_WEIGHT_DECAY)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(texts), generator=gen)
         for start in range(0, len(texts), REFERENCE_BATCH_SIZE):
-            idx = order[start:start + REFERENCE_BATCH_SIZE].to(ctx.target.device)
+            idx = order[start:start + REFERENCE_BATCH_SIZE].to(device)
             out = model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx])
             opt.zero_grad()
             out.loss.backward()

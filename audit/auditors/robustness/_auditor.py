@@ -13,6 +13,9 @@ plus cheap CheckList invariance tests.
   with a Wilson interval. With ``invariance_tolerance`` (CheckList's ``Expect.inv(tolerance)``) a
   changed prediction counts only when the original class's probability moved by more than the
   tolerance, so a row the model is undecided on (P near 0.5) tipping over is not a failure.
+
+A token classifier (NER) gets its own section (:mod:`._token_section`): perturbations with span
+realignment and a RockNER-style context attack; the ``token_*`` and ``context_attack_*`` options.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import numpy as np
 
 from audit.auditors.base import Auditor
 from audit.auditors.robustness._attacks import RECIPES  # names only: TextAttack loads in _run
+from audit.auditors.robustness._token_perturb import PERTURBATIONS as TOKEN_PERTURBATIONS
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
+from audit.tasks import SEQUENCE, TOKEN
 
 if TYPE_CHECKING:
     from audit.core.context import AuditContext
@@ -61,11 +66,16 @@ class RobustnessAuditor(Auditor):
                                   "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers, "
                                   "exclamation marks)")
     requires: ClassVar[frozenset[str]] = frozenset({"labels", "model"})
+    tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE, TOKEN})
     template: ClassVar[str] = "section.html.j2"
     metric_names: ClassVar[frozenset[str]] = frozenset({
         "accuracy_under_attack", "attack_success_rate", "avg_num_queries", "avg_original_words",
         "avg_perturbed_word_pct", "avg_perturbed_words", "failed_attacks", "invariance_flip_rate",
         "original_accuracy", "skipped_attacks", "successful_attacks", "verified_successes",
+        # token classification (NER)
+        "context_attack_disagreements", "context_attack_entity_f1", "context_attack_f1_drop",
+        "context_attack_pass_rate", "token_clean_entity_f1", "token_entity_f1_drop", "token_invariance_pass_rate",
+        "token_perturbed_entity_f1", "token_unrealigned",
     })
     params: ClassVar[dict[str, Option]] = {
         "recipes": Option(kind="str_list", split=True, choices=tuple(RECIPES), default=("deepwordbug", "pwws"),
@@ -83,9 +93,24 @@ class RobustnessAuditor(Auditor):
                                        help="a changed prediction counts as a flip only when the original class's "
                                             "probability moved by more than this (CheckList's INV tolerance)"),
         "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
+        "token_sentences": Option(kind="int", min=0, default=200,
+                                  help="token classifiers: sentences perturbed (a seeded sample)"),
+        "token_perturbations": Option(kind="str_list", split=True, choices=tuple(TOKEN_PERTURBATIONS),
+                                      default=tuple(TOKEN_PERTURBATIONS),
+                                      help="token classifiers: perturbation families"),
+        "max_token_f1_drop": Option(kind="float", min=0, max=1, default=0.1,
+                                    help="token classifiers: an entity F1 drop under a perturbation above this is a "
+                                         "finding"),
+        "context_attack_words": Option(kind="int", min=0, default=2,
+                                       help="token classifiers: context words replaced by WordNet synonyms per "
+                                            "sentence (0: no context attack)"),
     }
 
     def _run(self, ctx: AuditContext) -> AuditorResult:
+        if ctx.task == TOKEN:
+            from audit.auditors.robustness._token_section import token_robustness
+
+            return token_robustness(ctx, self.options, name=self.name)
         start = time.perf_counter()
         parts = [self._invariance(ctx)]
         timings = {"invariance": time.perf_counter() - start}
