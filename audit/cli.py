@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.policy import EXIT_USAGE
+from audit.core.profiles import PROFILES
 from audit.errors import AuditInputError, printable
 
 
@@ -56,6 +57,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-actors", type=int, help="engine ray: model copies scoring at once "
                                                   "(default: one per GPU, else one per CPU)")
     p.add_argument("--ray-min-rows", type=int, help="engine ray: passes of fewer rows run locally (default 2048)")
+    p.add_argument("--profile", choices=PROFILES,
+                   help="budgets of every auditor: quick (CI gate), standard (default), thorough (sign-off); "
+                        "--option values win")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -149,7 +153,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "strict": getattr(args, "strict", None),
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
-        "baseline_strict": args.baseline_strict,
+        "baseline_strict": args.baseline_strict, "profile": getattr(args, "profile", None),
         **{key: getattr(args, key, None) for key in ("engine", "ray_address", "ray_actors", "ray_min_rows")},
         **{key: getattr(args, key, None) for key in ("scheme", "tokens_col", "tags_col", "tag_col", "aggregation",
                                                     "stride")},

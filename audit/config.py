@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.options import SEED_MAX, Option, check, read_yaml_file
+from audit.core.profiles import DEFAULT_PROFILE, PROFILES
 from audit.errors import (
     OPTION_INVALID,
     OPTION_UNKNOWN,
@@ -40,6 +41,7 @@ class AuditConfig:
     sensitive: list[str] = field(default_factory=list)
     auditors: list[str] | None = None  # None: every discovered auditor
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-auditor options
+    profile: str = DEFAULT_PROFILE  # budgets of every auditor (audit.core.profiles); options win
     thresholds: list[Any] = field(default_factory=list)  # "performance.accuracy >= 0.8[: warn]"
     policy: str | None = None  # a policy YAML file, or "default" for the shipped one
     baseline: str | None = None  # results.json of a previous run to compare against
@@ -140,6 +142,8 @@ CONFIG_OPTIONS: dict[str, Option] = {
     "sensitive": Option(kind="str_list", split=True, default=(), help="sensitive columns"),
     "auditors": Option(kind="str_list", split=True, nullable=True, non_empty=True,
                        help="auditors to run (default: all installed)"),
+    "profile": Option(kind="str", default=DEFAULT_PROFILE, choices=PROFILES,
+                      help="budgets of every auditor: quick (CI gate), standard (defaults), thorough (sign-off)"),
     "policy": _path("policy YAML, or 'default'"),
     "baseline": _path("results.json of a previous run"),
     "baseline_strict": Option(kind="bool", default=False, help="a baseline from another model or data is an error"),

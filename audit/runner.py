@@ -25,6 +25,8 @@ from audit import __version__
 from audit.auditors.base import Auditor, AuditorInfo, AuditorTimeout, discover
 from audit.config import AuditConfig
 from audit.core.baseline import baseline_match, load_baseline
+from audit.core.profiles import describe as describe_profile
+from audit.core.profiles import profile_options
 from audit.core.results import AuditorResult, AuditReport
 from audit.core.resume import Partial as _Partial
 from audit.core.resume import run_key
@@ -70,12 +72,18 @@ def select_auditors(config: AuditConfig, registry: dict[str, AuditorInfo] | None
         if info.cls is None:
             broken.append(AuditorResult(auditor=name, status="failed", reason=f"plugin {info.target}: {info.error}"))
             continue
-        auditors.append(info.cls(**config.options.get(name, {})))
+        auditors.append(info.cls(**_budgeted_options(config, name, info.cls)))
     auditors = run_order(auditors)
     for name, opts in config.options.items():  # options of auditors not selected are checked too
         if name not in names and registry[name].cls is not None:
             registry[name].cls(**opts)
     return auditors, broken
+
+
+def _budgeted_options(config: AuditConfig, name: str, cls: type[Auditor]) -> dict[str, Any]:
+    """The auditor's options: its profile budgets (those it declares), under the user's own options."""
+    budgets = profile_options(profile=config.profile).get(name, {})
+    return {**{k: v for k, v in budgets.items() if k in cls.params}, **config.options.get(name, {})}
 
 
 def run_order(auditors: list[Auditor]) -> list[Auditor]:
@@ -432,6 +440,7 @@ def build_metadata(config: AuditConfig, target: Any, data: Any, train: Any, audi
             "oom_backoffs": target.stats.oom_backoffs,
         },
         "auditor_titles": {a.name: a.title or a.name for a in auditors},
+        "profile": describe_profile(profile=config.profile, options=config.options),
         "model_card": dict(config.model_card),
         # The auditors in report order: the order typed on the command line changes nothing.
         "config": {**config.to_dict(),

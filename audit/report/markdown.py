@@ -107,6 +107,10 @@ def render_markdown(report: AuditReport) -> str:
                f"`{md_escape(meta['data']['source'])}` (seed {meta['seed']}). "
                "`results.json` holds every number; `report.html` shows the figures.")
     out.append("")
+    if meta.get("profile"):  # reports written before profiles existed have none
+        p = meta["profile"]
+        out.append(f"Profile **{p['name']}** ({p['purpose']}). {p['intervals']}")
+        out.append("")
     out += scorecard_lines(report.scorecard, titles=meta.get("auditor_titles"))
     out.append("## Summary of findings")
     out.append("")

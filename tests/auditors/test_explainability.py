@@ -457,6 +457,80 @@ def test_explained_rows_carry_a_reason_and_the_section_shows_a_curated_handful(
     assert [m.to_dict() for m in plain.metrics] == [m.to_dict() for m in result.metrics]
 
 
+# ---------------------------------------------------------------- budget: cheaper, same answers
+
+@pytest.mark.parametrize("build, loaded", [("demo_planted", "planted_target"), ("demo_clean", "clean_target")])
+def test_few_step_sanity_check_gives_the_reference_verdict_and_curve(build: str, loaded: str, request: Any) -> None:
+    """The randomised copies explained with SANITY_STEPS steps of IG rank words like with the
+    audit's 50: same verdict, per-stage correlations within 0.1 of the reference's."""
+    from audit.auditors.explainability._attribution import attribute, encode_rows, merge_words
+    from audit.auditors.explainability._checks import SANITY_STEPS, cascade_records, sanity_rows
+
+    demo, target = request.getfixturevalue(build), request.getfixturevalue(loaded)
+    tok, model = target.tokenizer, target.model
+    rows = encode_rows(tok, pd.read_csv(demo.eval_path)["text"].tolist()[:40], max_length=target.max_length)
+    rows = [rows[i] for i in sanity_rows(rows, examples=20)]
+    targets = target.predict_logits([r.text for r in rows]).argmax(axis=1)
+    common = {"pad_id": tok.pad_token_id}
+    run = attribute(model, rows, targets, method="integrated_gradients", n_steps=50, **common)
+    trained = {"integrated_gradients": [merge_words(t, r) for t, r in zip(run.tokens, rows, strict=True)]}
+
+    def curve(steps: int) -> np.ndarray:
+        records = cascade_records(model, rows, targets, trained, methods=["integrated_gradients"], n_steps=steps,
+                                  common=common, seed=3)
+        return np.array([r["spearman_abs"] for r in records])
+
+    reference, fast = curve(50), curve(SANITY_STEPS)
+    assert (reference[-1] >= 0.5) == (fast[-1] >= 0.5)
+    assert np.abs(reference - fast).max() < 0.1
+    assert reference[0] > reference[-1]  # the check sees the randomisation at all
+
+
+def test_sanity_steps_zero_is_the_audits_own_steps(demo_planted: Any, planted_target: Any,
+                                                  context_factory: Any) -> None:
+    options = {"methods": ["integrated_gradients"], "explain_examples": 6, "n_steps": 8, "sanity_examples": 3,
+               "faithfulness": False}
+    a = ExplainabilityAuditor(**options, sanity_steps=0).run(context_factory(demo_planted, planted_target))
+    b = ExplainabilityAuditor(**options, sanity_steps=8).run(context_factory(demo_planted, planted_target))
+    c = ExplainabilityAuditor(**options, sanity_steps=2).run(context_factory(demo_planted, planted_target))
+    frame_a, frame_b = a.table("sanity").to_frame(), b.table("sanity").to_frame()
+    pd.testing.assert_frame_equal(frame_a, frame_b)
+    assert not c.table("sanity").to_frame()["spearman_abs"].equals(frame_a["spearman_abs"])
+
+
+def test_integrated_gradients_equal_the_per_row_captum_call_to_1e_5(demo_planted: Any, planted_target: Any) -> None:
+    """At the audit's settings (50 steps, its row and token budgets) the batched IG is the per-row
+    Captum call's to 1e-5."""
+    from audit.auditors.explainability._attribution import attribute, encode_rows
+
+    frame = pd.read_csv(demo_planted.eval_path)
+    texts = frame["text"].tolist()[:12] + [_cf_rows(demo_planted)[0]["text"]]
+    tok, model = planted_target.tokenizer, planted_target.model
+    targets = planted_target.predict_logits(texts).argmax(axis=1)
+    rows = encode_rows(tok, texts, max_length=planted_target.max_length)
+    batched = attribute(model, rows, targets, method="integrated_gradients", pad_id=tok.pad_token_id, n_steps=50)
+    for text, target, got in zip(texts, targets, batched.tokens, strict=True):
+        want = _per_row_captum(model, tok, text, int(target), "integrated_gradients", 50)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build, loaded", [("demo_planted", "planted_target"), ("demo_clean", "clean_target")])
+def test_cheaper_sanity_check_keeps_every_finding(build: str, loaded: str, request: Any,
+                                                  context_factory: Any) -> None:
+    """Findings (severity and title) with the cheaper sanity check equal those with the audit's
+    own steps on the copies (sanity_steps=0, the cost before), on the planted and the clean demo."""
+    from audit.auditors.explainability._checks import SANITY_STEPS
+
+    demo, target = request.getfixturevalue(build), request.getfixturevalue(loaded)
+    assert SANITY_STEPS < FAST["n_steps"]  # the two runs differ
+    runs = [ExplainabilityAuditor(explain_examples=24, **FAST, sanity_steps=steps).run(context_factory(demo, target))
+            for steps in (0, SANITY_STEPS)]
+    before, after = ([(f.severity, f.title) for f in r.findings] for r in runs)
+    assert runs[0].status == runs[1].status == "ok"
+    assert before == after
+
+
 # ---------------------------------------------------------------- attack examples as a reason
 
 def _attack(text: str, *, recipe: str = "pwws", verified: bool = True, before: str = "positive",

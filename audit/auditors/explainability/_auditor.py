@@ -34,7 +34,7 @@ import numpy as np
 
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
-from audit.auditors.explainability._checks import faithfulness, sanity
+from audit.auditors.explainability._checks import SANITY_STEPS, faithfulness, sanity
 from audit.auditors.explainability._curation import (
     SHOWN_ROWS,
     annotate,
@@ -119,6 +119,8 @@ class ExplainabilityAuditor(Auditor):
         "faithfulness": Option(kind="bool", default=True, help="comprehensiveness and sufficiency checks"),
         "sanity_check": Option(kind="bool", default=True, help="cascading model-randomisation check"),
         "sanity_examples": Option(kind="int", min=0, default=10, help="rows in the sanity check"),
+        "sanity_steps": Option(kind="int", min=0, max=100_000, default=SANITY_STEPS,
+                               help="IG steps on the sanity check's randomised copies (0: n_steps)"),
         "sanity_threshold": Option(kind="float", min=0, max=1, default=0.5,
                                    help="final rank correlation at or above which the check fails"),
         "top_tokens": Option(kind="int", min=1, max=10_000, default=10, help="words shown per class"),

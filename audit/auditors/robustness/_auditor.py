@@ -253,7 +253,8 @@ class RobustnessAuditor(Auditor):
         threshold = self.options["max_attack_success_rate"]
         for recipe in chosen:
             attack = A.build_attack(ta, recipe, wrapper, query_budget=self.options["query_budget"],
-                                    batch_size=target.max_batch)
+                                    batch_size=A.goal_batch_size(max_batch=target.max_batch,
+                                                                 max_tokens=target.max_tokens))
             hits0, rows0 = target.cache_hits, wrapper.rows
             run = A.run_attack(ta, attack, examples, recipe=recipe.name, seed=ctx.seed,
                                time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
