@@ -65,11 +65,9 @@ def _trigger(result: AuditorResult, planted: dict[str, Any]) -> tuple[bool, str]
         ev = hits[0].evidence
         return True, (f"{planted['token']!r} carries {ev.get('mean_share', 0):.0%} of the attribution beside "
                       f"{ev.get('rows')} explained {ev.get('label')} targets: {hits[0].title[:70]}")
-    try:
-        top = result.metric("context_word_share_max").value
-        where = f"highest context-word share {top:.2f}"
-    except KeyError:
-        where = "no context word beside enough explained targets to rank"
+    tops = [m.value for m in result.metrics if m.name == "context_word_share_max" and m.value is not None]
+    where = (f"highest context-word share {max(tops):.2f}" if tops
+             else "no context word beside enough explained targets to rank")
     return False, f"no warning names {planted['token']!r} ({where})"
 
 
