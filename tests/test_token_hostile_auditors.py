@@ -58,3 +58,34 @@ def test_a_missing_sensitive_value_is_the_named_missing_group_not_a_failure(tmp_
     by_group = {r[col["group"]]: r[col["sentences"]] for r in table.rows}
     assert by_group == {"a": 24, "(missing)": 6}
     assert report.result("performance").status == "ok"
+
+
+@pytest.mark.parametrize("types", [["location", "person"], ["GPE", "ORGANIZATION", "PERSON"], ["corporation"],
+                                   ["LOC", "ORG", "PER"]])
+def test_entity_swap_pool_covers_wnut_and_ontonotes_type_spellings(types):
+    """The robustness auditor's ``swap_entity`` family drew its pool only for the exact spellings
+    PER/LOC/ORG: a WNUT-17 model (``person``/``location``) or an OntoNotes one (``PERSON``/``GPE``)
+    got an empty pool and the family was silently never run (``token_unrealigned`` 0, no F1, no note),
+    while the fairness name swaps read those same types in any case."""
+    from audit.auditors.robustness._token_perturb import SwapPool
+    from audit.selftest.ner_demo import load_lexicon
+
+    pool = SwapPool.from_lexicon(load_lexicon(), types=types)
+    assert sorted(pool.by_type) == sorted(types)
+    assert all(len(v) > 10 for v in pool.by_type.values()), {k: len(v) for k, v in pool.by_type.items()}
+    assert pool.by_type.get("MISC") is None
+
+
+def test_swap_entity_runs_for_a_wnut_style_tagger(tmp_path):
+    labels = ["O", "B-person", "I-person", "B-location", "I-location"]
+    model = save_tiny_token_model(tmp_path / "m", labels=labels, max_length=16)
+    rows = [{"tokens": r["tokens"], "ner_tags": [t.replace("PER", "person").replace("LOC", "location")
+                                                 for t in r["ner_tags"]]} for r in _rows(20)]
+    report = run_audit(AuditConfig(model=str(model), data=str(_jsonl(tmp_path / "d.jsonl", rows)),
+                                   out=str(tmp_path / "o"), auditors=["robustness"],
+                                   options={"robustness": {"token_sentences": 10, "context_attack_words": 0,
+                                                           "token_perturbations": ["swap_entity"]}}),
+                       progress=False)
+    result = report.result("robustness")
+    assert result.status == "ok", result.reason
+    assert 0.0 <= result.metric("token_invariance_pass_rate", "swap_entity").value <= 1.0
