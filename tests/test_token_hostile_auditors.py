@@ -89,3 +89,28 @@ def test_swap_entity_runs_for_a_wnut_style_tagger(tmp_path):
     result = report.result("robustness")
     assert result.status == "ok", result.reason
     assert 0.0 <= result.metric("token_invariance_pass_rate", "swap_entity").value <= 1.0
+
+
+def test_explainability_options_a_token_model_cannot_honour_are_stated_not_dropped(tmp_path, token_model):
+    """``methods: [lime, kernel_shap, ...]`` and ``target_class`` were silently ignored on a token
+    model (the section ran other methods and said nothing); the section now notes each one."""
+    data = _jsonl(tmp_path / "d.jsonl", _rows(12))
+    options = {"explainability": {"methods": ["lime", "occlusion"], "target_class": "nonexistent",
+                                  "explain_sentences": 2, "faithfulness": False, "sanity_check": False}}
+    report = run_audit(AuditConfig(model=str(token_model), data=str(data), out=str(tmp_path / "o"),
+                                   auditors=["explainability"], options=options), progress=False)
+    result = report.result("explainability")
+    assert result.status == "ok", result.reason
+    assert result.extra["methods"] == ["occlusion"]
+    notes = " ".join(result.extra["task_notes"])
+    assert "methods lime" in notes and "target_class 'nonexistent'" in notes, notes
+
+
+def test_explainability_default_methods_raise_no_ignored_note(tmp_path, token_model):
+    data = _jsonl(tmp_path / "d.jsonl", _rows(12))
+    options = {"explainability": {"explain_sentences": 2, "n_steps": 4, "faithfulness": False,
+                                  "sanity_check": False}}
+    report = run_audit(AuditConfig(model=str(token_model), data=str(data), out=str(tmp_path / "o"),
+                                   auditors=["explainability"], options=options), progress=False)
+    notes = " ".join(report.result("explainability").extra["task_notes"])
+    assert "not used for a token classifier" not in notes, notes
