@@ -114,3 +114,19 @@ def test_explainability_default_methods_raise_no_ignored_note(tmp_path, token_mo
                                    auditors=["explainability"], options=options), progress=False)
     notes = " ".join(report.result("explainability").extra["task_notes"])
     assert "not used for a token classifier" not in notes, notes
+
+
+def test_train_data_equal_to_eval_data_says_why_membership_did_not_run(tmp_path, token_model):
+    """With train data identical to the eval data every sentence is in both files and is left out;
+    the section said only "only 0 member/non-member pairs are available", which reads as an
+    empty file. The reason now names the overlap."""
+    rows = _rows(30)
+    data = _jsonl(tmp_path / "d.jsonl", rows)
+    report = run_audit(AuditConfig(model=str(token_model), data=str(data), train_data=str(data),
+                                   out=str(tmp_path / "o"), auditors=["privacy"],
+                                   options={"privacy": {"token_reference": 0, "n_bootstrap": 50}}), progress=False)
+    result = report.result("privacy")
+    assert result.status == "ok", result.reason
+    reason = result.extra["membership"]["reason"]
+    assert f"{len(rows)} of the {len(rows)} training sentences also appear in d.jsonl" in reason, reason
+    assert "\n" not in reason
