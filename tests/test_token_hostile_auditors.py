@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audit import AuditConfig, run_audit
@@ -130,3 +131,37 @@ def test_train_data_equal_to_eval_data_says_why_membership_did_not_run(tmp_path,
     reason = result.extra["membership"]["reason"]
     assert f"{len(rows)} of the {len(rows)} training sentences also appear in d.jsonl" in reason, reason
     assert "\n" not in reason
+
+
+def test_membership_loss_auc_equals_sklearn_on_the_same_sentences(tmp_path, token_model):
+    """Spot-check of a headline number: with every member and non-member used (pools smaller than
+    mia_examples, none shared), the loss attack's AUC is sklearn's ROC AUC of the mean gold-tag
+    log-probability per sentence."""
+    from sklearn.metrics import roc_auc_score
+
+    from audit.engine.target import Target
+
+    def distinct(rows: list[dict]) -> list[dict]:
+        return list({tuple(r["tokens"]): r for r in rows}.values())
+
+    members = distinct(_rows(40, seed=1))[:25]
+    keys = {tuple(r["tokens"]) for r in members}
+    others = [r for r in distinct(_rows(60, seed=2)) if tuple(r["tokens"]) not in keys][:25]
+    assert len(members) == len(others) == 25
+    train, holdout = _jsonl(tmp_path / "m.jsonl", members), _jsonl(tmp_path / "h.jsonl", others)
+    report = run_audit(AuditConfig(model=str(token_model), data=str(holdout), train_data=str(train),
+                                   holdout_data=str(holdout), out=str(tmp_path / "o"), auditors=["privacy"],
+                                   options={"privacy": {"mia_examples": 1000, "n_bootstrap": 50, "token_reference": 0,
+                                                        "pii": False}}), progress=False)
+    result = report.result("privacy")
+    assert result.status == "ok", result.reason
+    target = Target.load(str(token_model))
+    names = list(target.label_names)
+
+    def score(rows: list[dict]) -> list[float]:
+        probs = target.predict_words([r["tokens"] for r in rows]).probs
+        return [float(np.mean([np.log(max(p[i, names.index(g)], 1e-12)) for i, g in enumerate(r["ner_tags"])]))
+                for p, r in zip(probs, rows, strict=True)]
+
+    expected = roc_auc_score(np.r_[np.ones(25), np.zeros(25)], np.r_[score(members), score(others)])
+    assert result.metric("mia_auc", "loss").value == pytest.approx(expected, abs=1e-9)
