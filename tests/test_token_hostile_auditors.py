@@ -165,3 +165,23 @@ def test_membership_loss_auc_equals_sklearn_on_the_same_sentences(tmp_path, toke
 
     expected = roc_auc_score(np.r_[np.ones(25), np.zeros(25)], np.r_[score(members), score(others)])
     assert result.metric("mia_auc", "loss").value == pytest.approx(expected, abs=1e-9)
+
+
+def test_hostile_group_and_lexicon_names_are_escaped_in_the_fairness_section(tmp_path, token_model):
+    """Sensitive values and name-lexicon groups reach the fairness tables, charts and findings of
+    the token path; a script in either must never reach report.html or README.md live."""
+    payload, img = "<script>alert('g')</script>", "<img src=x onerror=alert(2)>"
+    lexicon = tmp_path / "lex.json"
+    lexicon.write_text(json.dumps({"groups": {payload: {"first_names": {img: ["Ann", "Bea"]}},
+                                              "plain": {"first_names": {"f": ["Cy", "Di"]}}}}), encoding="utf-8")
+    data = _jsonl(tmp_path / "d.jsonl", _rows(20, group=payload))
+    out = tmp_path / "o"
+    report = run_audit(AuditConfig(model=str(token_model), data=str(data), out=str(out), auditors=["fairness"],
+                                   sensitive=["group"], options={"fairness": {**FAST["fairness"],
+                                                                              "name_lexicon": str(lexicon)}}),
+                       progress=False)
+    assert report.result("fairness").status == "ok", report.result("fairness").reason
+    html = (out / "report.html").read_text(encoding="utf-8")
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert payload not in html and img not in html and payload not in card and img not in card
+    assert "&lt;script&gt;alert(" in html  # shown, escaped
