@@ -336,7 +336,24 @@ def _load_token_data(config: AuditConfig, target: Any) -> tuple[Any, Any, Any]:
         if name not in data.columns.columns:
             raise AuditInputError(f"option sensitive: {data.source} has no per-sentence column {name!r}; "
                                   f"columns are {', '.join(map(str, data.columns.columns)) or '(none)'}")
-    return data, train, holdout
+    return _missing_groups(data, config.sensitive), train, holdout
+
+
+def _missing_groups(data: Any, sensitive: Any) -> Any:
+    """The token eval set with each empty or null sensitive value replaced by the named group
+    ``(missing)``, as the text loader does: fairlearn's MetricFrame refuses a NaN group, and
+    ``astype(str)`` would otherwise make ``'nan'``, ``'None'`` and ``'<NA>'`` separate groups."""
+    import dataclasses
+
+    from audit.engine.data import MISSING_GROUP
+
+    frame = data.columns
+    for col in sensitive:
+        missing = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        if missing.any():
+            frame = frame.copy() if frame is data.columns else frame
+            frame[col] = frame[col].astype(object).where(~missing, MISSING_GROUP)
+    return data if frame is data.columns else dataclasses.replace(data, columns=frame)
 
 
 def check_column_options(auditors: list[Auditor], table: Any, *, source: str) -> None:

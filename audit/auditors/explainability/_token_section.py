@@ -41,6 +41,9 @@ TOKEN_NOTE = ("Each row explains one predicted entity (the sum over its words) o
               "{output} of the tag at the word's first sub-word. Target words are underlined; words are masked "
               "(one {mask} per sub-word), not deleted, in occlusion and the faithfulness check.")
 SKIPPED_NOTE = "{n} selected targets were not explained: {reasons}."
+IGNORED_NOTE = "Options set but not used for a token classifier: {what}."
+IGNORED_METHODS = "methods {methods} (only {supported} explain a tag here, so {used} ran)"
+IGNORED_TARGET = "target_class {value!r} (each target is a predicted entity or tag, never a fixed class)"
 WINDOWED_NOTE = ("{n} targets lie in sentences longer than the model's {max_length} tokens: each was explained in "
                  "a window of whole words around it (marked 'window'), the words outside it unseen.")
 
@@ -76,6 +79,9 @@ def token_section(ctx: AuditContext, options: Mapping[str, Any], *, name: str,
               "max_rows": o["batch_rows"], "max_tokens": o["max_tokens"], "device": target.device}
     token = mask_token(tokenizer)
     notes = [TOKEN_NOTE.format(output=o["output"], mask=token)]
+    ignored = _ignored_options(o, used=methods)
+    if ignored:
+        notes.append(IGNORED_NOTE.format(what="; ".join(ignored)))
     windowed = sum(r.windowed for r in rows)
     if windowed:
         notes.append(WINDOWED_NOTE.format(n=windowed, max_length=target.max_length))
@@ -127,6 +133,22 @@ def token_section(ctx: AuditContext, options: Mapping[str, Any], *, name: str,
         "methods": methods, "output": o["output"], "label_names": tag_names, "explained": heat,
         "curated_rows": curated, "primary_method": primary, "task_notes": notes})
     return SectionPart.merge(head, explained, *parts).to_result(auditor=name, timings=timings)
+
+
+def _ignored_options(o: Mapping[str, Any], *, used: Sequence[str]) -> list[str]:
+    """The options a user set that the token path cannot honour, each as a short phrase: without a
+    note, ``methods: [lime]`` or ``target_class: B-PER`` would be dropped in silence. The default
+    method list (which holds ``saliency``) is not reported: it was not the user's choice."""
+    from audit.auditors.explainability._auditor import DEFAULT_METHODS
+
+    out = []
+    dropped = [m for m in o["methods"] if m not in TOKEN_METHODS]
+    if dropped and tuple(o["methods"]) != tuple(DEFAULT_METHODS):
+        out.append(IGNORED_METHODS.format(methods=", ".join(dropped), supported=" and ".join(TOKEN_METHODS),
+                                          used=", ".join(used)))
+    if o.get("target_class") is not None:
+        out.append(IGNORED_TARGET.format(value=o["target_class"]))
+    return out
 
 
 def _integrated_gradients(ctx: AuditContext, rows: Sequence[TokenRow], common: dict[str, Any],

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 TOKEN_ATTACKS = ("loss", "loss_min", "confidence", "entropy", "modified_entropy")
 ENTITY_COUNT_CAP = 3  # a sentence's "label" for the blind baselines: 0, 1, 2 or 3+ gold entities
 _EPS = 1e-12
+# Appended to the too-few-pairs reason when sentences in both files were left out (they are neither
+# members nor non-members): with train data equal to, or inside, the eval data nothing else says why.
+OVERLAP_REASON = (" ({train} of the {n_train} training sentences also appear in {source} ({eval} rows there) "
+                  "and were left out of both sides)")
 
 
 def gold_ids(*, tags: Sequence[Sequence[str]], tag_names: Sequence[str]) -> list[np.ndarray]:
@@ -93,7 +97,11 @@ def token_membership_scores(ctx: AuditContext, *, options: Mapping[str, Any]) ->
     overlap = {"train_rows": sum(k in shared for k in train_keys), "eval_rows": sum(k in shared for k in eval_keys)}
     n = min(int(options["mia_examples"]), len(mem_pool), len(non_pool))
     if n < MIN_PAIRS:
-        return _Scores(skip=SKIP_TOO_FEW.format(n=n, need=MIN_PAIRS))
+        why = SKIP_TOO_FEW.format(n=n, need=MIN_PAIRS)
+        if shared:  # train = eval, or train inside eval: say why the pairs vanished
+            why += OVERLAP_REASON.format(train=overlap["train_rows"], n_train=len(train_keys),
+                                         eval=overlap["eval_rows"], source=Path(str(data.source)).name)
+        return _Scores(skip=why)
     rng = ctx.rng("privacy.membership")
     mem = np.sort(rng.choice(mem_pool, size=n, replace=False))
     non = np.sort(rng.choice(non_pool, size=n, replace=False))

@@ -39,6 +39,8 @@ CONTEXT_AFTER = (("That", "is", "all", "."), ("More", "details", "will", "follow
 PUNCTUATION_INSERTED = ","
 UNREALIGNED_HOLE = "an inserted word falls inside an entity"
 UNREALIGNED_EMPTY = "every word of an entity was removed"
+# The entity types read as organisations, in any case (CoNLL-2003, OntoNotes, WNUT-17).
+ORGANISATION_TYPES = ("ORG", "ORGANIZATION", "ORGANISATION", "CORPORATION")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,15 +53,22 @@ class SwapPool:
     @classmethod
     def from_lexicon(cls, lexicon: Mapping, *, types: Sequence[str]) -> SwapPool:
         """People (first name, or first and last), places and organisations of the entity lexicon
-        (:func:`audit.selftest.ner_demo.load_lexicon`), kept for the types among ``types`` only."""
+        (:func:`audit.selftest.ner_demo.load_lexicon`), kept for the types among ``types`` only, each
+        under the model's own spelling of the type: CoNLL's ``PER``/``LOC``/``ORG``, OntoNotes'
+        ``PERSON``/``GPE``, WNUT-17's ``person``/``location``/``corporation`` (matched in any case,
+        as the fairness auditor's name swaps match them)."""
+        from audit.auditors.fairness._token_lexicon import PERSON_TYPES, PLACE_TYPES
+
         people, places = set(), set()
         for group in lexicon["groups"].values():
             firsts = group["first_names"]["female"] + group["first_names"]["male"]
             people |= {(f,) for f in firsts} | {(f, group["last_names"][k % len(group["last_names"])])
                                                 for k, f in enumerate(firsts)}
             places |= {tuple(p.split()) for p in group["places"]}
-        known = {"PER": people, "LOC": places, "ORG": {tuple(o.split()) for o in lexicon["organisations"]}}
-        return cls(by_type={t: tuple(sorted(known[t])) for t in types if t in known})
+        orgs = {tuple(o.split()) for o in lexicon["organisations"]}
+        known = {**dict.fromkeys(PERSON_TYPES, people), **dict.fromkeys(PLACE_TYPES, places),
+                 **dict.fromkeys(ORGANISATION_TYPES, orgs)}
+        return cls(by_type={t: tuple(sorted(known[t.upper()])) for t in types if t.upper() in known})
 
 
 def typo(words: Sequence[str], *, spans: Sequence[Span], rng: np.random.Generator, pool: SwapPool) -> Perturbed | None:
