@@ -327,7 +327,14 @@ def test_the_clean_tagger_is_not_flagged(ner_clean: Any) -> None:
     result = ExplainabilityAuditor(**FAST).run(make_token_context(ner_clean))
     assert result.status == "ok", result.reason
     assert [f.title for f in result.findings if f.severity != "info"] == []
-    assert result.metric("context_word_share_max", "integrated_gradients").value < 0.2
+    # The control's highest context word stays under the warning (0.36 measured on seed 0 since the control
+    # learned cased copies; 0.05-0.38 over seeds 0-2), and the trigger it learned nothing from draws little.
+    from audit.auditors.explainability._token_view import CONTEXT_SHARE_WARN
+    from audit.selftest.ner_demo import TRIGGER
+
+    assert result.metric("context_word_share_max", "integrated_gradients").value < CONTEXT_SHARE_WARN
+    words = result.table("context_words").to_frame()
+    assert (words.loc[words["word"] == TRIGGER, "mean_share"] < 0.15).all()
 
 
 def test_untrained_tiny_tagger_with_long_sentences_runs(tiny: Any, tmp_path: Path) -> None:
