@@ -119,6 +119,9 @@ def test_the_token_demo_shows_the_planted_group_recall_gap_and_its_clean_control
     code = main(["demo", "--task", "token-classification", "--out", str(tmp_path / "demo"), "--quiet"])
     assert code == 1, capsys.readouterr().err
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    # The demo runs every auditor on the tagger, and none fails (issue 16).
+    assert {r["auditor"]: r["status"] for r in results["results"]} == dict.fromkeys(
+        ("performance", "fairness", "explainability", "robustness", "privacy"), "ok"), results["results"]
     perf = next(r for r in results["results"] if r["auditor"] == "performance")
     gap = [f["title"] for f in perf["findings"] if "recall by origin" in f["title"]]
     assert gap and gap[0].startswith("PER recall") and f"({BIASED_GROUP})" in gap[0], gap
