@@ -185,15 +185,21 @@ def sanity(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.ndarray
                 f"model's (Spearman {final:.2f} >= {o['sanity_threshold']}): they reflect the input more than "
                 "what the model learned (Adebayo et al. 2018).",
                 {"method": method, "spearman_abs": final}))
+    return SectionPart(metrics=metrics, tables=[table], figures=[sanity_figure(frame, methods=o["methods"])],
+                       findings=findings)
+
+
+def sanity_figure(frame: Any, *, methods: Sequence[str]) -> Figure:
+    """The cascading-randomisation curve of each method (one record per stage and method in ``frame``,
+    with ``randomised`` and ``spearman_abs``): shared by the text and the token sanity checks."""
     stage_names = list(dict.fromkeys(frame["randomised"]))
     series = [(m, list(range(1, len(stage_names) + 1)),
-               [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in o["methods"]]
-    figure = Figure.lines(
+               [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in methods]
+    return Figure.lines(
         "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
         ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05),
         caption="Stages: " + ", ".join(f"{i + 1} = {n}" for i, n in enumerate(stage_names))
                 + ". A faithful method falls toward 0.")
-    return SectionPart(metrics=metrics, tables=[table], figures=[figure], findings=findings)
 
 
 def _nanmean(values: Sequence[float]) -> float:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audit.auditors.explainability import _faithfulness as fx
-from audit.auditors.explainability._checks import RANDOM, RANDOM_DRAWS
+from audit.auditors.explainability._checks import RANDOM, RANDOM_DRAWS, _nanmean, sanity_figure
 from audit.auditors.explainability._token_attribution import TokenRow, masked_words
 from audit.core.results import Figure, Finding, Metric, SectionPart, Table
 
@@ -163,18 +163,5 @@ def token_sanity(ctx: AuditContext, *, rows: Sequence[TokenRow], word_scores: Ma
                 f"After re-initialising the whole tagger its attributions still rank words like the trained one's "
                 f"(Spearman {final:.2f} >= {o['sanity_threshold']}): they reflect the input more than what the "
                 "model learned (Adebayo et al. 2018).", {"method": method, "spearman_abs": final}))
-    stages = list(dict.fromkeys(frame["randomised"]))
-    series = [(m, list(range(1, len(stages) + 1)), [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]])
-              for m in methods]
-    figure = Figure.lines(
-        "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
-        ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05),
-        caption="Stages: " + ", ".join(f"{i + 1} = {n}" for i, n in enumerate(stages))
-                + ". A faithful method falls toward 0.")
-    return SectionPart(metrics=metrics, tables=[table], figures=[figure], findings=findings)
-
-
-def _nanmean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    return float(arr.mean()) if arr.size else float("nan")
+    return SectionPart(metrics=metrics, tables=[table], figures=[sanity_figure(frame, methods=methods)],
+                       findings=findings)
