@@ -167,11 +167,15 @@ def _within_labels(grams: object, labels: np.ndarray) -> object:
 
 def ngram_classifier() -> object:
     """The n-gram baseline's classifier: L2 logistic regression (scikit-learn's default C) with
-    liblinear, about 3x faster than lbfgs on these few-thousand-row sparse problems; its only
-    randomness (coordinate order) is fixed."""
+    liblinear, solved in the dual: with tens of thousands of n-gram features for a few thousand
+    rows the dual has far fewer variables. Same objective, so the same model to the solver's
+    tolerance: on SST-2 dev against 872 train rows (38,879 features, 5 folds) the cross-fitted
+    scores moved by at most 1.3e-4 and the AUC by 5e-6, at 16x less CPU time than the primal (3.66 s
+    -> 0.22 s; the primal was itself 3x faster than lbfgs). Its only randomness (coordinate order)
+    is fixed."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=NGRAM_C, solver="liblinear", max_iter=NGRAM_MAX_ITER, random_state=0)
+    return LogisticRegression(C=NGRAM_C, solver="liblinear", dual=True, max_iter=NGRAM_MAX_ITER, random_state=0)
 
 
 def blind_scores(features: BlindFeatures, y: np.ndarray, *, seed: int) -> dict[str, np.ndarray]:
