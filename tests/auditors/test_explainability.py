@@ -486,6 +486,21 @@ def test_few_step_sanity_check_gives_the_reference_verdict_and_curve(build: str,
     assert reference[0] > reference[-1]  # the check sees the randomisation at all
 
 
+def test_attribution_batches_hold_every_row_once_with_bounded_padding() -> None:
+    from audit.auditors.explainability._attribution import PAD_SLACK, plan_batches
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lengths = rng.integers(3, 80, size=int(rng.integers(1, 60))).tolist()
+        batches = plan_batches(lengths, max_rows=16)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        for b in batches:
+            width, real = max(lengths[i] for i in b), sum(lengths[i] for i in b)
+            assert len(b) <= 16
+            assert len(b) == 1 or width * len(b) <= (1 + PAD_SLACK) * real
+    assert plan_batches([40, 8, 12, 30], max_rows=16) == [[0, 3], [2, 1]]  # not one batch of half padding
+
+
 def test_sanity_steps_zero_is_the_audits_own_steps(demo_planted: Any, planted_target: Any,
                                                   context_factory: Any) -> None:
     options = {"methods": ["integrated_gradients"], "explain_examples": 6, "n_steps": 8, "sanity_examples": 3,

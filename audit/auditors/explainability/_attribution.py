@@ -21,7 +21,8 @@ Methods and papers:
   et al. 2014); unsigned.
 * ``input_x_gradient``: embedding x gradient summed over the hidden size (Shrikumar et al. 2016).
 * ``occlusion``: each word replaced by [PAD], the drop of the score (Zeiler & Fergus 2014;
-  Captum's FeatureAblation with one feature per word).
+  what Captum's FeatureAblation with one feature per word computes, run through the shared
+  engine's length-sorted token-budget batches: :func:`occlusion`).
 * ``lime``: Captum LIME over words (Ribeiro et al. 2016), LIME's text kernel (cosine distance,
   width 25) and a Lasso surrogate.
 * ``kernel_shap``: Captum Kernel SHAP over words (Lundberg & Lee 2017).
@@ -136,26 +137,84 @@ def merge_words(token_scores: np.ndarray, row: EncodedRow, *, how: str = "sum") 
 def score_function(model: Any, *, output: str, multi_label: bool, takes_token_types: bool,
                    embeds: bool = False) -> Callable[..., Any]:
     """Captum's ``forward_func``: ids (or embeddings), attention mask, token types -> (B, C)."""
-    import torch
 
     def forward(x: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
         kwargs = {"inputs_embeds" if embeds else "input_ids": x, "attention_mask": attention_mask}
         if takes_token_types and token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        z = model(**kwargs).logits.float()
-        if multi_label:
-            return {"log_odds": z, "log_prob": torch.nn.functional.logsigmoid(z), "prob": torch.sigmoid(z)}[output]
-        if output == "prob":
-            return torch.softmax(z, dim=-1)
-        if output == "log_prob":
-            return torch.log_softmax(z, dim=-1)
-        # log odds of class c against all others: z_c - logsumexp_{j != c} z_j
-        c = z.shape[-1]
-        others = z.unsqueeze(1).expand(-1, c, -1).masked_fill(
-            torch.eye(c, dtype=torch.bool, device=z.device).unsqueeze(0), float("-inf"))
-        return z - torch.logsumexp(others, dim=-1)
+        return explained_score(model(**kwargs).logits.float(), output=output, multi_label=multi_label)
 
     return forward
+
+
+def explained_score(z: Any, *, output: str, multi_label: bool) -> Any:
+    """The explained score of every class from logits ``z`` (B, C), as a torch tensor."""
+    import torch
+
+    if multi_label:
+        return {"log_odds": z, "log_prob": torch.nn.functional.logsigmoid(z), "prob": torch.sigmoid(z)}[output]
+    if output == "prob":
+        return torch.softmax(z, dim=-1)
+    if output == "log_prob":
+        return torch.log_softmax(z, dim=-1)
+    # log odds of class c against all others: z_c - logsumexp_{j != c} z_j
+    c = z.shape[-1]
+    others = z.unsqueeze(1).expand(-1, c, -1).masked_fill(
+        torch.eye(c, dtype=torch.bool, device=z.device).unsqueeze(0), float("-inf"))
+    return z - torch.logsumexp(others, dim=-1)
+
+
+def occlusion(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *, pad_id: int, device: str = "cpu",
+              output: str = "log_odds", multi_label: bool = False, max_tokens: int = 16384,
+              max_batch: int = 256) -> list[np.ndarray]:
+    """Occlusion (Zeiler & Fergus 2014) through the shared engine's batch loop: for each row, one
+    copy per word with that word's pieces replaced by ``pad_id`` (attention kept, as Captum's
+    FeatureAblation with ``baselines=pad_id`` does), plus one with the row's other tokens (special
+    tokens, the pair segment) replaced, the group Captum ablates as its last feature. A token's
+    score is the drop of the target's explained score. Unlike FeatureAblation over a padded batch,
+    only a row's own words are varied (no copies for words a shorter row does not have) and the
+    copies are sorted by length into token-budget batches, each padded to its own longest row
+    (:func:`audit.engine.inference._forward_batches`). Equal to FeatureAblation to float rounding."""
+    import torch
+
+    from audit.engine.inference import Encoded, _forward_batches
+
+    variants: list[list[int]] = []
+    types: list[list[int]] | None = [] if any(r.token_type_ids is not None for r in rows) else None
+    owner: list[tuple[int, int]] = []  # (row, feature): feature -1 is the original, n_words the others
+    for i, r in enumerate(rows):
+        ids = np.asarray(r.input_ids)
+        feature = np.asarray(r.word_of_token)
+        for f in range(-1, r.n_words + 1):
+            if f == -1:
+                v = ids
+            else:
+                v = ids.copy()
+                v[feature == f if f < r.n_words else feature < 0] = pad_id
+            variants.append(v.tolist())
+            if types is not None:
+                types.append(list(r.token_type_ids or [0] * len(ids)))
+            owner.append((i, f))
+    enc = Encoded(input_ids=variants, token_type_ids=types, truncated=np.zeros(len(variants), dtype=bool))
+    scores = np.zeros(len(variants), dtype=np.float64)
+    for batch, logits in _forward_batches(model, enc, pad_id=pad_id, max_tokens=max_tokens, max_batch=max_batch,
+                                          device=device, dtype="float32", progress=False, desc="occlusion",
+                                          stats=None):
+        z = explained_score(torch.from_numpy(logits), output=output, multi_label=multi_label).double().numpy()
+        for j, v in enumerate(batch):
+            scores[v] = z[j, int(targets[owner[v][0]])]
+    out: list[np.ndarray] = []
+    k = 0
+    for r in rows:
+        base = scores[k]
+        feature = np.asarray(r.word_of_token)
+        drop = np.empty(len(r.input_ids), dtype=np.float64)
+        for f in range(r.n_words):
+            drop[feature == f] = base - scores[k + 1 + f]
+        drop[feature < 0] = base - scores[k + 1 + r.n_words]
+        out.append(drop)
+        k += r.n_words + 2
+    return out
 
 
 def takes_token_type_ids(model: Any) -> bool:
@@ -190,10 +249,29 @@ class AttributionRun:
     deltas: np.ndarray | None = None
 
 
-def plan_batches(lengths: Sequence[int], *, max_rows: int) -> list[list[int]]:
-    """Row indices per batch: sorted by length so padding is small, at most ``max_rows`` each."""
+# Padded tokens a batch may hold beyond its real ones (0.25: at most 25% more): a row that would
+# push a batch past this starts the next one. Rows are sorted longest first, so a batch is as wide
+# as its first row; without the cap ten sanity rows of 8 to 40 tokens made one batch, half padding.
+PAD_SLACK = 0.25
+
+
+def plan_batches(lengths: Sequence[int], *, max_rows: int, slack: float = PAD_SLACK) -> list[list[int]]:
+    """Row indices per batch: sorted by length (longest first), at most ``max_rows`` each, and
+    at most ``slack`` times more padded than real tokens (a lone row always fits)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[s : s + max_rows] for s in range(0, len(order), max_rows)]
+    batches: list[list[int]] = []
+    real = 0
+    for i in order:
+        n = max(int(lengths[i]), 1)
+        if batches and len(batches[-1]) < max_rows:
+            width = max(int(lengths[batches[-1][0]]), 1)
+            if width * (len(batches[-1]) + 1) <= (1.0 + slack) * (real + n):
+                batches[-1].append(i)
+                real += n
+                continue
+        batches.append([i])
+        real = n
+    return batches
 
 
 def _collate(rows: Sequence[EncodedRow], pad_id: int, device: str) -> tuple[Any, Any, Any, Any]:
@@ -245,16 +323,22 @@ def _lime_text_similarity(original: Any, perturbed: Any, interpretable: Any, **_
 def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *, method: str, pad_id: int,
               device: str = "cpu", output: str = "log_odds", multi_label: bool = False, n_steps: int = 50,
               n_samples: int = 200, max_rows: int = 16, max_tokens: int = 16384, seed: int = 0,
-              progress: Callable[..., Any] | None = None) -> AttributionRun:
+              progress: Callable[..., Any] | None = None, convergence_delta: bool = True) -> AttributionRun:
     """Attributions of ``method`` for each row toward its target class.
 
     Gradient methods run ``max_rows`` rows per Captum call; ``max_tokens`` bounds the padded
     tokens of one forward pass (interpolation steps x rows x width for Integrated Gradients).
+    ``convergence_delta=False`` skips the two extra forward passes of IG's completeness delta
+    (the sanity check compares ranks only); ``deltas`` is then all NaN.
     """
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}")
     import torch
 
+    if method == "occlusion":
+        with attribution_mode(model):
+            return AttributionRun(tokens=occlusion(model, rows, targets, pad_id=pad_id, device=device, output=output,
+                                                   multi_label=multi_label, max_tokens=max_tokens))
     token_types = takes_token_type_ids(model)
     per_row = method in ("lime", "kernel_shap")
     batches = plan_batches([len(r.input_ids) for r in rows], max_rows=1 if per_row else max_rows)
@@ -277,11 +361,13 @@ def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *,
                 lig = LayerIntegratedGradients(fwd, model.get_input_embeddings())
                 baseline = torch.where(keep, ids, torch.full_like(ids, pad_id))
                 internal = max(len(batch), max_tokens // max(width, 1))
-                attr, delta = lig.attribute(ids, baselines=baseline, additional_forward_args=args, target=target,
-                                            n_steps=n_steps, internal_batch_size=internal,
-                                            return_convergence_delta=True)
+                out = lig.attribute(ids, baselines=baseline, additional_forward_args=args, target=target,
+                                    n_steps=n_steps, internal_batch_size=internal,
+                                    return_convergence_delta=convergence_delta)
+                attr, delta = out if convergence_delta else (out, None)
                 scores = attr.sum(dim=-1)
-                deltas[batch] = delta.detach().cpu().numpy()  # type: ignore[index]
+                if delta is not None:
+                    deltas[batch] = delta.detach().cpu().numpy()  # type: ignore[index]
             elif method in ("saliency", "input_x_gradient"):
                 from captum.attr import InputXGradient, Saliency
 
