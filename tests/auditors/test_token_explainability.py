@@ -358,3 +358,25 @@ def test_untrained_tiny_tagger_with_long_sentences_runs(tiny: Any, tmp_path: Pat
     assert result.metric("explained_rows").value + result.metric("unexplained_targets").value >= 1
     assert any(e["source"].endswith("(window)") for e in result.extra["explained"])
     assert any("explained in a window of whole words" in note for note in result.extra["task_notes"])
+
+
+@pytest.mark.parametrize("build", ["ner_planted", "ner_clean"])
+def test_the_tagger_sanity_check_at_sanity_steps_gives_the_verdict_and_curve_of_the_audits_steps(
+        build: str, request: Any) -> None:
+    """IG on the randomised copies at SANITY_STEPS ranks words like at the audit's 50 steps, on the
+    planted and the clean tagger: same verdict, every stage within 0.1; sanity_steps=0 is 50."""
+    from audit.auditors.explainability._checks import SANITY_STEPS
+
+    demo = request.getfixturevalue(build)
+    options = {"methods": ["integrated_gradients"], "n_steps": 50, "explain_sentences": 8, "sanity_examples": 8,
+               "faithfulness": False}
+    curves = {}
+    for steps in (0, SANITY_STEPS):
+        result = ExplainabilityAuditor(**options, sanity_steps=steps).run(make_token_context(demo))
+        assert result.status == "ok", result.reason
+        curves[steps] = result.table("sanity").to_frame()["spearman_abs"].to_numpy()
+    reference, fast = curves[0], curves[SANITY_STEPS]
+    assert (reference[-1] >= 0.5) == (fast[-1] >= 0.5)
+    assert np.abs(reference - fast).max() < 0.1
+    assert not np.array_equal(reference, fast)  # the copies really ran at fewer steps
+

@@ -113,8 +113,11 @@ def token_section(ctx: AuditContext, options: Mapping[str, Any], *, name: str,
     if o["sanity_check"] and rows and o["sanity_examples"] > 0:
         start = time.perf_counter()
 
+        # IG on the randomised copies at sanity_steps, as the text check (only ranks are compared).
+        copy_steps = min(o.get("sanity_steps") or o["n_steps"], o["n_steps"])
+
         def attribute(m: Any, sub: Sequence[TokenRow], method: str) -> Sequence[np.ndarray]:
-            return attribute_targets(m, sub, method=method, n_steps=o["n_steps"], **common).words
+            return attribute_targets(m, sub, method=method, n_steps=copy_steps, **common).words
 
         parts.append(token_sanity(ctx, rows=rows, word_scores=word_scores, attribute=attribute, options=o))
         timings["sanity"] = time.perf_counter() - start
