@@ -161,8 +161,29 @@ def test_main_prints_the_table_and_returns_the_exit_code(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(selftest, "run_selftest", fake)
     assert selftest_main(["--seeds", "3,4", "--auditors", "privacy", "--quiet"]) == 0
-    assert seen == {"seeds": [3, 4], "auditors": ["privacy"], "progress": False}
+    assert seen == {"seeds": [3, 4], "auditors": ["privacy"], "progress": False, "profile": None}
     assert "memorised_train" in capsys.readouterr().out
+    assert selftest_main(["--seeds", "3", "--profile", "quick", "--quiet"]) == 0
+    assert seen["profile"] == "quick"
+    with pytest.raises(SystemExit) as exc:
+        selftest_main(["--profile", "fast"])
+    assert exc.value.code == 2 and "'fast'" in capsys.readouterr().err
+
+
+def test_under_a_profile_the_selftest_leaves_the_budgets_to_it() -> None:
+    """``selftest --profile P`` checks P's budgets: the options a profile sets are dropped from the
+    selftest's own (smaller) ones; the rest (recipes, tolerances, switches) are kept."""
+    from audit.core.profiles import BUDGETS
+    from audit.selftest.selftest import SELFTEST_OPTIONS, _options
+
+    names = ["explainability", "robustness", "privacy"]
+    own, under = _options(names), _options(names, profile="quick")
+    budgeted = {(b.auditor, b.option) for b in BUDGETS}
+    for name in names:
+        dropped = set(own[name]) - set(under[name])
+        assert dropped and all((name, k) in budgeted for k in dropped)
+        assert all(under[name][k] == SELFTEST_OPTIONS[name][k] for k in under[name])
+    assert under["robustness"]["recipes"] == ["deepwordbug"] and "attack_examples" not in under["robustness"]
 
 
 @pytest.mark.slow

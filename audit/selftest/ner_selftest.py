@@ -90,23 +90,28 @@ NER_DEFECTS: dict[str, tuple[str, st.Check, st.Check]] = {
 }
 
 
-def _audit(build: Any, *, names: list[str], seed: int, out: Path) -> AuditReport:
+def _audit(build: Any, *, names: list[str], seed: int, out: Path, profile: str | None = None) -> AuditReport:
     from audit.auditors.base import discover
     from audit.config import AuditConfig
+    from audit.core.profiles import BUDGETS
     from audit.runner import run_audit
 
     registry = discover()
-    options = {n: {k: v for k, v in NER_SELFTEST_OPTIONS.get(n, {}).items() if k in registry[n].cls.defaults}
-               for n in names}
+    budgeted = {(b.auditor, b.option) for b in BUDGETS} if profile else set()  # left to the profile
+    options = {n: {k: v for k, v in NER_SELFTEST_OPTIONS.get(n, {}).items()
+                   if k in registry[n].cls.defaults and (n, k) not in budgeted} for n in names}
+    extra = {"profile": profile} if profile else {}
     config = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), train_data=str(build.train_path),
                          sensitive=[SENSITIVE], out=str(out), overwrite=True, auditors=names, options=options,
-                         seed=seed)
+                         seed=seed, **extra)
     return run_audit(config, progress=False, write=False)
 
 
 def run_ner_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | None = None,
-                     workdir: Path | None = None, progress: bool = True) -> st.SelftestResult:
-    """Build the planted NER demo and its control per seed, audit both, check every defect."""
+                     workdir: Path | None = None, progress: bool = True, profile: str | None = None
+                     ) -> st.SelftestResult:
+    """Build the planted NER demo and its control per seed, audit both (at ``profile``'s budgets
+    when given), check every defect."""
     from audit.selftest.ner_demo import build_ner_demo
 
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _msg: None)
@@ -128,7 +133,8 @@ def run_ner_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] |
                 say(f"selftest: seed {seed}, NER {variant}: built in {time.perf_counter() - t0:.0f} s; "
                     f"auditing with {', '.join(names) or '(none)'}")
                 t0 = time.perf_counter()
-                reports[variant] = _audit(build, names=names, seed=seed, out=folder / "report") if names else None
+                reports[variant] = _audit(build, names=names, seed=seed, out=folder / "report",
+                                          profile=profile) if names else None
                 say(f"selftest: seed {seed}, NER {variant}: audited in {time.perf_counter() - t0:.0f} s")
                 for result in reports[variant].results if reports[variant] is not None else []:
                     if not any(result.auditor == a for a, _, _ in NER_DEFECTS.values()):

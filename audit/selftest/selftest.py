@@ -335,24 +335,31 @@ def _installed(wanted: Sequence[str] | None, *, defects: dict[str, tuple[str, An
     return usable, broken
 
 
-def _options(names: list[str]) -> dict[str, dict[str, Any]]:
+def _options(names: list[str], *, profile: str | None = None) -> dict[str, dict[str, Any]]:
+    """The selftest's options per auditor; under a ``profile`` the options that profile budgets
+    (audit/core/profiles.py) are left to it, so the run checks that profile's budgets."""
     from audit.auditors.base import discover
+    from audit.core.profiles import BUDGETS
 
     registry = discover()
+    budgeted = {(b.auditor, b.option) for b in BUDGETS} if profile else set()
     out = {}
     for name in names:
         known = set(registry[name].cls.defaults)  # type: ignore[union-attr]
-        out[name] = {k: v for k, v in SELFTEST_OPTIONS.get(name, {}).items() if k in known}
+        out[name] = {k: v for k, v in SELFTEST_OPTIONS.get(name, {}).items()
+                     if k in known and (name, k) not in budgeted}
     return out
 
 
-def _audit(build: Any, *, names: list[str], seed: int, out: Path, sensitive: Sequence[str] = ()) -> AuditReport:
+def _audit(build: Any, *, names: list[str], seed: int, out: Path, sensitive: Sequence[str] = (),
+           profile: str | None = None) -> AuditReport:
     from audit.config import AuditConfig
     from audit.runner import run_audit
 
+    extra = {"profile": profile} if profile else {}
     config = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), train_data=str(build.train_path),
                          sensitive=list(sensitive), out=str(out), overwrite=True, auditors=names,
-                         options=_options(names), seed=seed)
+                         options=_options(names, profile=profile), seed=seed, **extra)
     return run_audit(config, progress=False, write=False)
 
 
@@ -380,9 +387,10 @@ def _judge(report: AuditReport | None, auditor: str, check: Check, planted: dict
 
 
 def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | None = None,
-                 workdir: Path | None = None, progress: bool = True) -> SelftestResult:
+                 workdir: Path | None = None, progress: bool = True, profile: str | None = None) -> SelftestResult:
     """Build the planted demo and its clean control for each seed, audit both with every
-    installed auditor (or those named), and check each planted defect and each control."""
+    installed auditor (or those named), and check each planted defect and each control. With a
+    ``profile``, the audits run at that profile's budgets instead of the selftest's own."""
     from audit.selftest.demo import build_demo, build_shifted_control
 
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _msg: None)
@@ -407,7 +415,7 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
                     f"auditing with {', '.join(names) or '(none)'}")
                 t0 = time.perf_counter()
                 reports[variant] = _audit(build, names=names, seed=seed, out=folder / "report",
-                                          sensitive=sensitive) if names else None
+                                          sensitive=sensitive, profile=profile) if names else None
                 say(f"selftest: seed {seed}, {variant}: audited in {time.perf_counter() - t0:.0f} s")
                 report = reports[variant]
                 for result in report.results if report is not None else []:
@@ -429,7 +437,7 @@ def run_selftest(*, seeds: Sequence[int] = (0, 1), auditors: Sequence[str] | Non
                 say(f"selftest: seed {seed}, distribution-shift control: short members against long non-members")
                 shifted = build_shifted_control(builds["control"], root / f"seed{seed}-shifted", seed=seed)
                 report = _audit(shifted, names=["privacy"], seed=seed, out=root / f"seed{seed}-shifted" / "report",
-                                sensitive=[planted["control"]["biased_group"]["column"]])
+                                sensitive=[planted["control"]["biased_group"]["column"]], profile=profile)
                 checked, hit, evidence, secs = _judge(report, "privacy", _privacy_shift_control,
                                                       planted["control"]["memorised_train"], broken)
                 out.controls.append(ControlRow(SHIFT_CONTROL, seed, "privacy", flagged=hit, evidence=evidence,
@@ -451,6 +459,7 @@ def _seeds(text: str) -> list[int]:
 def selftest_main(argv: list[str] | None = None) -> int:
     """``rai-audit selftest``: print the table; exit 1 when a planted defect is missed."""
     from audit.cli import OneLineParser
+    from audit.core.profiles import PROFILES
 
     parser = OneLineParser(prog="rai-audit selftest",
                                      description="Check that the installed auditors find the demo's planted defects "
@@ -460,14 +469,16 @@ def selftest_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", choices=("text-classification", "token-classification"),
                         default="text-classification",
                         help="the demo to plant defects in: the sentiment classifier (default) or the NER tagger")
+    parser.add_argument("--profile", choices=PROFILES,
+                        help="audit at this profile's budgets (default: the selftest's own, smaller budgets)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     wanted = [a.strip() for a in args.auditors.split(",") if a.strip()] if args.auditors else None
     if args.task == "token-classification":
         from audit.selftest.ner_selftest import run_ner_selftest
 
-        result = run_ner_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet)
+        result = run_ner_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet, profile=args.profile)
     else:
-        result = run_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet)
+        result = run_selftest(seeds=args.seeds, auditors=wanted, progress=not args.quiet, profile=args.profile)
     print(result.format_table())
     return result.exit_code
