@@ -92,6 +92,9 @@ class RobustnessAuditor(Auditor):
         "invariance_tolerance": Option(kind="float", min=0, max=1, default=0.0,
                                        help="a changed prediction counts as a flip only when the original class's "
                                             "probability moved by more than this (CheckList's INV tolerance)"),
+        "attack_workers": Option(kind="int", min=0, default=1,
+                                 help="local processes attacking chunks of examples in parallel, each on one torch "
+                                      "thread (0: one per CPU core); with --engine ray the cluster's CPUs decide"),
         "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
         "token_sentences": Option(kind="int", min=0, default=200,
                                   help="token classifiers: sentences perturbed (a seeded sample)"),
@@ -201,6 +204,7 @@ class RobustnessAuditor(Auditor):
         the model alone; TextAttack's numbers per recipe, the summary and example tables."""
         import pandas as pd
 
+        from audit.auditors.robustness import _attack_chunks as C
         from audit.auditors.robustness import _attacks as A
         from audit.engine.inference import predict_logits
 
@@ -239,8 +243,8 @@ class RobustnessAuditor(Auditor):
         rows = stratified_sample(np.asarray(ctx.data.labels), self.options["attack_examples"],
                                  rng=ctx.rng("robustness.attack"))
         examples = [(_example(ctx, i), int(ctx.data.labels[i])) for i in rows]
-        wrapper = A.make_wrapper(lambda texts, pairs: ctx.predict(texts, pairs, desc="attack").probs,
-                                 target.model, target.tokenizer)
+        row_pairs = [ctx.data.pairs[i] for i in rows] if ctx.data.pairs is not None else None
+        runner = C.ChunkRunner(target, workers=self.options["attack_workers"], engine=getattr(target, "engine", None))
 
         def fresh(inputs: list[Any]) -> np.ndarray:
             texts = [x[0] if isinstance(x, tuple) else x for x in inputs]
@@ -250,15 +254,22 @@ class RobustnessAuditor(Auditor):
                                   dtype=target.dtype)[0]
 
         summary_rows, shown = [], []
+        recipe_runs: list[tuple[Any, Any]] = []
         threshold = self.options["max_attack_success_rate"]
-        for recipe in chosen:
-            attack = A.build_attack(ta, recipe, wrapper, query_budget=self.options["query_budget"],
-                                    batch_size=A.goal_batch_size(max_batch=target.max_batch,
-                                                                 max_tokens=target.max_tokens))
-            hits0, rows0 = target.cache_hits, wrapper.rows
-            run = A.run_attack(ta, attack, examples, recipe=recipe.name, seed=ctx.seed,
-                               time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
-            run.cache_hits, run.wrapper_rows = target.cache_hits - hits0, wrapper.rows - rows0
+        try:
+            for recipe in chosen:
+                # The originals' logits from the shared pass (cache hits): each example's attack starts from them.
+                hits0 = target.cache_hits
+                originals = list(target.predict_logits([ctx.data.texts[i] for i in rows], row_pairs))
+                base = ctx.seed_for(f"robustness.attack.{recipe.name}")
+                run = runner.run(ta, recipe, examples=examples, seeds=[C.example_seed(base, int(i)) for i in rows],
+                                 originals=originals, query_budget=self.options["query_budget"],
+                                 time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
+                run.cache_hits += target.cache_hits - hits0
+                recipe_runs.append((recipe, run))
+        finally:
+            runner.close()
+        for recipe, run in recipe_runs:
             timings[f"attack_{recipe.name}"] = run.seconds
             stats = A.summarize(run.results)
             checked = A.verify(run, fresh_predict=fresh, maximizes=recipe.maximizes)
