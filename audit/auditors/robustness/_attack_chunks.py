@@ -193,7 +193,9 @@ class ChunkRunner:
                                    multi_label=self.target.multi_label)
             run = attack_examples(ta, recipe, scorer, examples=examples, seeds=seeds, originals=originals,
                                   query_budget=query_budget, time_budget_s=time_budget_s, progress=progress)
-            self.target.stats.merge(scorer.target.stats)  # the driver's pass counters include the attack's
+            # The driver's counters include the attack's passes, as when it scored through ctx.predict.
+            self.target.stats.merge(scorer.target.stats)
+            self.target.cache_hits += scorer.target.cache_hits
         else:
             jobs = [{"recipe": recipe.name, "examples": list(examples[a:b]), "seeds": list(seeds[a:b]),
                      "originals": list(originals[a:b]), "query_budget": query_budget,
