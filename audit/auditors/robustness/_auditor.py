@@ -6,7 +6,9 @@ plus cheap CheckList invariance tests.
   seeded, class-stratified sample of the eval set. Rows the model already gets wrong are
   *skipped* and do not count toward the success rate, as in TextAttack. Every successful
   adversarial text is re-scored by the model alone (no cache, no TextAttack); a success that does
-  not change the prediction is a bug and fails the section.
+  not change the prediction is a bug and fails the section. Each example is attacked on its own
+  seed from a clean scorer cache (:mod:`._attack_chunks`), so the examples can be split into
+  chunks over local processes (``attack_workers``) or Ray tasks (``--engine ray``), same results.
 * Invariance (Ribeiro et al. 2020, "Beyond Accuracy: Behavioral Testing of NLP Models with
   CheckList"): typos, case, punctuation, whitespace, contractions, person names, numbers and
   emphatic exclamation marks should not change the prediction; the flip rate per perturbation
@@ -83,7 +85,7 @@ class RobustnessAuditor(Auditor):
         "attack_examples": Option(kind="int", min=0, default=100, help="rows attacked per recipe"),
         "query_budget": Option(kind="int", min=1, nullable=True, help="model queries per attacked row"),
         "time_budget_s": Option(kind="float", min=0, min_exclusive=True, nullable=True, default=300.0,
-                                help="seconds per recipe"),
+                                help="seconds per recipe (per chunk of examples when they are split over workers)"),
         "max_attack_success_rate": Option(kind="float", min=0, max=1, default=0.5,
                                           help="attack success rate above this is a finding"),
         "invariance_examples": Option(kind="int", min=0, default=500, help="rows perturbed by invariance tests"),
