@@ -82,6 +82,17 @@ def test_chunks_are_contiguous_and_balanced(n: int, parts: int, expected: list[t
     assert C.chunk_bounds(n, parts, min_size=4) == expected
 
 
+def test_zero_workers_means_one_per_cpu_core_and_an_accelerator_gets_one_chunk(planted_target: Any) -> None:
+    import copy
+    import os
+
+    assert C.ChunkRunner(planted_target, workers=0).parts == os.cpu_count()
+    assert C.ChunkRunner(planted_target, workers=3).parts == 3
+    on_gpu = copy.copy(planted_target)
+    on_gpu.device = "cuda"  # only read, never used: one accelerator batches on its own
+    assert C.ChunkRunner(on_gpu, workers=3).parts == 1
+
+
 @pytest.mark.parametrize("recipe", ["deepwordbug", "pwws"])
 def test_each_example_equals_textattack_attacker_on_that_example_alone(ctx: Any, rows: list[int],
                                                                        recipe: str) -> None:

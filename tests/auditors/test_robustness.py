@@ -294,6 +294,7 @@ def test_time_budget_stops_the_attack_and_says_so(planted_ctx: Any) -> None:
     ("query_budget", 0, "query_budget"),
     ("max_attack_success_rate", 1.5, "max_attack_success_rate"),
     ("invariance_tolerance", -0.1, "invariance_tolerance"),
+    ("attack_workers", -1, "attack_workers"),
 ])
 def test_bad_options_are_named(option: str, value: Any, match: str) -> None:
     with pytest.raises(AuditInputError, match=match):

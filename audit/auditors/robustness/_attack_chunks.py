@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,7 +78,7 @@ class ExampleScorer:
 
     target: Any
     multi_label: bool = False
-    calls: int = field(default=0)
+    calls: int = 0  # wrapper calls (search steps) over the examples scored
 
     def start(self, example: Any, original_logits: np.ndarray) -> None:
         self.target.reset_cache({_key(example): np.asarray(original_logits)})
