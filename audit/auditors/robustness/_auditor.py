@@ -263,11 +263,12 @@ class RobustnessAuditor(Auditor):
                 # The originals' logits from the shared pass (cache hits): each example's attack starts from them.
                 hits0 = target.cache_hits
                 originals = list(target.predict_logits([ctx.data.texts[i] for i in rows], row_pairs))
+                original_hits = target.cache_hits - hits0
                 base = ctx.seed_for(f"robustness.attack.{recipe.name}")
                 run = runner.run(ta, recipe, examples=examples, seeds=[C.example_seed(base, int(i)) for i in rows],
                                  originals=originals, query_budget=self.options["query_budget"],
                                  time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
-                run.cache_hits += target.cache_hits - hits0
+                run.cache_hits += original_hits
                 recipe_runs.append((recipe, run))
         finally:
             runner.close()
