@@ -206,6 +206,8 @@ class ChunkRunner:
             else:
                 runs = list(self._local_pool().map(_pool_job, jobs))
             run = merge_runs(recipe.name, runs)
+            # The workers' forward passes ran on their own model copies: not in the driver's pass counters.
+            self.target.cache_hits += run.cache_hits
         run.seconds = time.perf_counter() - start
         return run
 
