@@ -14,7 +14,8 @@ An example's result depends on the example alone, through two things:
   (:mod:`audit.engine.ray_engine`), so a query answered from a cache that another example's
   batches filled could break a tie in a search's ranking differently. Each example starts from an
   empty scorer cache holding only its original input's logits from the audit's shared pass (so
-  the skip decision agrees with the performance section), with TextAttack's own caches cleared;
+  the skip decision agrees with the performance section), with TextAttack's cache of model
+  outputs cleared;
   its queries are then batched exactly as its own search asks for them, wherever it runs.
 
 The time budget (``time_budget_s``) is per chunk: a chunk starts no example once it has run that
@@ -113,7 +114,7 @@ def attack_examples(ta: Any, recipe: Recipe, scorer: ExampleScorer, *, examples:
                     seeds: Sequence[int], originals: Sequence[np.ndarray], query_budget: int | None,
                     time_budget_s: float | None,
                     progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
-    """``recipe`` on ``examples``, each from a clean scorer cache and cleared TextAttack caches,
+    """``recipe`` on ``examples``, each from a clean scorer cache and TextAttack model-output cache,
     on its own seed (the module docstring says why); the same function in every worker."""
     target = scorer.target
     wrapper = make_wrapper(scorer.probs, target.model, target.tokenizer)
@@ -121,7 +122,9 @@ def attack_examples(ta: Any, recipe: Recipe, scorer: ExampleScorer, *, examples:
                           batch_size=goal_batch_size(max_batch=target.max_batch, max_tokens=target.max_tokens))
 
     def before_each(i: int) -> None:
-        attack.clear_cache()
+        # Only the model's answers depend on what was scored before (batch widths); the
+        # transformation and constraint caches hold pure functions of the text and are kept.
+        attack.goal_function.clear_cache()
         scorer.start(examples[i][0], originals[i])
 
     hits0 = target.cache_hits
