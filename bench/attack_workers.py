@@ -90,7 +90,7 @@ def main() -> None:
                 for name in RECIPES:
                     base = args.seed * 1_000_003 + RECIPES.index(name)
                     run = runner.run(ta, A.RECIPES[name], examples=examples,
-                                     seeds=[C.example_seed(base, i) for i in rows], originals=originals,
+                                     seeds=[C.example_seed(base=base, row=i) for i in rows], originals=originals,
                                      query_budget=None, time_budget_s=None)
                     seconds.setdefault((config, name), []).append(run.seconds)
                     got = [signature(r) for r in run.results]

@@ -47,7 +47,7 @@ def ours(ctx: Any, recipe: str, rows: list[int], *, workers: int = 1, seeds: lis
     runner = C.ChunkRunner(ctx.target, workers=workers)
     try:
         return runner.run(ta, A.RECIPES[recipe], examples=[(ctx.data.texts[i], int(ctx.data.labels[i])) for i in rows],
-                          seeds=seeds or [C.example_seed(base, i) for i in rows],
+                          seeds=seeds or [C.example_seed(base=base, row=i) for i in rows],
                           originals=list(ctx.target.predict_logits([ctx.data.texts[i] for i in rows])),
                           query_budget=None, time_budget_s=None)
     finally:
@@ -63,11 +63,11 @@ def signature(result: Any) -> tuple[str, str, int, int]:
 
 
 def test_example_seeds_are_stable_and_unrelated_across_rows() -> None:
-    seeds = [C.example_seed(12345, row) for row in range(100)]
-    assert seeds == [C.example_seed(12345, row) for row in range(100)]
+    seeds = [C.example_seed(base=12345, row=row) for row in range(100)]
+    assert seeds == [C.example_seed(base=12345, row=row) for row in range(100)]
     assert len(set(seeds)) == 100 and all(0 <= s < 2**32 for s in seeds)
-    assert C.example_seed(12345, 0) != C.example_seed(12346, 0)
-    assert C.example_seed(0, 0) == 2968811710  # NumPy's SeedSequence hash: fixed across versions and platforms
+    assert C.example_seed(base=12345, row=0) != C.example_seed(base=12346, row=0)
+    assert C.example_seed(base=0, row=0) == 2968811710  # NumPy's SeedSequence hash: fixed across versions and platforms
 
 
 @pytest.mark.parametrize(("n", "parts", "expected"), [
@@ -79,7 +79,7 @@ def test_example_seeds_are_stable_and_unrelated_across_rows() -> None:
     (100, 3, [(0, 34), (34, 67), (67, 100)]),
 ])
 def test_chunks_are_contiguous_and_balanced(n: int, parts: int, expected: list[tuple[int, int]]) -> None:
-    assert C.chunk_bounds(n, parts, min_size=4) == expected
+    assert C.chunk_bounds(n, parts=parts, min_size=4) == expected
 
 
 def test_zero_workers_means_one_per_cpu_core_and_an_accelerator_gets_one_chunk(planted_target: Any) -> None:
@@ -100,7 +100,7 @@ def test_each_example_equals_textattack_attacker_on_that_example_alone(ctx: Any,
     picked = rows[:4]
     run = ours(ctx, recipe, picked)
     base = ctx.seed_for(f"robustness.attack.{recipe}")
-    theirs = [attacker_result(ctx, ta, recipe, i, C.example_seed(base, i)) for i in picked]
+    theirs = [attacker_result(ctx, ta, recipe, i, C.example_seed(base=base, row=i)) for i in picked]
     assert [signature(r) for r in run.results] == [signature(r) for r in theirs]
     assert any(A.outcome(r) == "successful" for r in run.results)  # the comparison covers real attacks
 

@@ -117,7 +117,7 @@ def test_summary_equals_textattack_attacker_summary(planted_ctx: Any, planted_re
     ctx = planted_ctx
     rows = stratified_sample(np.asarray(ctx.data.labels), ATTACK_EXAMPLES, rng=ctx.rng("robustness.attack"))
     base = ctx.seed_for("robustness.attack.deepwordbug")
-    results = [attacker_result(ctx, ta, "deepwordbug", int(i), C.example_seed(base, int(i))) for i in rows]
+    results = [attacker_result(ctx, ta, "deepwordbug", int(i), C.example_seed(base=base, row=int(i))) for i in rows]
 
     theirs = {**AttackSuccessRate().calculate(results), **WordsPerturbed().calculate(results),
               **AttackQueries().calculate(results)}

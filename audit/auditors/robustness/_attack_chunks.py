@@ -6,7 +6,7 @@ An example's result depends on the example alone, through two things:
 
 * **Its own seed.** DeepWordBug's search draws random character edits; TextAttack's Attacker seeds
   once per run, so the random state would carry from one example to the next and no example could
-  move to another worker. Each example gets ``example_seed(base, row)``, ``base`` being
+  move to another worker. Each example gets ``example_seed(base=base, row=row)``, ``base`` being
   ``ctx.seed_for("robustness.attack.<recipe>")`` and ``row`` its row in the eval set, and
   ``set_seed`` runs right before its ``attack.attack``: exactly what ``Attacker`` does for a
   one-example dataset with ``AttackArgs(random_seed=seed)`` (tests/auditors/test_robustness.py).
@@ -50,14 +50,14 @@ from audit.auditors.robustness._attacks import (
 MIN_CHUNK = 4
 
 
-def example_seed(base: int, row: int) -> int:
+def example_seed(*, base: int, row: int) -> int:
     """The seed of the example at eval-set row ``row``: the first 32-bit word of NumPy's
     ``SeedSequence([base, row])`` (a stable hash of its entropy, the same on every platform and
     NumPy version), so neighbouring rows get unrelated seeds and ``np.random.seed`` accepts it."""
     return int(np.random.SeedSequence([int(base), int(row)]).generate_state(1, dtype=np.uint32)[0])
 
 
-def chunk_bounds(n: int, parts: int, *, min_size: int = MIN_CHUNK) -> list[tuple[int, int]]:
+def chunk_bounds(n: int, *, parts: int, min_size: int = MIN_CHUNK) -> list[tuple[int, int]]:
     """At most ``parts`` contiguous ``[start, stop)`` ranges covering ``range(n)``, each of at
     least ``min_size`` rows (one range when ``n`` is smaller), sizes differing by at most one."""
     if n <= 0:
@@ -189,7 +189,7 @@ class ChunkRunner:
             progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
         """``recipe`` on ``examples``, chunked as this runner does; results in the examples' order."""
         start = time.perf_counter()
-        bounds = chunk_bounds(len(examples), self.parts)
+        bounds = chunk_bounds(len(examples), parts=self.parts)
         if len(bounds) <= 1:
             scorer = ExampleScorer(target=worker_target(**{k: v for k, v in self.common().items()
                                                            if k != "multi_label"}),

@@ -265,7 +265,8 @@ class RobustnessAuditor(Auditor):
                 originals = list(target.predict_logits([ctx.data.texts[i] for i in rows], row_pairs))
                 original_hits = target.cache_hits - hits0
                 base = ctx.seed_for(f"robustness.attack.{recipe.name}")
-                run = runner.run(ta, recipe, examples=examples, seeds=[C.example_seed(base, int(i)) for i in rows],
+                seeds = [C.example_seed(base=base, row=int(i)) for i in rows]
+                run = runner.run(ta, recipe, examples=examples, seeds=seeds,
                                  originals=originals, query_budget=self.options["query_budget"],
                                  time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
                 run.cache_hits += original_hits
