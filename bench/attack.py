@@ -67,14 +67,16 @@ def main() -> None:
             target.predict_logits([t for t, _ in examples])
         wrapper = A.make_wrapper(lambda t, p: target.predict_logits(t, p), target.model, target.tokenizer)
         attack = A.build_attack(ta, recipe, wrapper, query_budget=None, batch_size=target.max_batch)
-        run = A.run_attack(ta, attack, examples, recipe="ours", seed=args.seed, time_budget_s=None)
+        run = A.run_attack(ta, attack, examples, recipe="ours", seeds=[args.seed] * len(examples),
+                           time_budget_s=None)
         return run.seconds, int(A.summarize(run.results)["successful_attacks"])
 
     def theirs() -> tuple[float, int]:
         target = Target.load(str(demo_dir / "model"))
         wrapper = HuggingFaceModelWrapper(target.model, target.tokenizer)
         attack = A.build_attack(ta, recipe, wrapper, query_budget=None, batch_size=32)  # TextAttack's default
-        run = A.run_attack(ta, attack, examples, recipe="theirs", seed=args.seed, time_budget_s=None)
+        run = A.run_attack(ta, attack, examples, recipe="theirs", seeds=[args.seed] * len(examples),
+                           time_budget_s=None)
         return run.seconds, int(A.summarize(run.results)["successful_attacks"])
 
     runs = {"ours": ours, "theirs": theirs, "ours_audit": lambda: ours(prescored=True)}

@@ -81,7 +81,7 @@ def main() -> None:
         start = time.perf_counter()
         if profiler:
             profiler.enable()
-        run = A.run_attack(ta, attack, examples, recipe=recipe, seed=0, time_budget_s=None)
+        run = A.run_attack(ta, attack, examples, recipe=recipe, seeds=[0] * len(examples), time_budget_s=None)
         if profiler:
             profiler.disable()
         total = time.perf_counter() - start

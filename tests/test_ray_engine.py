@@ -190,20 +190,25 @@ def _comparable(results: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.slow
 def test_results_json_from_ray_equals_local(ray_local, demo_planted, tmp_path):
     """One small audit both ways (performance, fairness with its counterfactual pass, privacy
-    with two online reference models trained as Ray tasks); every pass over a few rows goes
+    with two online reference models trained as Ray tasks, robustness with its DeepWordBug
+    attacks in two chunks of four examples, one Ray task each); every pass over a few rows goes
     through Ray (``ray_min_rows=100``)."""
     base = dict(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path),
                 train_data=str(demo_planted.train_path), sensitive=["age_group"], limit=300, seed=3,
-                auditors=["performance", "fairness", "privacy"],
+                auditors=["performance", "fairness", "privacy", "robustness"],
                 options={"performance": {"n_bootstrap": 50}, "fairness": {"n_bootstrap": 50},
                          "privacy": {"n_bootstrap": 50, "train_reference": 2, "reference_epochs": 1,
-                                     "mia_examples": 120, "pii": False}})
+                                     "mia_examples": 120, "pii": False},
+                         "robustness": {"recipes": ["deepwordbug"], "attack_examples": 8, "invariance_examples": 0}})
     run_audit(AuditConfig(**base, out=str(tmp_path / "local")), progress=False)
     ray_run = run_audit(AuditConfig(**base, out=str(tmp_path / "ray"), engine="ray", ray_min_rows=100),
                         progress=False)
     engine = ray_run.metadata["engine"]
-    assert engine["kind"] == "ray" and engine["distributed_passes"] >= 2 and engine["tasks"] == 2
-    assert [r.status for r in ray_run.results] == ["ok", "ok", "ok"]
+    assert engine["kind"] == "ray" and engine["distributed_passes"] >= 2
+    assert engine["tasks"] == 2 + 2  # the reference models, then the attack chunks (ray_local has 2 CPUs)
+    assert [r.status for r in ray_run.results] == ["ok"] * 4
+    attacks = next(r for r in ray_run.results if r.auditor == "robustness").table("attacks")
+    assert dict(zip(attacks.columns, attacks.rows[0], strict=True))["examples"] == 8
     a = json.loads((tmp_path / "local" / "results.json").read_text())
     b = json.loads((tmp_path / "ray" / "results.json").read_text())
     assert _comparable(a) == _comparable(b)

@@ -19,7 +19,8 @@ What is distributed (see the README's "Running on a cluster"):
   rarely, a tie in a ranking. Every auditor that calls ``ctx.predict`` / ``ctx.predict_words``
   is distributed without knowing it, through :class:`audit.engine.target.Target`'s cache.
 * **Independent jobs** (:meth:`RayEngine.map_tasks`): the privacy auditor's online LiRA
-  reference models, one Ray task per model.
+  reference models, one Ray task per model; the robustness auditor's TextAttack attacks, one Ray
+  task per contiguous chunk of a recipe's examples (:mod:`audit.auditors.robustness._attack_chunks`).
 
 A pass of fewer than ``min_rows`` rows runs on the driver: starting a Ray Data job costs
 seconds (12 s measured on this shared 2-core machine), which TextAttack's thousands of small
@@ -196,6 +197,12 @@ class RayEngine:
                 yield rows, logits
         stats.rows += n
         self.pass_s += time.perf_counter() - start
+
+    def parallelism(self) -> int:
+        """The cluster's CPUs: how many one-CPU tasks (:meth:`map_tasks`) can run at once."""
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def map_tasks(self, fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, common: dict[str, Any],
                   threads: int) -> list[Any]:

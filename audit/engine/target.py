@@ -212,6 +212,11 @@ class Target:
             return np.zeros((0, num_labels), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys])
 
+    def reset_cache(self, entries: dict[tuple[str, str | None], np.ndarray] | None = None) -> None:
+        """Forget every cached sequence logit, then hold ``entries`` ((text, pair) -> logits). The
+        attacks score each example from such a clean cache (robustness._attack_chunks: why)."""
+        self._cache = dict(entries or {})
+
     @property
     def _forward(self) -> Any:
         """The batch loop of the configured engine (None: the local one)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -105,8 +106,9 @@ def test_attacked_rows_are_a_seeded_class_stratified_sample(planted_ctx: Any) ->
 
 
 def test_summary_equals_textattack_attacker_summary(planted_ctx: Any, planted_result: Any) -> None:
-    """Run TextAttack's own Attacker on the same rows with the same seed and compare its summary
-    (the metric classes its log_summary uses) to our numbers."""
+    """Run TextAttack's own Attacker on each of the same rows, one example per dataset, with that
+    example's seed, and compare its summary (the metric classes its log_summary uses) to ours."""
+    from audit.auditors.robustness import _attack_chunks as C
     from audit.auditors.robustness import _attacks as A
 
     ta, _ = A.import_textattack()
@@ -114,12 +116,8 @@ def test_summary_equals_textattack_attacker_summary(planted_ctx: Any, planted_re
 
     ctx = planted_ctx
     rows = stratified_sample(np.asarray(ctx.data.labels), ATTACK_EXAMPLES, rng=ctx.rng("robustness.attack"))
-    dataset = ta.datasets.Dataset([(ctx.data.texts[i], int(ctx.data.labels[i])) for i in rows])
-    wrapper = A.make_wrapper(lambda t, p: ctx.predict(t, p).probs, ctx.target.model, ctx.target.tokenizer)
-    attack = A.build_attack(ta, A.RECIPES["deepwordbug"], wrapper, query_budget=None,
-                            batch_size=ctx.target.max_batch)
-    args = ta.AttackArgs(num_examples=len(rows), random_seed=ctx.seed, silent=True, disable_stdout=True)
-    results = ta.Attacker(attack, dataset, args).attack_dataset()
+    base = ctx.seed_for("robustness.attack.deepwordbug")
+    results = [attacker_result(ctx, ta, "deepwordbug", int(i), C.example_seed(base=base, row=int(i))) for i in rows]
 
     theirs = {**AttackSuccessRate().calculate(results), **WordsPerturbed().calculate(results),
               **AttackQueries().calculate(results)}
@@ -129,10 +127,32 @@ def test_summary_equals_textattack_attacker_summary(planted_ctx: Any, planted_re
     assert round(ours["avg_perturbed_word_pct"], 2) == pytest.approx(theirs["avg_word_perturbed_perc"])
     assert round(ours["avg_original_words"], 2) == pytest.approx(theirs["avg_word_perturbed"])  # words per input
     assert round(ours["avg_num_queries"], 2) == pytest.approx(theirs["avg_num_queries"])
-    # Same seed, same rows: the same adversarial texts.
+    # Same seeds, same rows: the same adversarial texts.
     adversarial = [r.perturbed_result.attacked_text.text for r in results if A.outcome(r) == "successful"]
     shown = [e["perturbed"] for e in planted_result.extra["adversarial_examples"] if e["recipe"] == "deepwordbug"]
     assert shown == adversarial[: len(shown)]
+
+
+def attacker_result(ctx: Any, ta: Any, recipe: str, row: int, seed: int) -> Any:
+    """TextAttack's Attacker on the one example at ``row`` with ``AttackArgs(random_seed=seed)``,
+    its recipe over a wrapper scoring as ours does (a fresh cache holding the original's logits)."""
+    from audit.auditors.robustness import _attack_chunks as C
+    from audit.auditors.robustness import _attacks as A
+
+    t = ctx.target
+    scorer = C.ExampleScorer(target=C.worker_target(model=t.model, tokenizer=t.tokenizer, max_length=t.max_length,
+                                                    max_tokens=t.max_tokens, max_batch=t.max_batch, device=t.device,
+                                                    dtype=t.dtype))
+    text, label = ctx.data.texts[row], int(ctx.data.labels[row])
+    scorer.start(text, t.predict_logits([text])[0])
+    attack = A.build_attack(ta, A.RECIPES[recipe], A.make_wrapper(scorer.probs, t.model, t.tokenizer),
+                            query_budget=None, batch_size=A.goal_batch_size(max_batch=t.max_batch,
+                                                                            max_tokens=t.max_tokens))
+    args = ta.AttackArgs(num_examples=1, random_seed=seed, silent=True, disable_stdout=True)
+    with warnings.catch_warnings():  # its own log summary of a lone skipped example averages an empty array
+        warnings.simplefilter("ignore", RuntimeWarning)
+        (result,) = ta.Attacker(attack, ta.datasets.Dataset([(text, label)]), args).attack_dataset()
+    return result
 
 
 def test_constant_predictor_cannot_be_attacked(demo_planted: Any, constant_target: Any) -> None:
@@ -274,6 +294,7 @@ def test_time_budget_stops_the_attack_and_says_so(planted_ctx: Any) -> None:
     ("query_budget", 0, "query_budget"),
     ("max_attack_success_rate", 1.5, "max_attack_success_rate"),
     ("invariance_tolerance", -0.1, "invariance_tolerance"),
+    ("attack_workers", -1, "attack_workers"),
 ])
 def test_bad_options_are_named(option: str, value: Any, match: str) -> None:
     with pytest.raises(AuditInputError, match=match):

@@ -262,11 +262,12 @@ class RecipeRun:
     cache_hits: int = 0
 
 
-def run_attack(ta: Any, attack: Any, examples: Sequence[tuple[Any, int]], *, recipe: str, seed: int,
-               time_budget_s: float | None, progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
-    """Attack ``examples`` in order, seeded as TextAttack's Attacker seeds (``set_seed`` once,
-    then one ``attack.attack`` per example), stopping when the wall-clock budget is spent."""
-    ta.shared.utils.set_seed(seed)
+def run_attack(ta: Any, attack: Any, examples: Sequence[tuple[Any, int]], *, recipe: str, seeds: Sequence[int],
+               time_budget_s: float | None, progress: Callable[..., Iterable[Any]] | None = None,
+               before_each: Callable[[int], None] | None = None) -> RecipeRun:
+    """Attack ``examples`` in order, each on its own seed: ``before_each(i)``, then ``set_seed(seeds[i])``
+    and ``attack.attack``, as TextAttack's Attacker seeds a one-example dataset (see
+    :mod:`._attack_chunks`). No example starts once ``time_budget_s`` wall-clock seconds are spent."""
     run = RecipeRun(recipe=recipe)
     start = time.perf_counter()
     items: Iterable[Any] = enumerate(examples)
@@ -276,6 +277,9 @@ def run_attack(ta: Any, attack: Any, examples: Sequence[tuple[Any, int]], *, rec
         if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
             run.not_attacked = len(examples) - i
             break
+        if before_each is not None:
+            before_each(i)
+        ta.shared.utils.set_seed(int(seeds[i]))
         run.results.append(attack.attack(text, int(label)))
         run.labels.append(int(label))
     run.seconds = time.perf_counter() - start

@@ -6,7 +6,9 @@ plus cheap CheckList invariance tests.
   seeded, class-stratified sample of the eval set. Rows the model already gets wrong are
   *skipped* and do not count toward the success rate, as in TextAttack. Every successful
   adversarial text is re-scored by the model alone (no cache, no TextAttack); a success that does
-  not change the prediction is a bug and fails the section.
+  not change the prediction is a bug and fails the section. Each example is attacked on its own
+  seed from a clean scorer cache (:mod:`._attack_chunks`), so the examples can be split into
+  chunks over local processes (``attack_workers``) or Ray tasks (``--engine ray``), same results.
 * Invariance (Ribeiro et al. 2020, "Beyond Accuracy: Behavioral Testing of NLP Models with
   CheckList"): typos, case, punctuation, whitespace, contractions, person names, numbers and
   emphatic exclamation marks should not change the prediction; the flip rate per perturbation
@@ -83,7 +85,7 @@ class RobustnessAuditor(Auditor):
         "attack_examples": Option(kind="int", min=0, default=100, help="rows attacked per recipe"),
         "query_budget": Option(kind="int", min=1, nullable=True, help="model queries per attacked row"),
         "time_budget_s": Option(kind="float", min=0, min_exclusive=True, nullable=True, default=300.0,
-                                help="seconds per recipe"),
+                                help="seconds per recipe (per chunk of examples when they are split over workers)"),
         "max_attack_success_rate": Option(kind="float", min=0, max=1, default=0.5,
                                           help="attack success rate above this is a finding"),
         "invariance_examples": Option(kind="int", min=0, default=500, help="rows perturbed by invariance tests"),
@@ -92,6 +94,9 @@ class RobustnessAuditor(Auditor):
         "invariance_tolerance": Option(kind="float", min=0, max=1, default=0.0,
                                        help="a changed prediction counts as a flip only when the original class's "
                                             "probability moved by more than this (CheckList's INV tolerance)"),
+        "attack_workers": Option(kind="int", min=0, default=1,
+                                 help="local processes attacking chunks of examples in parallel, each on one torch "
+                                      "thread (0: one per CPU core); with --engine ray the cluster's CPUs decide"),
         "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
         "token_sentences": Option(kind="int", min=0, default=200,
                                   help="token classifiers: sentences perturbed (a seeded sample)"),
@@ -201,6 +206,7 @@ class RobustnessAuditor(Auditor):
         the model alone; TextAttack's numbers per recipe, the summary and example tables."""
         import pandas as pd
 
+        from audit.auditors.robustness import _attack_chunks as C
         from audit.auditors.robustness import _attacks as A
         from audit.engine.inference import predict_logits
 
@@ -239,8 +245,8 @@ class RobustnessAuditor(Auditor):
         rows = stratified_sample(np.asarray(ctx.data.labels), self.options["attack_examples"],
                                  rng=ctx.rng("robustness.attack"))
         examples = [(_example(ctx, i), int(ctx.data.labels[i])) for i in rows]
-        wrapper = A.make_wrapper(lambda texts, pairs: ctx.predict(texts, pairs, desc="attack").probs,
-                                 target.model, target.tokenizer)
+        row_pairs = [ctx.data.pairs[i] for i in rows] if ctx.data.pairs is not None else None
+        runner = C.ChunkRunner(target, workers=self.options["attack_workers"], engine=getattr(target, "engine", None))
 
         def fresh(inputs: list[Any]) -> np.ndarray:
             texts = [x[0] if isinstance(x, tuple) else x for x in inputs]
@@ -250,15 +256,24 @@ class RobustnessAuditor(Auditor):
                                   dtype=target.dtype)[0]
 
         summary_rows, shown = [], []
+        recipe_runs: list[tuple[Any, Any]] = []
         threshold = self.options["max_attack_success_rate"]
-        for recipe in chosen:
-            attack = A.build_attack(ta, recipe, wrapper, query_budget=self.options["query_budget"],
-                                    batch_size=A.goal_batch_size(max_batch=target.max_batch,
-                                                                 max_tokens=target.max_tokens))
-            hits0, rows0 = target.cache_hits, wrapper.rows
-            run = A.run_attack(ta, attack, examples, recipe=recipe.name, seed=ctx.seed,
-                               time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
-            run.cache_hits, run.wrapper_rows = target.cache_hits - hits0, wrapper.rows - rows0
+        try:
+            for recipe in chosen:
+                # The originals' logits from the shared pass (cache hits): each example's attack starts from them.
+                hits0 = target.cache_hits
+                originals = list(target.predict_logits([ctx.data.texts[i] for i in rows], row_pairs))
+                original_hits = target.cache_hits - hits0
+                base = ctx.seed_for(f"robustness.attack.{recipe.name}")
+                seeds = [C.example_seed(base=base, row=int(i)) for i in rows]
+                run = runner.run(ta, recipe, examples=examples, seeds=seeds,
+                                 originals=originals, query_budget=self.options["query_budget"],
+                                 time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
+                run.cache_hits += original_hits
+                recipe_runs.append((recipe, run))
+        finally:
+            runner.close()
+        for recipe, run in recipe_runs:
             timings[f"attack_{recipe.name}"] = run.seconds
             stats = A.summarize(run.results)
             checked = A.verify(run, fresh_predict=fresh, maximizes=recipe.maximizes)
