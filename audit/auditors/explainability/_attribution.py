@@ -165,7 +165,7 @@ def explained_score(z: Any, *, output: str, multi_label: bool) -> Any:
 
 
 def occlusion(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *, pad_id: int, device: str = "cpu",
-              output: str = "log_odds", multi_label: bool = False, max_tokens: int = 16384,
+              output: str = "log_odds", multi_label: bool = False, max_tokens: int = 8192,
               max_batch: int = 256) -> list[np.ndarray]:
     """Occlusion (Zeiler & Fergus 2014) through the shared engine's batch loop: for each row, one
     copy per word with that word's pieces replaced by ``pad_id`` (attention kept, as Captum's
@@ -322,7 +322,7 @@ def _lime_text_similarity(original: Any, perturbed: Any, interpretable: Any, **_
 
 def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *, method: str, pad_id: int,
               device: str = "cpu", output: str = "log_odds", multi_label: bool = False, n_steps: int = 50,
-              n_samples: int = 200, max_rows: int = 16, max_tokens: int = 16384, seed: int = 0,
+              n_samples: int = 200, max_rows: int = 16, max_tokens: int = 8192, seed: int = 0,
               progress: Callable[..., Any] | None = None, convergence_delta: bool = True) -> AttributionRun:
     """Attributions of ``method`` for each row toward its target class.
 

@@ -198,7 +198,7 @@ def merge_to_words(token_scores: np.ndarray, row: TokenRow, *, how: str) -> np.n
 
 
 def attribute_targets(model: Any, rows: Sequence[TokenRow], *, method: str, pad_id: int, mask_id: int,
-                      output: str = "log_odds", n_steps: int = 50, max_rows: int = 16, max_tokens: int = 16384,
+                      output: str = "log_odds", n_steps: int = 50, max_rows: int = 16, max_tokens: int = 8192,
                       device: str = "cpu", progress: Callable[..., Any] | None = None) -> TokenAttributions:
     """Word attributions of ``method`` (``TOKEN_METHODS``) for every row's target, ``max_rows``
     rows per Captum call; ``max_tokens`` bounds the padded sub-words of one forward pass
