@@ -60,6 +60,30 @@ def test_wordnet_loads_offline_from_the_cache_built_from_debian(tmp_path: Path, 
     assert again.wordnet == str(corpus)  # reused, not copied again
 
 
+@pytest.mark.filterwarnings("ignore:The multilingual functions are not available:UserWarning")
+@pytest.mark.skipif(not (DEBIAN / "data.noun").is_file(),
+                    reason="Debian's wordnet-base is not installed (/usr/share/wordnet absent)")
+def test_wordnet_loads_without_the_unused_omw_map_and_gives_the_same_synonyms(tmp_path: Path,
+                                                                             isolated_nltk_path: None) -> None:
+    """quick_wordnet skips NLTK's WordNet-3.0-to-itself map (read only for OMW data, absent here):
+    the reader built under it has no map and finds exactly the same synsets and lemmas."""
+    import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    from audit.auditors.robustness._attacks import quick_wordnet
+
+    resources.resolve_nltk_resources(need_wordnet=True, data_dir=tmp_path, search_nltk_path=False, download=False)
+    root = nltk.data.find("corpora/wordnet", paths=[str(tmp_path)])
+    full = WordNetCorpusReader(root, None)
+    with quick_wordnet():
+        quick = WordNetCorpusReader(root, None)
+    assert full.map30 and quick.map30 is None  # the map really was built before, and is not now
+    assert WordNetCorpusReader.map_wn is not None and "quick" not in WordNetCorpusReader.map_wn.__qualname__
+    for word in ("good", "bad", "movie", "run", "quickly", "funny", "terrible", "actor", "plot", "boring"):
+        assert ([(s.name(), [lemma.name() for lemma in s.lemmas()]) for s in quick.synsets(word)]
+                == [(s.name(), [lemma.name() for lemma in s.lemmas()]) for s in full.synsets(word)])
+
+
 def test_stopwords_fall_back_to_scikit_learn_and_record_the_substitution(tmp_path: Path,
                                                                         isolated_nltk_path: None) -> None:
     from nltk.corpus.reader import WordListCorpusReader

@@ -159,6 +159,32 @@ def no_nltk_downloads() -> Iterator[None]:
         nltk.download = original  # type: ignore[assignment]
 
 
+@contextlib.contextmanager
+def quick_wordnet() -> Iterator[None]:
+    """Load NLTK's WordNet reader without its map from WordNet 3.0 to the loaded version when the
+    Open Multilingual Wordnet's data is absent (omw-1.4 is never downloaded here). NLTK builds that
+    map in the reader's constructor even when the loaded WordNet is 3.0 itself (it compares the
+    version "3.0" with the corpus name "wordnet"), and uses it only to load OMW data: 6 of the 7
+    seconds PWWS's first build took (bench/README.md). Synonyms are unchanged (tested)."""
+    import nltk
+    from nltk.corpus.reader import wordnet as wn
+
+    original = wn.WordNetCorpusReader.map_wn
+
+    def map_wn(self: Any, version: str = "wordnet") -> Any:
+        try:
+            nltk.data.find("corpora/omw-1.4")
+        except LookupError:  # no OMW data: the map would never be read
+            return None
+        return original(self, version)
+
+    wn.WordNetCorpusReader.map_wn = map_wn  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        wn.WordNetCorpusReader.map_wn = original  # type: ignore[method-assign]
+
+
 def import_textattack(*, need_wordnet: bool = False) -> tuple[Any, Any]:
     """Resolve the NLTK resources, then import TextAttack quietly and offline.
 
@@ -230,7 +256,7 @@ def build_attack(ta: Any, recipe: Recipe, wrapper: Any, *, query_budget: int | N
     module = importlib.import_module(f"textattack.attack_recipes.{module_name}")
     import warnings
 
-    with no_nltk_downloads(), warnings.catch_warnings():
+    with no_nltk_downloads(), quick_wordnet(), warnings.catch_warnings():
         # WordNet without the Open Multilingual Wordnet (omw-1.4) warns once on load; PWWS is English-only.
         warnings.filterwarnings("ignore", message=OMW_WARNING)
         attack = getattr(module, cls_name).build(wrapper)

@@ -156,13 +156,13 @@ def wordnet_synonyms() -> tuple[Callable[[str], list[str]] | None, frozenset[str
     WordNet cannot be found."""
     import warnings
 
-    from audit.auditors.robustness._attacks import OMW_WARNING, import_textattack, no_nltk_downloads
+    from audit.auditors.robustness._attacks import OMW_WARNING, import_textattack, no_nltk_downloads, quick_wordnet
 
     ta, resources = import_textattack(need_wordnet=True)
     stop = frozenset(ta.constraints.pre_transformation.StopwordModification().stopwords)
     if not resources.has_wordnet:
         return None, stop, next((p for p in resources.problems if "WordNet" in p), "WordNet is not available")
-    with no_nltk_downloads(), warnings.catch_warnings():
+    with no_nltk_downloads(), quick_wordnet(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=OMW_WARNING)
         swap = ta.transformations.WordSwapWordNet()
 
