@@ -486,6 +486,29 @@ def test_few_step_sanity_check_gives_the_reference_verdict_and_curve(build: str,
     assert reference[0] > reference[-1]  # the check sees the randomisation at all
 
 
+def test_a_stage_budget_explains_evenly_spaced_stages_and_keeps_the_verdicts_stage(
+        demo_planted: Any, planted_target: Any, context_factory: Any) -> None:
+    """sanity_stages=3 explains the first, a middle and the last stage, each on the same copy as
+    with every stage (the cascade still randomises every stage in turn): same rows of the table."""
+    from audit.auditors.explainability._checks import explained_stages
+
+    assert explained_stages(8, 0) == list(range(8)) and explained_stages(8, 4) == [0, 2, 5, 7]
+    assert explained_stages(8, 1) == [7] and explained_stages(3, 5) == [0, 1, 2]
+    options = {"methods": ["integrated_gradients"], "explain_examples": 6, "n_steps": 8, "sanity_examples": 3,
+               "faithfulness": False}
+    every = ExplainabilityAuditor(**options).run(context_factory(demo_planted, planted_target))
+    some = ExplainabilityAuditor(**options, sanity_stages=3).run(context_factory(demo_planted, planted_target))
+    full, part = every.table("sanity").to_frame(), some.table("sanity").to_frame()
+    n = int(full["stage"].max())
+    assert sorted(part["stage"]) == [k + 1 for k in explained_stages(n, 3)]
+    merged = part.merge(full, on=["stage", "method"], suffixes=("", "_all"))
+    np.testing.assert_allclose(merged["spearman_abs"], merged["spearman_abs_all"], atol=1e-9)
+    assert some.metric("sanity_rank_correlation", "integrated_gradients").value == \
+        every.metric("sanity_rank_correlation", "integrated_gradients").value
+    figure = next(f for f in some.figures if f.name == "sanity")
+    assert "1 = " in figure.caption and f"{n} = " in figure.caption
+
+
 def test_attribution_batches_hold_every_row_once_with_bounded_padding() -> None:
     from audit.auditors.explainability._attribution import PAD_SLACK, plan_batches
 

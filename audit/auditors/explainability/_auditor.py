@@ -121,6 +121,8 @@ class ExplainabilityAuditor(Auditor):
         "sanity_examples": Option(kind="int", min=0, default=10, help="rows in the sanity check"),
         "sanity_steps": Option(kind="int", min=0, max=100_000, default=SANITY_STEPS,
                                help="IG steps on the sanity check's randomised copies (0: n_steps)"),
+        "sanity_stages": Option(kind="int", min=0, max=10_000, default=0,
+                                help="cascade stages explained, evenly spaced, the last always (0: every stage)"),
         "sanity_threshold": Option(kind="float", min=0, max=1, default=0.5,
                                    help="final rank correlation at or above which the check fails"),
         "top_tokens": Option(kind="int", min=1, max=10_000, default=10, help="words shown per class"),

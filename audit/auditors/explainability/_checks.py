@@ -119,9 +119,21 @@ def sanity_rows(rows: Sequence[EncodedRow], *, examples: int) -> list[int]:
     return [i for i in range(len(rows)) if rows[i].n_words >= 2][:examples]
 
 
+def explained_stages(n: int, budget: int) -> list[int]:
+    """Which of ``n`` cascade stages are explained under a ``budget`` (0: all): evenly spaced, the
+    first and the last always (the verdict reads the last). Every stage is still randomised in
+    turn, so an explained stage's copy is the same whatever the budget."""
+    if budget <= 0 or budget >= n:
+        return list(range(n))
+    if budget == 1:
+        return [n - 1]
+    return sorted({round(i * (n - 1) / (budget - 1)) for i in range(budget)})
+
+
 def cascade_records(model: Any, rows: Sequence[EncodedRow], targets: np.ndarray,
                     trained: Mapping[str, Sequence[np.ndarray]], *, methods: Sequence[str], n_steps: int,
-                    common: Mapping[str, Any], seed: int, progress: Any = None) -> list[dict[str, Any]]:
+                    common: Mapping[str, Any], seed: int, progress: Any = None,
+                    stages: int = 0) -> list[dict[str, Any]]:
     """Per stage of cascading randomisation (top first) and method: the mean Spearman correlation
     between ``trained`` word scores (the trained model's, computed once by the audit and reused
     here) and the same method's scores on the randomised copy. Integrated Gradients runs with
@@ -139,7 +151,10 @@ def cascade_records(model: Any, rows: Sequence[EncodedRow], targets: np.ndarray,
     if progress is not None:
         cascade = progress(cascade, total=len(fx.cascade_stages(model)), desc="sanity: cascading randomisation")
     batch = {**common, "max_rows": max(int(common.get("max_rows", 1)), len(rows))}
+    keep = set(explained_stages(len(fx.cascade_stages(model)), stages))
     for s, (stage, copy) in enumerate(cascade):
+        if s not in keep:
+            continue
         for method in methods:
             run = attr.attribute(copy, rows, targets, method=method, n_steps=n_steps, convergence_delta=False, **batch)
             how = "first" if method in attr.WORD_FEATURE_METHODS else "sum"
@@ -171,7 +186,8 @@ def sanity(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.ndarray
     records = cascade_records(ctx.target.model, [rows[i] for i in idx], targets[idx],  # type: ignore[union-attr]
                               {m: [word_scores[m][i] for i in idx] for m in o["methods"]},
                               methods=o["methods"], n_steps=min(steps, o["n_steps"]), common=common,
-                              seed=ctx.seed_for("explainability.cascade"), progress=ctx.progress)
+                              seed=ctx.seed_for("explainability.cascade"), progress=ctx.progress,
+                              stages=o.get("sanity_stages", 0))
     frame = pd.DataFrame(records)
     table = Table.from_frame("sanity", frame, title="Cascading randomisation: rank correlation with the "
                                                     "trained model's attributions (Adebayo et al. 2018)")
@@ -197,13 +213,13 @@ def sanity(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.ndarray
 def sanity_figure(frame: Any, *, methods: Sequence[str]) -> Figure:
     """The cascading-randomisation curve of each method (one record per stage and method in ``frame``,
     with ``randomised`` and ``spearman_abs``): shared by the text and the token sanity checks."""
-    stage_names = list(dict.fromkeys(frame["randomised"]))
-    series = [(m, list(range(1, len(stage_names) + 1)),
+    stages = list(dict.fromkeys(zip(frame["stage"], frame["randomised"], strict=True)))
+    series = [(m, [int(k) for k, _ in stages],
                [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in methods]
     return Figure.lines(
         "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
         ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05),
-        caption="Stages: " + ", ".join(f"{i + 1} = {n}" for i, n in enumerate(stage_names))
+        caption="Stages: " + ", ".join(f"{int(k)} = {n}" for k, n in stages)
                 + ". A faithful method falls toward 0.")
 
 
