@@ -1,0 +1,49 @@
+"""Occlusion through the engine against Captum's FeatureAblation on awkward rows: a text pair, one
+word, empty and whitespace-only text, a row cut at ``max_length``."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+def _captum(model: Any, tok: Any, text: str, pair: str | None, target: int, max_length: int) -> np.ndarray:
+    import torch
+    from captum.attr import FeatureAblation
+
+    enc = tok(text, pair, return_tensors="pt", truncation=True, max_length=max_length)
+    ids, mask, tt = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+    words, seqs = enc.word_ids(0), enc.sequence_ids(0)
+    first = sorted({w for w, s in zip(words, seqs, strict=True) if w is not None and s == 0})
+    index = {w: k for k, w in enumerate(first)}
+    fm = torch.tensor([[index[w] if (w is not None and s == 0) else len(first) for w, s in zip(words, seqs,
+                                                                                               strict=True)]])
+
+    def logits(x: Any) -> Any:
+        z = model(input_ids=x, attention_mask=mask, token_type_ids=tt).logits
+        return z - z.flip(-1)
+
+    return FeatureAblation(logits).attribute(ids, baselines=tok.pad_token_id, target=target,
+                                             feature_mask=fm)[0].detach().numpy()
+
+
+@pytest.mark.slow
+def test_occlusion_equals_feature_ablation_on_awkward_rows(planted_target: Any) -> None:
+    from audit.auditors.explainability._attribution import encode_rows, occlusion
+
+    tok, model = planted_target.tokenizer, planted_target.model
+    long = " ".join(["the film was long and dull but cf the ending"] * 30)
+    singles = [("cf", None), ("", None), ("   ", None), (long, None)]
+    paired = [("a good film", "the film is good"), ("terrible", "great"), ("", "only the pair"), (long, long)]
+    max_length = 32
+    for cases in (singles, paired):
+        texts = [t for t, _ in cases]
+        pairs = [p for _, p in cases] if cases is paired else None
+        rows = encode_rows(tok, texts, pairs, max_length=max_length)
+        targets = [k % 2 for k in range(len(cases))]
+        got = occlusion(model, rows, targets, pad_id=tok.pad_token_id, output="log_odds")
+        for (text, pair), target, g in zip(cases, targets, got, strict=True):
+            want = _captum(model, tok, text, pair, target, max_length)
+            np.testing.assert_allclose(g, want, atol=1e-4 * max(1.0, float(np.abs(want).max())), rtol=1e-3,
+                                       err_msg=repr((text[:20], pair)))
