@@ -295,6 +295,8 @@ def test_time_budget_stops_the_attack_and_says_so(planted_ctx: Any) -> None:
     ("max_attack_success_rate", 1.5, "max_attack_success_rate"),
     ("invariance_tolerance", -0.1, "invariance_tolerance"),
     ("attack_workers", -1, "attack_workers"),
+    # Beyond a C int the spawn pool raised OverflowError mid-run, after the model loaded and earlier auditors ran.
+    ("attack_workers", 2**31, "attack_workers"),
 ])
 def test_bad_options_are_named(option: str, value: Any, match: str) -> None:
     with pytest.raises(AuditInputError, match=match):

@@ -94,7 +94,7 @@ class RobustnessAuditor(Auditor):
         "invariance_tolerance": Option(kind="float", min=0, max=1, default=0.0,
                                        help="a changed prediction counts as a flip only when the original class's "
                                             "probability moved by more than this (CheckList's INV tolerance)"),
-        "attack_workers": Option(kind="int", min=0, default=1,
+        "attack_workers": Option(kind="int", min=0, max=1024, default=1,
                                  help="local processes attacking chunks of examples in parallel, each on one torch "
                                       "thread (0: one per CPU core); with --engine ray the cluster's CPUs decide"),
         "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
