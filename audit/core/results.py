@@ -219,16 +219,17 @@ class Figure:
               xlabel: str = "", ylabel: str = "", dotted: Sequence[str] = (), log_x: bool = False,
               log_y: bool = False, diagonal: bool = False, xlim: tuple[float, float] | None = None,
               ylim: tuple[float, float] | None = None, markers: bool = False, legend: str = "best",
-              caption: str = "") -> Figure:
+              caption: str = "", integer_x: bool = False) -> Figure:
         """Curves ``(name, x, y)``; those named in ``dotted`` are baselines drawn dotted;
-        ``diagonal`` adds y = x (chance ROC, perfect calibration)."""
+        ``diagonal`` adds y = x (chance ROC, perfect calibration); ``integer_x`` ticks the x axis
+        at whole numbers only (x counts something: stages, rounds)."""
         if legend not in LEGEND_PLACES:
             raise ValueError(f"legend must be one of {LEGEND_PLACES}, got {legend!r}")
         return cls(name, "lines", {
             "title": title, "xlabel": xlabel, "ylabel": ylabel,
             "series": [{"name": str(n), "x": x, "y": y, "dotted": n in dotted} for n, x, y in series],
             "log_x": log_x, "log_y": log_y, "diagonal": diagonal, "markers": markers, "legend": legend,
-            "xlim": xlim, "ylim": ylim}, caption)
+            "xlim": xlim, "ylim": ylim, "integer_x": integer_x}, caption)
 
     @classmethod
     def reliability(cls, name: str, *, confidence: Sequence[float], accuracy: Sequence[float],

@@ -138,10 +138,11 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
                xlabel: str = "", ylabel: str = "", log_x: bool = False, log_y: bool = False,
                diagonal: bool = False, xlim: tuple[float, float] | None = None,
                ylim: tuple[float, float] | None = None, markers: bool = False,
-               dotted: Sequence[str] = (), legend_loc: str = "best") -> str:
+               dotted: Sequence[str] = (), legend_loc: str = "best", integer_x: bool = False) -> str:
     """Lines (name, x, y); ``diagonal`` draws y = x (a perfect calibration, a chance ROC); the
     series named in ``dotted`` are drawn dotted (baselines beside the lines they qualify);
-    ``legend_loc`` is matplotlib's, or "outside" for a legend right of the axes (many series)."""
+    ``legend_loc`` is matplotlib's, or "outside" for a legend right of the axes (many series);
+    ``integer_x`` puts x ticks on whole numbers only."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     if diagonal:
@@ -161,6 +162,10 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
             flat = flat_limits(np.concatenate([np.asarray(s[1 + axis], dtype=float) for s in series]))
             if flat is not None:
                 scale(*flat)
+    if integer_x:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -226,7 +231,8 @@ def draw(figure: Figure) -> str:
         return line_chart(series, title=title, xlabel=_text(d.get("xlabel", "")), ylabel=_text(d.get("ylabel", "")),
                           log_x=bool(d.get("log_x")), log_y=bool(d.get("log_y")), diagonal=bool(d.get("diagonal")),
                           xlim=_limits(d.get("xlim")), ylim=_limits(d.get("ylim")), markers=bool(d.get("markers")),
-                          dotted=[_text(s["name"]) for s in d["series"] if s.get("dotted")], legend_loc=legend)
+                          dotted=[_text(s["name"]) for s in d["series"] if s.get("dotted")], legend_loc=legend,
+                          integer_x=bool(d.get("integer_x")))
     if figure.kind == "reliability":
         return reliability_diagram(_floats(d["confidence"]), _floats(d["accuracy"]), _floats(d["count"]),
                                    title=title or "Reliability diagram")

@@ -47,3 +47,22 @@ def test_occlusion_equals_feature_ablation_on_awkward_rows(planted_target: Any) 
             want = _captum(model, tok, text, pair, target, max_length)
             np.testing.assert_allclose(g, want, atol=1e-4 * max(1.0, float(np.abs(want).max())), rtol=1e-3,
                                        err_msg=repr((text[:20], pair)))
+
+
+def test_the_sanity_figure_labels_only_whole_stages() -> None:
+    """With some stages explained (sanity_stages) the x axis ran 1.0, 1.5, 2.0...: half a stage
+    means nothing. The drawn SVG's tick labels are whole numbers."""
+    import re
+
+    import pandas as pd
+
+    from audit.auditors.explainability._checks import sanity_figure
+    from audit.report.charts import draw
+
+    frame = pd.DataFrame({"stage": [1, 3, 4], "randomised": ["classifier head", "layer 0", "embeddings"],
+                          "method": ["occlusion"] * 3, "spearman_abs": [0.9, 0.1, 0.0]})
+    figure = sanity_figure(frame, methods=["occlusion"])
+    svg = draw(figure)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    x_ticks = texts[:texts.index("stages randomised (top first)")]  # matplotlib writes the x axis first
+    assert x_ticks and all(re.fullmatch(r"\d+", t) for t in x_ticks), x_ticks

@@ -218,7 +218,7 @@ def sanity_figure(frame: Any, *, methods: Sequence[str]) -> Figure:
                [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in methods]
     return Figure.lines(
         "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
-        ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05),
+        ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05), integer_x=True,
         caption="Stages: " + ", ".join(f"{int(k)} = {n}" for k, n in stages)
                 + ". A faithful method falls toward 0.")
 
