@@ -66,3 +66,19 @@ def test_the_sanity_figure_labels_only_whole_stages() -> None:
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     x_ticks = texts[:texts.index("stages randomised (top first)")]  # matplotlib writes the x axis first
     assert x_ticks and all(re.fullmatch(r"\d+", t) for t in x_ticks), x_ticks
+
+
+def test_the_sanity_figure_shows_negative_correlations() -> None:
+    """The axis was fixed at -0.2: the demo's IG at layer 0 (-0.201 over 4 rows) sat half off the
+    plot, and a Spearman correlation can reach -1. Every point is inside the y limits."""
+    import pandas as pd
+
+    from audit.auditors.explainability._checks import sanity_figure
+
+    frame = pd.DataFrame({"stage": [1, 2, 1, 2], "randomised": ["head", "embeddings"] * 2,
+                          "method": ["saliency", "saliency", "occlusion", "occlusion"],
+                          "spearman_abs": [0.9, -0.201, 0.8, -0.65]})
+    low, high = sanity_figure(frame, methods=["saliency", "occlusion"]).data["ylim"]
+    assert low < -0.65 and high > 0.9
+    low, _ = sanity_figure(frame.iloc[[0, 2]], methods=["saliency", "occlusion"]).data["ylim"]
+    assert low == -0.2  # the usual axis when nothing is below it

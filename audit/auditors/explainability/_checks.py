@@ -216,9 +216,11 @@ def sanity_figure(frame: Any, *, methods: Sequence[str]) -> Figure:
     stages = list(dict.fromkeys(zip(frame["stage"], frame["randomised"], strict=True)))
     series = [(m, [int(k) for k, _ in stages],
                [float(v) for v in frame.loc[frame["method"] == m, "spearman_abs"]]) for m in methods]
+    # A Spearman correlation can be negative down to -1: the axis reaches the lowest point.
+    lowest = min((y for _, _, ys in series for y in ys if math.isfinite(y)), default=0.0)
     return Figure.lines(
         "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
-        ylabel="Spearman |attr| vs trained", markers=True, ylim=(-0.2, 1.05), integer_x=True,
+        ylabel="Spearman |attr| vs trained", markers=True, ylim=(min(-0.2, lowest - 0.05), 1.05), integer_x=True,
         caption="Stages: " + ", ".join(f"{int(k)} = {n}" for k, n in stages)
                 + ". A faithful method falls toward 0.")
 
