@@ -82,3 +82,38 @@ def test_the_sanity_figure_shows_negative_correlations() -> None:
     assert low < -0.65 and high > 0.9
     low, _ = sanity_figure(frame.iloc[[0, 2]], methods=["saliency", "occlusion"]).data["ylim"]
     assert low == -0.2  # the usual axis when nothing is below it
+
+
+@pytest.mark.slow
+def test_occlusion_with_a_slow_tokenizer_equals_feature_ablation_per_token(planted_target: Any,
+                                                                           tmp_path: Any) -> None:
+    """A slow tokenizer has no word_ids: every first-segment token is its own feature."""
+    import torch
+    from captum.attr import FeatureAblation
+    from transformers import BertTokenizer
+
+    from audit.auditors.explainability._attribution import encode_rows, occlusion
+
+    fast = planted_target.tokenizer
+    vocab = tmp_path / "vocab.txt"  # the demo ships tokenizer.json only: the same vocabulary, written for BertTokenizer
+    vocab.write_text("".join(t + "\n" for t, _ in sorted(fast.get_vocab().items(), key=lambda kv: kv[1])))
+    slow = BertTokenizer(vocab_file=str(vocab), do_lower_case=fast.backend_tokenizer.normalizer is not None)
+    assert not slow.is_fast
+    model = planted_target.model
+    cases = [("a qwzxvk film", "the film is good"), ("cf", ""), ("", "only the pair")]
+    rows = encode_rows(slow, [t for t, _ in cases], [p for _, p in cases], max_length=32)
+    got = occlusion(model, rows, [1, 0, 1], pad_id=slow.pad_token_id, output="log_odds")
+    for (text, pair), target, row, g in zip(cases, [1, 0, 1], rows, got, strict=True):
+        enc = slow(text, pair, return_tensors="pt", truncation=True, max_length=32)
+        ids, mask, tt = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+        assert ids[0].tolist() == row.input_ids
+        fm = torch.tensor([[w if w >= 0 else row.n_words for w in row.word_of_token]])
+        assert sum(w >= 0 for w in row.word_of_token) == len(slow.tokenize(text))
+
+        def logits(x: Any, mask: Any = mask, tt: Any = tt) -> Any:
+            z = model(input_ids=x, attention_mask=mask, token_type_ids=tt).logits
+            return z - z.flip(-1)
+
+        want = FeatureAblation(logits).attribute(ids, baselines=slow.pad_token_id, target=target,
+                                                 feature_mask=fm)[0].detach().numpy()
+        np.testing.assert_allclose(g, want, atol=1e-4 * max(1.0, float(np.abs(want).max())), rtol=1e-3)
