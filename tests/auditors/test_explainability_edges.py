@@ -1,5 +1,6 @@
-"""Occlusion through the engine against Captum's FeatureAblation on awkward rows: a text pair, one
-word, empty and whitespace-only text, a row cut at ``max_length``."""
+"""Explainability on awkward inputs: occlusion through the engine against Captum's FeatureAblation
+(a text pair, one word, empty and whitespace text, a row cut at max_length, a slow tokenizer), and
+the sanity figure when only some cascade stages are explained."""
 from __future__ import annotations
 
 from typing import Any
