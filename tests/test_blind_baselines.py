@@ -189,3 +189,21 @@ def test_labels_that_disagree_with_their_texts_are_seen_without_the_model():
     scores = blind_scores(_features(texts, labels=noisy), y, seed=0)
     assert abs(_auc(y, scores["ngrams"]) - 0.5) < 0.08 and abs(_auc(y, scores["label"]) - 0.5) < 0.08
     assert _auc(y, scores["ngrams_x_label"]) > 0.6
+
+
+def test_texts_without_word_characters_leave_the_ngram_baselines_at_chance_instead_of_failing() -> None:
+    """Punctuation- or emoji-only texts have no word n-gram (scikit-learn: "empty vocabulary"):
+    the character n-grams still count, and with no n-gram at all the n-gram baselines are zeros."""
+    from audit.auditors.privacy._blind_baselines import ngram_features
+
+    y = np.r_[np.ones(20, dtype=int), np.zeros(20, dtype=int)]
+    marks = ["!!", "?!", "...", "!?!", "\U0001f600\U0001f600", "--", "!!!", "??"] * 5
+    grams = ngram_features(marks)
+    assert grams is not None and grams.shape[0] == 40  # character n-grams only
+    scores = blind_scores(_features(marks, np.arange(40) % 2), y, seed=0)
+    assert set(scores) == set(BLIND_ATTACKS) and all(np.isfinite(s).all() for s in scores.values())
+    singles = ["", " ", "\t", "  "] * 10  # not one character n-gram either
+    assert ngram_features(singles) is None
+    none = blind_scores(_features(singles, np.arange(40) % 2), y, seed=0)
+    assert not none["ngrams"].any() and not none["ngrams_x_label"].any()
+

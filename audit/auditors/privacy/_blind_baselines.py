@@ -137,19 +137,25 @@ def _crossfit_discrete(values: np.ndarray, y: np.ndarray, folds: list[tuple[np.n
 
 
 def ngram_features(texts: Sequence[str]) -> object:
-    """TF-IDF character n-grams and word uni- and bigrams of ``texts`` (a sparse matrix), case
+    """TF-IDF character n-grams and word uni- and bigrams of ``texts`` (a sparse matrix; a part
+    without any n-gram is left out, and None when neither has one), case
     kept (a cased model sees case, so a set written in another case must be visible here). Fitted
     on all rows at once: vocabulary and IDF use no membership label, so this is no leak, and it
     saves refitting per fold; the classifier on top is what is cross-fitted."""
+    from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_union
 
-    features = make_union(
+    blocks = []
+    for vectorizer in (
         TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAM_RANGE_CHAR, sublinear_tf=True, lowercase=False),
         TfidfVectorizer(analyzer="word", ngram_range=NGRAM_RANGE_WORD, sublinear_tf=True, lowercase=False,
                         token_pattern=r"(?u)\b\w+\b"),
-    )
-    return features.fit_transform(list(texts))
+    ):
+        try:
+            blocks.append(vectorizer.fit_transform(list(texts)))
+        except ValueError:  # "empty vocabulary": no word characters (punctuation or emoji only), or no text
+            continue
+    return sparse.hstack(blocks).tocsr() if blocks else None
 
 
 def _within_labels(grams: object, labels: np.ndarray) -> object:
@@ -195,10 +201,15 @@ def blind_scores(features: BlindFeatures, y: np.ndarray, *, seed: int) -> dict[s
     if features.labels is not None:
         scores["label"] = _crossfit_discrete(features.labels, y, folds)
     grams = ngram_features(features.texts)
-    scores["ngrams"] = cross_val_predict(ngram_classifier(), grams, y, cv=folds, method="decision_function")
-    if features.labels is not None:
-        scores["ngrams_x_label"] = cross_val_predict(ngram_classifier(), _within_labels(grams, features.labels), y,
-                                                     cv=folds, method="decision_function")
+    if grams is None:  # not one n-gram in any text: nothing for the n-gram baselines to read (chance)
+        scores["ngrams"] = np.zeros(len(y))
+        if features.labels is not None:
+            scores["ngrams_x_label"] = np.zeros(len(y))
+    else:
+        scores["ngrams"] = cross_val_predict(ngram_classifier(), grams, y, cv=folds, method="decision_function")
+        if features.labels is not None:
+            scores["ngrams_x_label"] = cross_val_predict(ngram_classifier(), _within_labels(grams, features.labels),
+                                                         y, cv=folds, method="decision_function")
     return {name: np.asarray(scores[name], dtype=np.float64) for name in BLIND_ATTACKS if name in scores}
 
 
