@@ -187,9 +187,10 @@ def test_under_a_profile_the_selftest_leaves_the_budgets_to_it() -> None:
 
 
 @pytest.mark.slow
-def test_full_selftest_over_two_seeds(tmp_path: Path) -> None:
-    """Every installed auditor, seeds 0 and 1 (about 3 minutes on 2 cores with all five)."""
-    result = run_selftest(seeds=(0, 1), workdir=tmp_path, progress=False)
+def test_full_selftest_on_the_second_seed(tmp_path: Path) -> None:
+    """Every installed auditor on the second seed (seed 0 is the module's ``seed0`` fixture, checked
+    by the tests above: together, seeds 0 and 1 at half the cost of running seed 0 twice)."""
+    result = run_selftest(seeds=(1,), workdir=tmp_path, progress=False)
     installed = _installed_scored()
     assert all(r.found for r in result.rows if r.auditor in installed), result.format_table()
     assert result.false_alarms == 0, result.format_table()
