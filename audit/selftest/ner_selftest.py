@@ -91,19 +91,14 @@ NER_DEFECTS: dict[str, tuple[str, st.Check, st.Check]] = {
 
 
 def _audit(build: Any, *, names: list[str], seed: int, out: Path, profile: str | None = None) -> AuditReport:
-    from audit.auditors.base import discover
     from audit.config import AuditConfig
-    from audit.core.profiles import BUDGETS
+    from audit.core.profiles import DEFAULT_PROFILE
     from audit.runner import run_audit
 
-    registry = discover()
-    budgeted = {(b.auditor, b.option) for b in BUDGETS} if profile else set()  # left to the profile
-    options = {n: {k: v for k, v in NER_SELFTEST_OPTIONS.get(n, {}).items()
-                   if k in registry[n].cls.defaults and (n, k) not in budgeted} for n in names}
-    extra = {"profile": profile} if profile else {}
     config = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), train_data=str(build.train_path),
-                         sensitive=[SENSITIVE], out=str(out), overwrite=True, auditors=names, options=options,
-                         seed=seed, **extra)
+                         sensitive=[SENSITIVE], out=str(out), overwrite=True, auditors=names,
+                         options=st._options(names, profile=profile, table=NER_SELFTEST_OPTIONS), seed=seed,
+                         profile=profile or DEFAULT_PROFILE)
     return run_audit(config, progress=False, write=False)
 
 

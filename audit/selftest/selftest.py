@@ -335,31 +335,33 @@ def _installed(wanted: Sequence[str] | None, *, defects: dict[str, tuple[str, An
     return usable, broken
 
 
-def _options(names: list[str], *, profile: str | None = None) -> dict[str, dict[str, Any]]:
-    """The selftest's options per auditor; under a ``profile`` the options that profile budgets
-    (audit/core/profiles.py) are left to it, so the run checks that profile's budgets."""
+def _options(names: list[str], *, profile: str | None = None,
+             table: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """The selftest's options per auditor (``table``: SELFTEST_OPTIONS unless given, the NER
+    selftest's own otherwise), those an auditor declares; under a ``profile`` the options that
+    profile budgets (audit/core/profiles.py) are left to it, so the run checks its budgets."""
     from audit.auditors.base import discover
     from audit.core.profiles import BUDGETS
 
     registry = discover()
+    table = SELFTEST_OPTIONS if table is None else table
     budgeted = {(b.auditor, b.option) for b in BUDGETS} if profile else set()
     out = {}
     for name in names:
         known = set(registry[name].cls.defaults)  # type: ignore[union-attr]
-        out[name] = {k: v for k, v in SELFTEST_OPTIONS.get(name, {}).items()
-                     if k in known and (name, k) not in budgeted}
+        out[name] = {k: v for k, v in table.get(name, {}).items() if k in known and (name, k) not in budgeted}
     return out
 
 
 def _audit(build: Any, *, names: list[str], seed: int, out: Path, sensitive: Sequence[str] = (),
            profile: str | None = None) -> AuditReport:
     from audit.config import AuditConfig
+    from audit.core.profiles import DEFAULT_PROFILE
     from audit.runner import run_audit
 
-    extra = {"profile": profile} if profile else {}
     config = AuditConfig(model=str(build.model_dir), data=str(build.eval_path), train_data=str(build.train_path),
                          sensitive=list(sensitive), out=str(out), overwrite=True, auditors=names,
-                         options=_options(names, profile=profile), seed=seed, **extra)
+                         options=_options(names, profile=profile), seed=seed, profile=profile or DEFAULT_PROFILE)
     return run_audit(config, progress=False, write=False)
 
 

@@ -12,19 +12,8 @@ import pytest
 from audit.auditors.robustness import _attack_chunks as C
 from audit.auditors.robustness import _attacks as A
 from audit.auditors.robustness._auditor import stratified_sample
-from tests.auditors.test_robustness import attacker_result
+from tests.auditors.test_robustness import attacker_result, one_torch_thread  # noqa: F401 (autouse fixture)
 from tests.conftest import make_context
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Any:
-    """As in test_robustness: tiny forward passes run fastest on one thread. Restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -147,11 +147,12 @@ def cascade_records(model: Any, rows: Sequence[EncodedRow], targets: np.ndarray,
     from audit.auditors.explainability import _faithfulness as fx
 
     records = []
+    n_stages = len(fx.cascade_stages(model))
     cascade: Any = fx.randomised_copies(model, seed=seed)
     if progress is not None:
-        cascade = progress(cascade, total=len(fx.cascade_stages(model)), desc="sanity: cascading randomisation")
+        cascade = progress(cascade, total=n_stages, desc="sanity: cascading randomisation")
     batch = {**common, "max_rows": max(int(common.get("max_rows", 1)), len(rows))}
-    keep = set(explained_stages(len(fx.cascade_stages(model)), stages))
+    keep = set(explained_stages(n_stages, stages))
     for s, (stage, copy) in enumerate(cascade):
         if s not in keep:
             continue

@@ -137,10 +137,11 @@ def token_sanity(ctx: AuditContext, *, rows: Sequence[TokenRow], word_scores: Ma
     sub = [rows[i] for i in idx]
     methods = list(word_scores)
     trained = ctx.target.model  # type: ignore[union-attr]
+    n_stages = len(fx.cascade_stages(trained))
     cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed_for("explainability.token_cascade")),
-                           total=len(fx.cascade_stages(trained)), desc="sanity: cascading randomisation")
+                           total=n_stages, desc="sanity: cascading randomisation")
     records = []
-    keep = set(explained_stages(len(fx.cascade_stages(trained)), o.get("sanity_stages", 0)))
+    keep = set(explained_stages(n_stages, o.get("sanity_stages", 0)))
     for s, (stage, model) in enumerate(cascade):
         if s not in keep:
             continue
