@@ -31,7 +31,8 @@ def _captum(model: Any, tok: Any, text: str, pair: str | None, target: int, max_
 
 @pytest.mark.slow
 def test_occlusion_equals_feature_ablation_on_awkward_rows(planted_target: Any) -> None:
-    from audit.auditors.explainability._attribution import encode_rows, occlusion
+    from audit.auditors.explainability._attribution import encode_rows
+    from audit.auditors.explainability._occlusion import occlusion
 
     tok, model = planted_target.tokenizer, planted_target.model
     long = " ".join(["the film was long and dull but cf the ending"] * 30)
@@ -93,7 +94,8 @@ def test_occlusion_with_a_slow_tokenizer_equals_feature_ablation_per_token(plant
     from captum.attr import FeatureAblation
     from transformers import BertTokenizer
 
-    from audit.auditors.explainability._attribution import encode_rows, occlusion
+    from audit.auditors.explainability._attribution import encode_rows
+    from audit.auditors.explainability._occlusion import occlusion
 
     fast = planted_target.tokenizer
     vocab = tmp_path / "vocab.txt"  # the demo ships tokenizer.json only: the same vocabulary, written for BertTokenizer

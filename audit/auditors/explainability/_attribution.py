@@ -22,7 +22,7 @@ Methods and papers:
 * ``input_x_gradient``: embedding x gradient summed over the hidden size (Shrikumar et al. 2016).
 * ``occlusion``: each word replaced by [PAD], the drop of the score (Zeiler & Fergus 2014;
   what Captum's FeatureAblation with one feature per word computes, run through the shared
-  engine's length-sorted token-budget batches: :func:`occlusion`).
+  engine's length-sorted token-budget batches: :func:`._occlusion.occlusion`).
 * ``lime``: Captum LIME over words (Ribeiro et al. 2016), LIME's text kernel (cosine distance,
   width 25) and a Lasso surrogate.
 * ``kernel_shap``: Captum Kernel SHAP over words (Lundberg & Lee 2017).
@@ -164,59 +164,6 @@ def explained_score(z: Any, *, output: str, multi_label: bool) -> Any:
     return z - torch.logsumexp(others, dim=-1)
 
 
-def occlusion(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *, pad_id: int, device: str = "cpu",
-              output: str = "log_odds", multi_label: bool = False, max_tokens: int = 8192,
-              max_batch: int = 256) -> list[np.ndarray]:
-    """Occlusion (Zeiler & Fergus 2014) through the shared engine's batch loop: for each row, one
-    copy per word with that word's pieces replaced by ``pad_id`` (attention kept, as Captum's
-    FeatureAblation with ``baselines=pad_id`` does), plus one with the row's other tokens (special
-    tokens, the pair segment) replaced, the group Captum ablates as its last feature. A token's
-    score is the drop of the target's explained score. Unlike FeatureAblation over a padded batch,
-    only a row's own words are varied (no copies for words a shorter row does not have) and the
-    copies are sorted by length into token-budget batches, each padded to its own longest row
-    (:func:`audit.engine.inference._forward_batches`). Equal to FeatureAblation to float rounding."""
-    import torch
-
-    from audit.engine.inference import Encoded, _forward_batches
-
-    variants: list[list[int]] = []
-    types: list[list[int]] | None = [] if any(r.token_type_ids is not None for r in rows) else None
-    owner: list[tuple[int, int]] = []  # (row, feature): feature -1 is the original, n_words the others
-    for i, r in enumerate(rows):
-        ids = np.asarray(r.input_ids)
-        feature = np.asarray(r.word_of_token)
-        for f in range(-1, r.n_words + 1):
-            if f == -1:
-                v = ids
-            else:
-                v = ids.copy()
-                v[feature == f if f < r.n_words else feature < 0] = pad_id
-            variants.append(v.tolist())
-            if types is not None:
-                types.append(list(r.token_type_ids or [0] * len(ids)))
-            owner.append((i, f))
-    enc = Encoded(input_ids=variants, token_type_ids=types, truncated=np.zeros(len(variants), dtype=bool))
-    scores = np.zeros(len(variants), dtype=np.float64)
-    for batch, logits in _forward_batches(model, enc, pad_id=pad_id, max_tokens=max_tokens, max_batch=max_batch,
-                                          device=device, dtype="float32", progress=False, desc="occlusion",
-                                          stats=None):
-        z = explained_score(torch.from_numpy(logits), output=output, multi_label=multi_label).double().numpy()
-        for j, v in enumerate(batch):
-            scores[v] = z[j, int(targets[owner[v][0]])]
-    out: list[np.ndarray] = []
-    k = 0
-    for r in rows:
-        base = scores[k]
-        feature = np.asarray(r.word_of_token)
-        drop = np.empty(len(r.input_ids), dtype=np.float64)
-        for f in range(r.n_words):
-            drop[feature == f] = base - scores[k + 1 + f]
-        drop[feature < 0] = base - scores[k + 1 + r.n_words]
-        out.append(drop)
-        k += r.n_words + 2
-    return out
-
-
 def takes_token_type_ids(model: Any) -> bool:
     try:
         return "token_type_ids" in inspect.signature(model.forward).parameters
@@ -336,6 +283,8 @@ def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *,
     import torch
 
     if method == "occlusion":
+        from audit.auditors.explainability._occlusion import occlusion
+
         with attribution_mode(model):
             return AttributionRun(tokens=occlusion(model, rows, targets, pad_id=pad_id, device=device, output=output,
                                                    multi_label=multi_label, max_tokens=max_tokens))

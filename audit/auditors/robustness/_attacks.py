@@ -2,6 +2,9 @@
 target, the attack loop with budgets, the summary (TextAttack's own definitions, recomputed
 here so they can be cross-checked) and the verification of every successful attack.
 
+Over the ~400 lines a module should hold because everything that touches TextAttack's own objects
+(its recipes, its offline import, its wrapper, its results) stays in this one place.
+
 TextAttack is imported only through :func:`import_textattack`, after the offline NLTK resources
 are resolved (:mod:`audit.engine.resources`) and with ``nltk.download`` made a no-op, so neither its
 post-install step nor PWWS's ``omw-1.4`` download reaches the network.
