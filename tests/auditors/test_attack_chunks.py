@@ -4,6 +4,7 @@ examples were attacked, in which order, and in which process."""
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
 
 import numpy as np
@@ -30,19 +31,17 @@ def rows(ctx: Any) -> list[int]:
 def ours(ctx: Any, recipe: str, rows: list[int], *, workers: int = 1, seeds: list[int] | None = None,
          chunks: list[int] | None = None) -> A.RecipeRun:
     """Our attack loop on ``rows``, as the auditor runs it (same seeds, same originals); the number
-    of chunks the runner sent to workers is appended to ``chunks``."""
+    of examples the runner sent to workers is appended to ``chunks``."""
     ta, _ = A.import_textattack(need_wordnet=recipe == "pwws")
     base = ctx.seed_for(f"robustness.attack.{recipe}")
     runner = C.ChunkRunner(ctx.target, workers=workers)
-    try:
-        return runner.run(ta, A.RECIPES[recipe], examples=[(ctx.data.texts[i], int(ctx.data.labels[i])) for i in rows],
-                          seeds=seeds or [C.example_seed(base=base, row=i) for i in rows],
-                          originals=list(ctx.target.predict_logits([ctx.data.texts[i] for i in rows])),
-                          query_budget=None, time_budget_s=None)
-    finally:
-        runner.close()
-        if chunks is not None:
-            chunks.append(runner.chunks_sent)
+    run = runner.run(ta, A.RECIPES[recipe], examples=[(ctx.data.texts[i], int(ctx.data.labels[i])) for i in rows],
+                     seeds=seeds or [C.example_seed(base=base, row=i) for i in rows],
+                     originals=list(ctx.target.predict_logits([ctx.data.texts[i] for i in rows])),
+                     query_budget=None, time_budget_s=None)
+    if chunks is not None:
+        chunks.append(runner.chunks_sent)
+    return run
 
 
 def signature(result: Any) -> tuple[str, str, int, int]:
@@ -71,15 +70,25 @@ def test_chunks_are_contiguous_and_balanced(n: int, parts: int, expected: list[t
     assert C.chunk_bounds(n, parts=parts, min_size=4) == expected
 
 
-def test_zero_workers_means_one_per_cpu_core_and_an_accelerator_gets_one_chunk(planted_target: Any) -> None:
+def test_zero_workers_means_one_per_torch_thread_and_an_accelerator_gets_one_part(
+        planted_target: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import copy
     import os
 
-    assert C.ChunkRunner(planted_target, workers=0).parts == os.cpu_count()
-    assert C.ChunkRunner(planted_target, workers=3).parts == 3
+    import torch
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert C.default_workers() == 2  # torch would use 3 threads, but this process may run on 2 CPUs
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    assert C.default_workers() == 3  # OMP_NUM_THREADS=3 (torch's 3 threads) is respected
+    assert C.ChunkRunner(planted_target, workers=0).parts == 3
+    assert C.ChunkRunner(planted_target, workers=5).parts == 5
     on_gpu = copy.copy(planted_target)
     on_gpu.device = "cuda"  # only read, never used: one accelerator batches on its own
     assert C.ChunkRunner(on_gpu, workers=3).parts == 1
+    monkeypatch.setattr(C, "can_fork", lambda: False)  # macOS, Windows: attacked here
+    assert C.ChunkRunner(planted_target, workers=5).parts == 1
 
 
 @pytest.mark.parametrize("recipe", ["deepwordbug", "pwws"])
@@ -107,12 +116,73 @@ def test_an_example_result_does_not_depend_on_the_others_or_their_order(ctx: Any
 
 
 @pytest.mark.slow
-def test_two_local_workers_give_the_results_of_one(ctx: Any, rows: list[int]) -> None:
-    picked = rows[:6] + rows[:2]  # a repeated example must come out the same in either chunk
-    chunks: list[int] = []
-    one = ours(ctx, "deepwordbug", picked, workers=1, chunks=chunks)
-    two = ours(ctx, "deepwordbug", picked, workers=2, chunks=chunks)
-    assert chunks == [0, 2]  # two chunks of four rows, attacked in two spawned processes
+def test_two_forked_workers_give_the_results_of_one(ctx: Any, rows: list[int]) -> None:
+    picked = rows[:6] + rows[:2]  # a repeated example must come out the same in either worker
+    sent: list[int] = []
+    ctx.target.predict_logits([ctx.data.texts[i] for i in picked])  # the originals, scored (and cached) here
+    stats0 = ctx.target.stats.rows
+    one = ours(ctx, "deepwordbug", picked, workers=1, chunks=sent)
+    passes_one = ctx.target.stats.rows - stats0
+    two = ours(ctx, "deepwordbug", picked, workers=2, chunks=sent)
+    passes_two = ctx.target.stats.rows - stats0 - passes_one
+    assert sent == [0, 8]  # one process: nothing sent; two workers: the 8 examples, one at a time
     assert [signature(r) for r in two.results] == [signature(r) for r in one.results]
     assert [signature(r) for r in one.results[6:]] == [signature(r) for r in one.results[:2]]
     assert (two.wrapper_rows, two.cache_hits, two.not_attacked) == (one.wrapper_rows, one.cache_hits, 0)
+    assert passes_two == passes_one > 0  # the workers' forward passes are counted in the driver's
+    assert not multiprocessing.active_children()
+
+
+def test_forked_workers_report_progress_and_stop_at_the_time_budget(ctx: Any, rows: list[int]) -> None:
+    ticks: list[int] = []
+
+    def progress(items: Any, total: int, desc: str) -> Any:
+        ticks.append(total)
+        for item in items:
+            ticks.append(item)
+            yield item
+
+    ta, _ = A.import_textattack(need_wordnet=False)
+    picked = rows[:5]
+    examples = [(ctx.data.texts[i], int(ctx.data.labels[i])) for i in picked]
+    originals = list(ctx.target.predict_logits([t for t, _ in examples]))
+    for workers in (1, 2):
+        runner = C.ChunkRunner(ctx.target, workers=workers)
+        run = runner.run(ta, A.RECIPES["deepwordbug"], examples=examples, seeds=list(range(5)), originals=originals,
+                         query_budget=None, time_budget_s=0.0)
+        assert (run.results, run.not_attacked) == ([], 5)  # a spent budget starts no example, in either path
+    ticks.clear()
+    run = C.ChunkRunner(ctx.target, workers=2).run(ta, A.RECIPES["deepwordbug"], examples=examples,
+                                                   seeds=list(range(5)), originals=originals, query_budget=None,
+                                                   time_budget_s=None, progress=progress)
+    assert ticks[0] == 5 and sorted(ticks[1:]) == list(range(5)) and len(run.results) == 5
+
+
+@pytest.mark.parametrize("how", ["raises", "dies"])
+def test_a_failing_worker_fails_the_recipe_with_a_clear_error_and_leaves_no_process(
+        ctx: Any, rows: list[int], how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose scoring raises (or whose process dies) on one example: the run stops with
+    an error naming the recipe and the example, and every worker is gone."""
+    import os
+
+    ta, _ = A.import_textattack(need_wordnet=False)
+    picked = rows[:4]
+    examples = [(ctx.data.texts[i], int(ctx.data.labels[i])) for i in picked]
+    originals = list(ctx.target.predict_logits([t for t, _ in examples]))
+    bad = examples[2][0]
+    real = C.ExampleScorer.start
+
+    def start(self: Any, example: Any, original: Any) -> None:
+        if example == bad:
+            if how == "dies":
+                os._exit(3)
+            raise ValueError("planted failure")
+        real(self, example, original)
+
+    monkeypatch.setattr(C.ExampleScorer, "start", start)  # inherited by the forked workers
+    expected = "failed on example 2: ValueError: planted failure" if how == "raises" else "exited with code 3"
+    with pytest.raises(RuntimeError, match=rf"attack worker \(deepwordbug\).*{expected}"):
+        C.ChunkRunner(ctx.target, workers=2).run(ta, A.RECIPES["deepwordbug"], examples=examples,
+                                                 seeds=list(range(4)), originals=originals, query_budget=None,
+                                                 time_budget_s=None)
+    assert not multiprocessing.active_children()

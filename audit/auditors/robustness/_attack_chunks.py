@@ -26,9 +26,10 @@ when no budget is hit, as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,28 +111,44 @@ def worker_target(*, model: Any, tokenizer: Any, max_length: int, max_tokens: in
                   max_tokens=max_tokens, max_batch=max_batch, task=SEQUENCE)
 
 
+class ExampleAttack:
+    """A recipe built once over ``scorer`` (a Target with a cache of its own, restarted per
+    example), ready to attack one example at a time from a clean cache on its own seed: the same
+    object in the driver, in a forked worker (inherited, not rebuilt) and in a Ray task."""
+
+    def __init__(self, ta: Any, recipe: Recipe, scorer: ExampleScorer, *, query_budget: int | None) -> None:
+        target = scorer.target
+        self.ta, self.recipe, self.scorer = ta, recipe, scorer
+        self.wrapper = make_wrapper(scorer.probs, target.model, target.tokenizer)
+        self.attack = build_attack(ta, recipe, self.wrapper, query_budget=query_budget,
+                                   batch_size=goal_batch_size(max_batch=target.max_batch, max_tokens=target.max_tokens))
+
+    def run(self, examples: Sequence[tuple[Any, int]], *, seeds: Sequence[int], originals: Sequence[np.ndarray],
+            time_budget_s: float | None, progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
+        """``examples`` in order, each from a clean scorer cache and TextAttack model-output cache."""
+
+        def before_each(i: int) -> None:
+            # Only the model's answers depend on what was scored before (batch widths); the
+            # transformation and constraint caches hold pure functions of the text and are kept.
+            self.attack.goal_function.clear_cache()
+            self.scorer.start(examples[i][0], originals[i])
+
+        target = self.scorer.target
+        rows0, hits0 = self.wrapper.rows, target.cache_hits
+        run = run_attack(self.ta, self.attack, examples, recipe=self.recipe.name, seeds=seeds,
+                         time_budget_s=time_budget_s, progress=progress, before_each=before_each)
+        run.wrapper_rows, run.cache_hits = self.wrapper.rows - rows0, target.cache_hits - hits0
+        return run
+
+
 def attack_examples(ta: Any, recipe: Recipe, scorer: ExampleScorer, *, examples: Sequence[tuple[Any, int]],
                     seeds: Sequence[int], originals: Sequence[np.ndarray], query_budget: int | None,
                     time_budget_s: float | None,
                     progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
     """``recipe`` on ``examples``, each from a clean scorer cache and TextAttack model-output cache,
     on its own seed (the module docstring says why); the same function in every worker."""
-    target = scorer.target
-    wrapper = make_wrapper(scorer.probs, target.model, target.tokenizer)
-    attack = build_attack(ta, recipe, wrapper, query_budget=query_budget,
-                          batch_size=goal_batch_size(max_batch=target.max_batch, max_tokens=target.max_tokens))
-
-    def before_each(i: int) -> None:
-        # Only the model's answers depend on what was scored before (batch widths); the
-        # transformation and constraint caches hold pure functions of the text and are kept.
-        attack.goal_function.clear_cache()
-        scorer.start(examples[i][0], originals[i])
-
-    hits0 = target.cache_hits
-    run = run_attack(ta, attack, examples, recipe=recipe.name, seeds=seeds, time_budget_s=time_budget_s,
-                     progress=progress, before_each=before_each)
-    run.wrapper_rows, run.cache_hits = wrapper.rows, target.cache_hits - hits0
-    return run
+    return ExampleAttack(ta, recipe, scorer, query_budget=query_budget).run(
+        examples, seeds=seeds, originals=originals, time_budget_s=time_budget_s, progress=progress)
 
 
 def attack_chunk(*, model: Any, tokenizer: Any, max_length: int, max_tokens: int, max_batch: int, device: str,
@@ -162,22 +179,49 @@ def merge_runs(recipe: str, runs: Sequence[RecipeRun]) -> RecipeRun:
     return out
 
 
+def default_workers() -> int:
+    """Local attack workers when ``attack_workers`` is 0: one per thread torch would use here (its
+    intra-op default, which follows OMP_NUM_THREADS), within the CPUs this process may run on."""
+    import torch
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(int(torch.get_num_threads()), cpus))
+
+
+def can_fork() -> bool:
+    """Forked workers only where fork is safe for torch: Linux (macOS's fork breaks system
+    frameworks; Windows has none)."""
+    import multiprocessing
+    import sys
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
 class ChunkRunner:
-    """Where a recipe's chunks run: as Ray tasks when ``engine`` is a RayEngine (one chunk per CPU
-    of the cluster), else in a local spawn-context process pool of ``workers`` processes (each on one
-    torch thread), started on first use and shared by the recipes; with one chunk, here."""
+    """Where a recipe's examples run. With ``--engine ray`` (a RayEngine), as contiguous chunks in
+    Ray tasks (one per CPU of the cluster). Locally, in ``workers`` processes forked from this one
+    once the recipe is built (they inherit the model, TextAttack and WordNet already loaded, so
+    they start in milliseconds), handed one example at a time in order: a fast example frees its
+    worker for the next. Every CPU attack scores on one torch thread, wherever it runs (here, a
+    worker or a Ray task): a row's logits move by ~1e-6 with the thread count, so the results do
+    not depend on ``workers`` or on the machine's cores. On an accelerator, one part, here."""
 
     def __init__(self, target: Any, *, workers: int, engine: Any = None) -> None:
         self.target, self.engine = target, engine
-        self.workers = max(1, int(workers or os.cpu_count() or 1))
-        self._pool: Any = None
-        self.chunks_sent = 0
+        self.workers = max(1, int(workers or default_workers()))
+        self.chunks_sent = 0  # chunks sent to Ray tasks, or examples sent to forked workers
+        self.forked = 0  # worker processes forked
 
     @property
     def parts(self) -> int:
         if self.target.device != "cpu":  # one accelerator: its own batches are the parallelism
             return 1
-        return self.engine.parallelism() if self.engine is not None else self.workers
+        if self.engine is not None:
+            return self.engine.parallelism()
+        return self.workers if can_fork() else 1
 
     def common(self) -> dict[str, Any]:
         t = self.target
@@ -187,60 +231,157 @@ class ChunkRunner:
     def run(self, ta: Any, recipe: Recipe, *, examples: Sequence[tuple[Any, int]], seeds: Sequence[int],
             originals: Sequence[np.ndarray], query_budget: int | None, time_budget_s: float | None,
             progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
-        """``recipe`` on ``examples``, chunked as this runner does; results in the examples' order."""
+        """``recipe`` on ``examples``, split as this runner does; results in the examples' order."""
+        from audit.engine.inference import _torch_threads
+
         start = time.perf_counter()
-        bounds = chunk_bounds(len(examples), parts=self.parts)
-        if len(bounds) <= 1:
-            scorer = ExampleScorer(target=worker_target(**{k: v for k, v in self.common().items()
-                                                           if k != "multi_label"}),
-                                   multi_label=self.target.multi_label)
-            run = attack_examples(ta, recipe, scorer, examples=examples, seeds=seeds, originals=originals,
-                                  query_budget=query_budget, time_budget_s=time_budget_s, progress=progress)
-            # The driver's counters include the attack's passes, as when it scored through ctx.predict.
-            self.target.stats.merge(scorer.target.stats)
-            self.target.cache_hits += scorer.target.cache_hits
-        else:
+        if self.engine is not None and len(bounds := chunk_bounds(len(examples), parts=self.parts)) > 1:
             jobs = [{"recipe": recipe.name, "examples": list(examples[a:b]), "seeds": list(seeds[a:b]),
                      "originals": list(originals[a:b]), "query_budget": query_budget,
                      "time_budget_s": time_budget_s} for a, b in bounds]
             self.chunks_sent += len(jobs)
-            if self.engine is not None:
-                runs = self.engine.map_tasks(attack_chunk, jobs, common=self.common(), threads=1)
-            else:
-                runs = list(self._local_pool().map(_pool_job, jobs))
-            run = merge_runs(recipe.name, runs)
-            # The workers' forward passes ran on their own model copies: not in the driver's pass counters.
+            run = merge_runs(recipe.name, self.engine.map_tasks(attack_chunk, jobs, common=self.common(), threads=1))
+            # The tasks' forward passes ran on their own model copies: not in the driver's pass counters.
             self.target.cache_hits += run.cache_hits
+            run.seconds = time.perf_counter() - start
+            return run
+        common = {k: v for k, v in self.common().items() if k != "multi_label"}
+        scorer = ExampleScorer(target=worker_target(**common), multi_label=self.target.multi_label)
+        on_cpu = self.target.device == "cpu"
+        with _torch_threads(1 if on_cpu else None):
+            # Built here with the driver's thread setting, so forked workers inherit it built.
+            attack = ExampleAttack(ta, recipe, scorer, query_budget=query_budget)
+            workers = min(self.parts, len(examples))
+            if workers > 1:
+                run = self._forked(attack, workers, examples=examples, seeds=seeds, originals=originals,
+                                   time_budget_s=time_budget_s, progress=progress)
+            else:
+                run = attack.run(examples, seeds=seeds, originals=originals, time_budget_s=time_budget_s,
+                                 progress=progress)
+        # The driver's counters include the attack's passes, as when it scored through ctx.predict.
+        self.target.stats.merge(scorer.target.stats)
+        self.target.cache_hits += run.cache_hits
         run.seconds = time.perf_counter() - start
         return run
 
-    def _local_pool(self) -> Any:
-        if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+    def _forked(self, attack: ExampleAttack, workers: int, *, examples: Sequence[tuple[Any, int]],
+                seeds: Sequence[int], originals: Sequence[np.ndarray], time_budget_s: float | None,
+                progress: Callable[..., Iterable[Any]] | None) -> RecipeRun:
+        """The examples over ``workers`` forked processes, one example at a time, in order; the
+        results merged in the examples' order. No example is handed out once ``time_budget_s``
+        seconds are spent (the rest count as not attacked), as in one process."""
+        import multiprocessing
+        import warnings
+        from multiprocessing.connection import wait
 
-            # spawn: a forked child would inherit torch's thread pool and the driver's locks.
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_pool_init, initargs=(self.common(),))
-        return self._pool
+        start = time.perf_counter()
+        ctx = multiprocessing.get_context("fork")
+        procs: list[Any] = []
+        conns: list[Any] = []
+        parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+        # Set, the tokenizers library disables its threads in the child without a warning.
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12: fork with threads
+                for _ in range(workers):
+                    ours, theirs = ctx.Pipe()
+                    proc = ctx.Process(target=_forked_worker, args=(theirs, attack, examples, seeds, originals),
+                                       daemon=True, name="rai-audit attack worker")
+                    proc.start()
+                    theirs.close()
+                    procs.append(proc)
+                    conns.append(ours)
+        finally:
+            if parallelism is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM", None)
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = parallelism
+        self.forked += len(procs)
+        results: dict[int, Any] = {}
+        run = RecipeRun(recipe=attack.recipe.name)
+        busy: dict[Any, int] = {}
+        handed = 0
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        def hand_out(conn: Any) -> None:
+            nonlocal handed
+            budget_spent = time_budget_s is not None and time.perf_counter() - start > time_budget_s
+            if handed < len(examples) and not budget_spent:
+                conn.send(handed)
+                busy[conn] = handed
+                handed += 1
+                self.chunks_sent += 1
+            else:
+                conn.send(None)
+
+        def finished() -> Iterator[int]:
+            for conn in conns:
+                hand_out(conn)
+            while busy:
+                for conn in wait(list(busy)):
+                    i = busy.pop(conn)
+                    try:
+                        reply = conn.recv()
+                    except EOFError:
+                        proc = procs[conns.index(conn)]
+                        proc.join(timeout=5)
+                        raise RuntimeError(f"an attack worker ({attack.recipe.name}) exited with code "
+                                           f"{proc.exitcode} while attacking example {i}") from None
+                    if reply[0] == "error":
+                        raise RuntimeError(f"an attack worker ({attack.recipe.name}) failed on example {i}: {reply[1]}")
+                    _, result, rows, hits, stats = reply
+                    results[i] = result
+                    run.wrapper_rows += rows
+                    run.cache_hits += hits
+                    attack.scorer.target.stats.merge(stats)
+                    hand_out(conn)
+                    yield i
+
+        complete = False
+        try:
+            items: Iterable[int] = finished()
+            if progress is not None:
+                items = progress(items, total=len(examples), desc=f"attack {attack.recipe.name}")
+            for _ in items:
+                pass
+            complete = True
+        finally:
+            # Done, every worker was sent None and exits; on an error or a timeout, stop them now.
+            for proc in procs:
+                if complete:
+                    proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+            for conn in conns:
+                conn.close()
+        run.results = [results[i] for i in range(handed)]
+        run.labels = [int(examples[i][1]) for i in range(handed)]
+        run.not_attacked = len(examples) - handed
+        return run
 
 
-_WORKER_COMMON: dict[str, Any] = {}
+def _forked_worker(conn: Any, attack: ExampleAttack, examples: Sequence[tuple[Any, int]], seeds: Sequence[int],
+                   originals: Sequence[np.ndarray]) -> None:
+    """A forked attack worker: one torch thread; attacks the example index it is sent, replies
+    with its result and counters, until it is sent None."""
+    import copy
+    import traceback
 
-
-def _pool_init(common: dict[str, Any]) -> None:
-    """A local pool worker: one torch thread, tokenizers single-threaded, the model held once."""
     import torch
 
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     torch.set_num_threads(1)
-    _WORKER_COMMON.update(common)
-
-
-def _pool_job(job: dict[str, Any]) -> RecipeRun:
-    return attack_chunk(**_WORKER_COMMON, **job)
+    target = attack.scorer.target
+    try:
+        while (i := conn.recv()) is not None:
+            stats0 = copy.copy(target.stats)
+            one = attack.run([examples[i]], seeds=[seeds[i]], originals=[originals[i]], time_budget_s=None)
+            stats = copy.copy(target.stats)
+            for name in ("rows", "batches", "padded_tokens", "real_tokens", "oom_backoffs"):
+                setattr(stats, name, getattr(stats, name) - getattr(stats0, name))
+            conn.send(("ok", one.results[0], one.wrapper_rows, one.cache_hits, stats))
+    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which raises it
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("error", "".join(traceback.format_exception_only(exc)).strip()[:500]))
+    finally:
+        conn.close()

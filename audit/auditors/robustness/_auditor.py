@@ -94,9 +94,10 @@ class RobustnessAuditor(Auditor):
         "invariance_tolerance": Option(kind="float", min=0, max=1, default=0.0,
                                        help="a changed prediction counts as a flip only when the original class's "
                                             "probability moved by more than this (CheckList's INV tolerance)"),
-        "attack_workers": Option(kind="int", min=0, max=1024, default=1,
-                                 help="local processes attacking chunks of examples in parallel, each on one torch "
-                                      "thread (0: one per CPU core); with --engine ray the cluster's CPUs decide"),
+        "attack_workers": Option(kind="int", min=0, max=1024, default=0,
+                                 help="local processes attacking examples in parallel, each on one torch thread "
+                                      "(0: as many as torch's threads; 1: none, here); with --engine ray the "
+                                      "cluster's CPUs decide; the results are the same for any number"),
         "examples_shown": Option(kind="int", min=0, default=5, help="adversarial examples shown"),
         "token_sentences": Option(kind="int", min=0, default=200,
                                   help="token classifiers: sentences perturbed (a seeded sample)"),
@@ -258,21 +259,18 @@ class RobustnessAuditor(Auditor):
         summary_rows, shown = [], []
         recipe_runs: list[tuple[Any, Any]] = []
         threshold = self.options["max_attack_success_rate"]
-        try:
-            for recipe in chosen:
-                # The originals' logits from the shared pass (cache hits): each example's attack starts from them.
-                hits0 = target.cache_hits
-                originals = list(target.predict_logits([ctx.data.texts[i] for i in rows], row_pairs))
-                original_hits = target.cache_hits - hits0
-                base = ctx.seed_for(f"robustness.attack.{recipe.name}")
-                seeds = [C.example_seed(base=base, row=int(i)) for i in rows]
-                run = runner.run(ta, recipe, examples=examples, seeds=seeds,
-                                 originals=originals, query_budget=self.options["query_budget"],
-                                 time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
-                run.cache_hits += original_hits
-                recipe_runs.append((recipe, run))
-        finally:
-            runner.close()
+        for recipe in chosen:
+            # The originals' logits from the shared pass (cache hits): each example's attack starts from them.
+            hits0 = target.cache_hits
+            originals = list(target.predict_logits([ctx.data.texts[i] for i in rows], row_pairs))
+            original_hits = target.cache_hits - hits0
+            base = ctx.seed_for(f"robustness.attack.{recipe.name}")
+            seeds = [C.example_seed(base=base, row=int(i)) for i in rows]
+            run = runner.run(ta, recipe, examples=examples, seeds=seeds,
+                             originals=originals, query_budget=self.options["query_budget"],
+                             time_budget_s=self.options["time_budget_s"], progress=ctx.progress)
+            run.cache_hits += original_hits
+            recipe_runs.append((recipe, run))
         for recipe, run in recipe_runs:
             timings[f"attack_{recipe.name}"] = run.seconds
             stats = A.summarize(run.results)
