@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from audit.auditors.robustness._wordnet import quick_wordnet
+
 RECIPE_UNAVAILABLE = "{name}: skipped, {why}"
 OMW_WARNING = "The multilingual functions are not available"
 TA_POST_INSTALL_MARKER = "post_install_check_3"  # textattack/shared/utils/install.py (0.3.x)
@@ -160,32 +162,6 @@ def no_nltk_downloads() -> Iterator[None]:
         yield
     finally:
         nltk.download = original  # type: ignore[assignment]
-
-
-@contextlib.contextmanager
-def quick_wordnet() -> Iterator[None]:
-    """Load NLTK's WordNet reader without its map from WordNet 3.0 to the loaded version when the
-    Open Multilingual Wordnet's data is absent (omw-1.4 is never downloaded here). NLTK builds that
-    map in the reader's constructor even when the loaded WordNet is 3.0 itself (it compares the
-    version "3.0" with the corpus name "wordnet"), and uses it only to load OMW data: 6 of the 7
-    seconds PWWS's first build took (bench/README.md). Synonyms are unchanged (tested)."""
-    import nltk
-    from nltk.corpus.reader import wordnet as wn
-
-    original = wn.WordNetCorpusReader.map_wn
-
-    def map_wn(self: Any, version: str = "wordnet") -> Any:
-        try:
-            nltk.data.find("corpora/omw-1.4")
-        except LookupError:  # no OMW data: the map would never be read
-            return None
-        return original(self, version)
-
-    wn.WordNetCorpusReader.map_wn = map_wn  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        wn.WordNetCorpusReader.map_wn = original  # type: ignore[method-assign]
 
 
 def import_textattack(*, need_wordnet: bool = False) -> tuple[Any, Any]:

@@ -156,7 +156,8 @@ def wordnet_synonyms() -> tuple[Callable[[str], list[str]] | None, frozenset[str
     WordNet cannot be found."""
     import warnings
 
-    from audit.auditors.robustness._attacks import OMW_WARNING, import_textattack, no_nltk_downloads, quick_wordnet
+    from audit.auditors.robustness._attacks import OMW_WARNING, import_textattack, no_nltk_downloads
+    from audit.auditors.robustness._wordnet import quick_wordnet
 
     ta, resources = import_textattack(need_wordnet=True)
     stop = frozenset(ta.constraints.pre_transformation.StopwordModification().stopwords)
