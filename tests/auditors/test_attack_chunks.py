@@ -13,6 +13,7 @@ import pytest
 from audit.auditors.robustness import _attack_chunks as C
 from audit.auditors.robustness import _attacks as A
 from audit.auditors.robustness._auditor import stratified_sample
+from audit.engine import forked
 from tests.auditors.test_robustness import attacker_result, one_torch_thread  # noqa: F401 (autouse fixture)
 from tests.conftest import make_context
 
@@ -79,9 +80,9 @@ def test_zero_workers_means_one_per_torch_thread_and_an_accelerator_gets_one_par
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    assert C.default_workers() == 2  # torch would use 3 threads, but this process may run on 2 CPUs
+    assert forked.default_workers() == 2  # torch would use 3 threads, but this process may run on 2 CPUs
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
-    assert C.default_workers() == 3  # OMP_NUM_THREADS=3 (torch's 3 threads) is respected
+    assert forked.default_workers() == 3  # OMP_NUM_THREADS=3 (torch's 3 threads) is respected
     assert C.ChunkRunner(planted_target, workers=0).parts == 3
     assert C.ChunkRunner(planted_target, workers=5).parts == 5
     on_gpu = copy.copy(planted_target)
@@ -180,8 +181,8 @@ def test_a_failing_worker_fails_the_recipe_with_a_clear_error_and_leaves_no_proc
         real(self, example, original)
 
     monkeypatch.setattr(C.ExampleScorer, "start", start)  # inherited by the forked workers
-    expected = "failed on example 2: ValueError: planted failure" if how == "raises" else "exited with code 3"
-    with pytest.raises(RuntimeError, match=rf"attack worker \(deepwordbug\).*{expected}"):
+    expected = "failed on item 2: ValueError: planted failure" if how == "raises" else "exited with code 3 on item 2"
+    with pytest.raises(RuntimeError, match=rf"attack \(deepwordbug\) worker {expected}"):
         C.ChunkRunner(ctx.target, workers=2).run(ta, A.RECIPES["deepwordbug"], examples=examples,
                                                  seeds=list(range(4)), originals=originals, query_budget=None,
                                                  time_budget_s=None)

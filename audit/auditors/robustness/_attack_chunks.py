@@ -26,10 +26,9 @@ when no budget is hit, as before.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +44,8 @@ from audit.auditors.robustness._attacks import (
     make_wrapper,
     run_attack,
 )
+from audit.engine.forked import can_fork, default_workers, fork_map, one_torch_thread
+from audit.engine.inference import PassStats
 
 # Fewest examples in a chunk: a chunk's worker imports TextAttack and builds its recipe (seconds),
 # which a chunk of one or two examples would not repay.
@@ -179,27 +180,6 @@ def merge_runs(recipe: str, runs: Sequence[RecipeRun]) -> RecipeRun:
     return out
 
 
-def default_workers() -> int:
-    """Local attack workers when ``attack_workers`` is 0: one per thread torch would use here (its
-    intra-op default, which follows OMP_NUM_THREADS), within the CPUs this process may run on."""
-    import torch
-
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(int(torch.get_num_threads()), cpus))
-
-
-def can_fork() -> bool:
-    """Forked workers only where fork is safe for torch: Linux (macOS's fork breaks system
-    frameworks; Windows has none)."""
-    import multiprocessing
-    import sys
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
 class ChunkRunner:
     """Where a recipe's examples run. With ``--engine ray`` (a RayEngine), as contiguous chunks in
     Ray tasks (one per CPU of the cluster). Locally, in ``workers`` processes forked from this one
@@ -232,8 +212,6 @@ class ChunkRunner:
             originals: Sequence[np.ndarray], query_budget: int | None, time_budget_s: float | None,
             progress: Callable[..., Iterable[Any]] | None = None) -> RecipeRun:
         """``recipe`` on ``examples``, split as this runner does; results in the examples' order."""
-        from audit.engine.inference import _torch_threads
-
         start = time.perf_counter()
         if self.engine is not None and len(bounds := chunk_bounds(len(examples), parts=self.parts)) > 1:
             jobs = [{"recipe": recipe.name, "examples": list(examples[a:b]), "seeds": list(seeds[a:b]),
@@ -247,141 +225,38 @@ class ChunkRunner:
             return run
         common = {k: v for k, v in self.common().items() if k != "multi_label"}
         scorer = ExampleScorer(target=worker_target(**common), multi_label=self.target.multi_label)
-        on_cpu = self.target.device == "cpu"
-        with _torch_threads(1 if on_cpu else None):
-            # Built here with the driver's thread setting, so forked workers inherit it built.
+        if self.target.device != "cpu":
             attack = ExampleAttack(ta, recipe, scorer, query_budget=query_budget)
+            run = attack.run(examples, seeds=seeds, originals=originals, time_budget_s=time_budget_s,
+                             progress=progress)
+            self.target.stats.merge(scorer.target.stats)
+        else:
+            with one_torch_thread():  # built on the thread count the examples will be attacked on
+                attack = ExampleAttack(ta, recipe, scorer, query_budget=query_budget)
+
+            def one(i: int) -> tuple[Any, int, int, PassStats]:
+                # Its own counters: the same whether it ran here or in a forked worker.
+                scorer.target.stats = PassStats()
+                ran = attack.run([examples[i]], seeds=[seeds[i]], originals=[originals[i]], time_budget_s=None)
+                return ran.results[0], ran.wrapper_rows, ran.cache_hits, scorer.target.stats
+
+            def spent() -> bool:
+                return time_budget_s is not None and time.perf_counter() - start > time_budget_s
+
             workers = min(self.parts, len(examples))
-            if workers > 1:
-                run = self._forked(attack, workers, examples=examples, seeds=seeds, originals=originals,
-                                   time_budget_s=time_budget_s, progress=progress)
-            else:
-                run = attack.run(examples, seeds=seeds, originals=originals, time_budget_s=time_budget_s,
-                                 progress=progress)
+            done = fork_map(one, len(examples), workers=workers, what=f"attack ({recipe.name})", progress=progress,
+                            desc=f"attack {recipe.name}", stop=spent)
+            if workers > 1 and can_fork():
+                self.forked += workers
+                self.chunks_sent += len(done)
+            run = RecipeRun(recipe=recipe.name, results=[r for r, *_ in done],
+                            labels=[int(label) for _, label in examples[:len(done)]],
+                            not_attacked=len(examples) - len(done))
+            for _, rows, hits, stats in done:
+                run.wrapper_rows += rows
+                run.cache_hits += hits
+                self.target.stats.merge(stats)
         # The driver's counters include the attack's passes, as when it scored through ctx.predict.
-        self.target.stats.merge(scorer.target.stats)
         self.target.cache_hits += run.cache_hits
         run.seconds = time.perf_counter() - start
         return run
-
-    def _forked(self, attack: ExampleAttack, workers: int, *, examples: Sequence[tuple[Any, int]],
-                seeds: Sequence[int], originals: Sequence[np.ndarray], time_budget_s: float | None,
-                progress: Callable[..., Iterable[Any]] | None) -> RecipeRun:
-        """The examples over ``workers`` forked processes, one example at a time, in order; the
-        results merged in the examples' order. No example is handed out once ``time_budget_s``
-        seconds are spent (the rest count as not attacked), as in one process."""
-        import multiprocessing
-        import warnings
-        from multiprocessing.connection import wait
-
-        start = time.perf_counter()
-        ctx = multiprocessing.get_context("fork")
-        procs: list[Any] = []
-        conns: list[Any] = []
-        parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
-        # Set, the tokenizers library disables its threads in the child without a warning.
-        os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12: fork with threads
-                for _ in range(workers):
-                    ours, theirs = ctx.Pipe()
-                    proc = ctx.Process(target=_forked_worker, args=(theirs, attack, examples, seeds, originals),
-                                       daemon=True, name="rai-audit attack worker")
-                    proc.start()
-                    theirs.close()
-                    procs.append(proc)
-                    conns.append(ours)
-        finally:
-            if parallelism is None:
-                os.environ.pop("TOKENIZERS_PARALLELISM", None)
-            else:
-                os.environ["TOKENIZERS_PARALLELISM"] = parallelism
-        self.forked += len(procs)
-        results: dict[int, Any] = {}
-        run = RecipeRun(recipe=attack.recipe.name)
-        busy: dict[Any, int] = {}
-        handed = 0
-
-        def hand_out(conn: Any) -> None:
-            nonlocal handed
-            budget_spent = time_budget_s is not None and time.perf_counter() - start > time_budget_s
-            if handed < len(examples) and not budget_spent:
-                conn.send(handed)
-                busy[conn] = handed
-                handed += 1
-                self.chunks_sent += 1
-            else:
-                conn.send(None)
-
-        def finished() -> Iterator[int]:
-            for conn in conns:
-                hand_out(conn)
-            while busy:
-                for conn in wait(list(busy)):
-                    i = busy.pop(conn)
-                    try:
-                        reply = conn.recv()
-                    except EOFError:
-                        proc = procs[conns.index(conn)]
-                        proc.join(timeout=5)
-                        raise RuntimeError(f"an attack worker ({attack.recipe.name}) exited with code "
-                                           f"{proc.exitcode} while attacking example {i}") from None
-                    if reply[0] == "error":
-                        raise RuntimeError(f"an attack worker ({attack.recipe.name}) failed on example {i}: {reply[1]}")
-                    _, result, rows, hits, stats = reply
-                    results[i] = result
-                    run.wrapper_rows += rows
-                    run.cache_hits += hits
-                    attack.scorer.target.stats.merge(stats)
-                    hand_out(conn)
-                    yield i
-
-        complete = False
-        try:
-            items: Iterable[int] = finished()
-            if progress is not None:
-                items = progress(items, total=len(examples), desc=f"attack {attack.recipe.name}")
-            for _ in items:
-                pass
-            complete = True
-        finally:
-            # Done, every worker was sent None and exits; on an error or a timeout, stop them now.
-            for proc in procs:
-                if complete:
-                    proc.join(timeout=10)
-                if proc.is_alive():
-                    proc.terminate()
-                    proc.join()
-            for conn in conns:
-                conn.close()
-        run.results = [results[i] for i in range(handed)]
-        run.labels = [int(examples[i][1]) for i in range(handed)]
-        run.not_attacked = len(examples) - handed
-        return run
-
-
-def _forked_worker(conn: Any, attack: ExampleAttack, examples: Sequence[tuple[Any, int]], seeds: Sequence[int],
-                   originals: Sequence[np.ndarray]) -> None:
-    """A forked attack worker: one torch thread; attacks the example index it is sent, replies
-    with its result and counters, until it is sent None."""
-    import copy
-    import traceback
-
-    import torch
-
-    torch.set_num_threads(1)
-    target = attack.scorer.target
-    try:
-        while (i := conn.recv()) is not None:
-            stats0 = copy.copy(target.stats)
-            one = attack.run([examples[i]], seeds=[seeds[i]], originals=[originals[i]], time_budget_s=None)
-            stats = copy.copy(target.stats)
-            for name in ("rows", "batches", "padded_tokens", "real_tokens", "oom_backoffs"):
-                setattr(stats, name, getattr(stats, name) - getattr(stats0, name))
-            conn.send(("ok", one.results[0], one.wrapper_rows, one.cache_hits, stats))
-    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which raises it
-        with contextlib.suppress(OSError, ValueError):
-            conn.send(("error", "".join(traceback.format_exception_only(exc)).strip()[:500]))
-    finally:
-        conn.close()

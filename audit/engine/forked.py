@@ -1,0 +1,181 @@
+"""Independent CPU work over forked one-thread workers: :func:`fork_map`.
+
+On a CPU, torch's two intra-op threads ran the attacks' and the sanity check's small passes only
+1.3x faster than one thread on the 2-core box (bench/README.md), while two one-thread processes
+run two items at once. Forking after the work is set up means the workers inherit everything
+already loaded (the model, TextAttack, WordNet, a built recipe): a worker starts in milliseconds,
+where a spawned one spent ~12 s importing and loading.
+
+Every item runs on one torch thread, in a worker or here (one worker, or no fork): a row's logits
+move by ~1e-6 with torch's thread count, so results do not depend on the number of workers.
+Workers exist only on Linux (macOS's fork breaks system frameworks; Windows has none) and only on
+CPU: a CUDA context does not survive a fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def default_workers() -> int:
+    """Workers when none are asked for: one per thread torch would use here (its intra-op
+    default, which follows OMP_NUM_THREADS), within the CPUs this process may run on (torch is
+    not imported for this: without it, the CPUs)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    torch = sys.modules.get("torch")
+    threads = int(torch.get_num_threads()) if torch is not None else cpus
+    return max(1, min(threads, cpus))
+
+
+def can_fork() -> bool:
+    """Forked workers only where fork is safe for torch: Linux."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for a block (restored after); nothing when torch is not loaded."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fork_map(fn: Callable[[int], T], n: int, *, workers: int, what: str,
+             progress: Callable[..., Iterable[Any]] | None = None, desc: str = "",
+             stop: Callable[[], bool] | None = None) -> list[T]:
+    """``[fn(0), ..., fn(k-1)]`` over ``workers`` processes forked now (so ``fn`` and what it
+    reads are inherited, never pickled; its results must pickle), each on one torch thread and
+    handed one index at a time in order, so a quick item frees its worker for the next. With one
+    worker, or where workers cannot fork, the items run here on one torch thread.
+
+    ``stop()``, checked before each index is handed out, ends the run early: ``k`` is then the
+    number of indices handed out (a prefix). A failing item, or a worker that dies, raises
+    RuntimeError naming ``what`` and the index, after every worker is stopped."""
+    workers = min(int(workers), n) if can_fork() else 1
+    if workers <= 1:
+        out: list[T] = []
+        items: Iterable[int] = range(n)
+        if progress is not None:
+            items = progress(items, total=n, desc=desc)
+        with one_torch_thread():
+            for i in items:
+                if stop is not None and stop():
+                    break
+                out.append(fn(i))
+        return out
+    return _forked(fn, n, workers=workers, what=what, progress=progress, desc=desc, stop=stop)
+
+
+def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
+            progress: Callable[..., Iterable[Any]] | None, desc: str, stop: Callable[[], bool] | None) -> list[T]:
+    import multiprocessing
+    import warnings
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("fork")
+    procs: list[Any] = []
+    conns: list[Any] = []
+    parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+    # Set, the tokenizers library turns its threads off in the child without printing a warning.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12: fork with threads
+            for _ in range(workers):
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(theirs, fn), daemon=True, name=f"rai-audit {what}")
+                proc.start()
+                theirs.close()
+                procs.append(proc)
+                conns.append(ours)
+    finally:
+        if parallelism is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = parallelism
+    results: dict[int, T] = {}
+    busy: dict[Any, int] = {}
+    handed = 0
+
+    def hand_out(conn: Any) -> None:
+        nonlocal handed
+        if handed < n and not (stop is not None and stop()):
+            conn.send(handed)
+            busy[conn] = handed
+            handed += 1
+        else:
+            conn.send(None)
+
+    def finished() -> Iterator[int]:
+        for conn in conns:
+            hand_out(conn)
+        while busy:
+            for conn in wait(list(busy)):
+                i = busy.pop(conn)
+                try:
+                    reply = conn.recv()
+                except EOFError:
+                    proc = procs[conns.index(conn)]
+                    proc.join(timeout=5)
+                    raise RuntimeError(f"a {what} worker exited with code {proc.exitcode} on item {i}") from None
+                if reply[0] == "error":
+                    raise RuntimeError(f"a {what} worker failed on item {i}: {reply[1]}")
+                results[i] = reply[1]
+                hand_out(conn)
+                yield i
+
+    complete = False
+    try:
+        items: Iterable[int] = finished()
+        if progress is not None:
+            items = progress(items, total=n, desc=desc)
+        for _ in items:
+            pass
+        complete = True
+    finally:
+        # Done, every worker was sent None and exits; on an error or a timeout, stop them now.
+        for proc in procs:
+            if complete:
+                proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        for conn in conns:
+            conn.close()
+    return [results[i] for i in range(handed)]
+
+
+def _worker(conn: Any, fn: Callable[[int], Any]) -> None:
+    """A forked worker: one torch thread; runs ``fn`` on each index it is sent and replies with
+    the result, until it is sent None."""
+    import traceback
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        while (i := conn.recv()) is not None:
+            conn.send(("ok", fn(i)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which raises it
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("error", "".join(traceback.format_exception_only(exc)).strip()[:500]))
+    finally:
+        conn.close()
