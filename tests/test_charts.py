@@ -170,3 +170,15 @@ def test_every_figure_of_a_full_run_is_redrawn_from_results_json_alone(demo_plan
         else:
             assert "mean confidence in bin" in markup, name
 
+
+    # Drawn ahead over forked workers (the default, 9 figures) or one by one here: the same page,
+    # byte for byte, a figure whose data cannot be drawn included (it gets its note either way).
+    import audit.report.html as html
+
+    broken = AuditReport.from_dict(json.loads(text))
+    next(f for r in broken.results for f in r.figures if f.name == "roc").data.pop("series")
+    forked = render_html(broken)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(html, "PARALLEL_FIGURES", 10**6)
+        assert render_html(broken) == forked
+    assert html.FIGURE_NOT_DRAWN.split("{")[0] in forked and not html._DRAWN
