@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -146,6 +147,32 @@ def test_list_is_instant_and_imports_no_torch():
 def test_help_exits_0():
     proc = subprocess.run([sys.executable, "-m", "audit.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "run" in proc.stdout and "demo" in proc.stdout
+
+
+@pytest.mark.parametrize(("args", "rc", "where", "text"), [
+    (["list"], 0, "stdout", "classification report"),
+    (["run", "--data", "absent.csv", "no-such-model-folder"], 2, "stderr", "rai-audit: error:"),
+    (["--help"], 0, "stdout", "demo"),
+    (["run", "--profile", "bogus"], 2, "stderr", "invalid choice"),
+])
+def test_the_console_script_skips_the_teardown_but_not_what_an_exit_must_do(tmp_path: Path, args: list[str], rc: int,
+                                                                             where: str, text: str) -> None:
+    """entry() ends with os._exit after main(): still with main's exit code and all its output, a
+    non-daemon thread's work finished, atexit handlers run and temporary folders removed."""
+    marker, late = tmp_path / "atexit-ran", tmp_path / "thread-finished"
+    code = (f"import atexit, pathlib, sys, tempfile, threading, time\n"
+            f"tmp = tempfile.TemporaryDirectory(); pathlib.Path(tmp.name, 'f').write_text('x')\n"
+            f"print(tmp.name, file=sys.stderr)\n"
+            f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'ran')\n"
+            f"late = pathlib.Path({str(late)!r})\n"
+            f"threading.Thread(target=lambda: (time.sleep(0.5), late.write_text('done'))).start()\n"
+            f"sys.argv = ['rai-audit'] + {args!r}\n"
+            f"from audit.cli import entry\nentry()\nraise AssertionError('entry returned')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == rc, proc.stderr
+    assert text in getattr(proc, where)
+    assert marker.read_text() == "ran" and late.read_text() == "done"
+    assert not Path(proc.stderr.splitlines()[0]).exists()  # the TemporaryDirectory's finalizer ran
 
 
 def test_summary_keeps_finding_severity_apart_from_the_policy_verdict(demo_planted, small_eval, tmp_path, capsys):
