@@ -67,3 +67,16 @@ def test_without_fork_the_items_run_here(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(forked, "can_fork", lambda: False)
     out = forked.fork_map(_item, 4, workers=4, what="test")
     assert {p for _, p, _ in out} == {os.getpid()} and [v for v, _, _ in out] == [0, 1, 4, 9]
+
+
+def test_a_ray_driver_does_not_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    fake = types.SimpleNamespace(is_initialized=lambda: True)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    assert not forked.can_fork()
+    out = forked.fork_map(_item, 3, workers=3, what="test")
+    assert {p for _, p, _ in out} == {os.getpid()}
+    fake.is_initialized = lambda: False
+    assert forked.can_fork()

@@ -8,8 +8,9 @@ where a spawned one spent ~12 s importing and loading.
 
 Every item runs on one torch thread, in a worker or here (one worker, or no fork): a row's logits
 move by ~1e-6 with torch's thread count, so results do not depend on the number of workers.
-Workers exist only on Linux (macOS's fork breaks system frameworks; Windows has none) and only on
-CPU: a CUDA context does not survive a fork.
+Workers exist only on Linux (macOS's fork breaks system frameworks; Windows has none), only on
+CPU (a CUDA context does not survive a fork) and not in a Ray driver (nor do its gRPC connections);
+elsewhere the items run in this process.
 """
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ def default_workers() -> int:
 
 
 def can_fork() -> bool:
-    """Forked workers only where fork is safe for torch: Linux."""
+    """Forked workers only where fork is safe: Linux, and not while this process is a Ray driver
+    (its gRPC threads and connections do not survive a fork)."""
     import multiprocessing
 
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    if not (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()):
+        return False
+    ray = sys.modules.get("ray")
+    return not (ray is not None and getattr(ray, "is_initialized", lambda: False)())
 
 
 @contextlib.contextmanager
