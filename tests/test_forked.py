@@ -55,8 +55,9 @@ def _dies_at_two(i: int) -> int:
     return i
 
 
-@pytest.mark.parametrize(("fn", "message"), [(_fails_at_two, r"a test worker failed on item 2: ValueError: planted"),
-                                             (_dies_at_two, r"a test worker exited with code 7 on item 2")])
+@pytest.mark.parametrize(("fn", "message"), [
+    (_fails_at_two, r"a worker \(test\) failed on item 2: ValueError: planted"),
+    (_dies_at_two, r"a worker \(test\) exited with code 7 on item 2")])
 def test_a_failing_or_dying_worker_raises_a_named_error_and_no_worker_is_left(fn: object, message: str) -> None:
     with pytest.raises(RuntimeError, match=message):
         forked.fork_map(fn, 6, workers=2, what="test")  # type: ignore[arg-type]

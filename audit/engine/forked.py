@@ -140,9 +140,9 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
                 except EOFError:
                     proc = procs[conns.index(conn)]
                     proc.join(timeout=5)
-                    raise RuntimeError(f"a {what} worker exited with code {proc.exitcode} on item {i}") from None
+                    raise RuntimeError(f"a worker ({what}) exited with code {proc.exitcode} on item {i}") from None
                 if reply[0] == "error":
-                    raise RuntimeError(f"a {what} worker failed on item {i}: {reply[1]}")
+                    raise RuntimeError(f"a worker ({what}) failed on item {i}: {reply[1]}")
                 results[i] = reply[1]
                 hand_out(conn)
                 yield i

@@ -159,6 +159,29 @@ def test_forked_workers_report_progress_and_stop_at_the_time_budget(ctx: Any, ro
     assert ticks[0] == 5 and sorted(ticks[1:]) == list(range(5)) and len(run.results) == 5
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_time_budget_counts_attacking_not_the_recipe_build(ctx: Any, rows: list[int], workers: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recipe that takes longer to build (WordNet, a cold cache) than the whole budget still
+    attacks: the budget starts at the first example."""
+    import time
+
+    ta, _ = A.import_textattack(need_wordnet=False)
+    examples = [(ctx.data.texts[i], int(ctx.data.labels[i])) for i in rows[:4]]
+    originals = list(ctx.target.predict_logits([t for t, _ in examples]))
+    build = C.ExampleAttack.__init__
+
+    def slow_build(self: Any, *args: Any, **kwargs: Any) -> None:
+        time.sleep(1.5)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(C.ExampleAttack, "__init__", slow_build)
+    run = C.ChunkRunner(ctx.target, workers=workers).run(ta, A.RECIPES["deepwordbug"], examples=examples,
+                                                         seeds=list(range(4)), originals=originals,
+                                                         query_budget=None, time_budget_s=1.0)
+    assert len(run.results) >= 1 and len(run.results) + run.not_attacked == 4
+
+
 @pytest.mark.parametrize("how", ["raises", "dies"])
 def test_a_failing_worker_fails_the_recipe_with_a_clear_error_and_leaves_no_process(
         ctx: Any, rows: list[int], how: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +205,7 @@ def test_a_failing_worker_fails_the_recipe_with_a_clear_error_and_leaves_no_proc
 
     monkeypatch.setattr(C.ExampleScorer, "start", start)  # inherited by the forked workers
     expected = "failed on item 2: ValueError: planted failure" if how == "raises" else "exited with code 3 on item 2"
-    with pytest.raises(RuntimeError, match=rf"attack \(deepwordbug\) worker {expected}"):
+    with pytest.raises(RuntimeError, match=rf"a worker \(attack \(deepwordbug\)\) {expected}"):
         C.ChunkRunner(ctx.target, workers=2).run(ta, A.RECIPES["deepwordbug"], examples=examples,
                                                  seeds=list(range(4)), originals=originals, query_budget=None,
                                                  time_budget_s=None)

@@ -18,10 +18,11 @@ An example's result depends on the example alone, through two things:
   outputs cleared;
   its queries are then batched exactly as its own search asks for them, wherever it runs.
 
-The time budget (``time_budget_s``) is per chunk: a chunk starts no example once it has run that
-long, and its remaining rows count as not attacked. Chunks run concurrently, so a recipe still
-takes about the budget. Which rows a budget cuts off depends on speed; results are deterministic
-when no budget is hit, as before.
+The time budget (``time_budget_s``) counts from the first example, after the recipe is built.
+Locally it is the recipe's: no example is handed to a worker once it is spent, and the rest count
+as not attacked. On Ray it is each chunk's (chunks run concurrently, so a recipe still takes about
+the budget). Which rows a budget cuts off depends on speed; results are deterministic when no
+budget is hit, as before.
 """
 
 from __future__ import annotations
@@ -240,8 +241,10 @@ class ChunkRunner:
                 ran = attack.run([examples[i]], seeds=[seeds[i]], originals=[originals[i]], time_budget_s=None)
                 return ran.results[0], ran.wrapper_rows, ran.cache_hits, scorer.target.stats
 
+            attacking = time.perf_counter()  # the budget is for attacking, not for building the recipe
+
             def spent() -> bool:
-                return time_budget_s is not None and time.perf_counter() - start > time_budget_s
+                return time_budget_s is not None and time.perf_counter() - attacking > time_budget_s
 
             workers = min(self.parts, len(examples))
             done = fork_map(one, len(examples), workers=workers, what=f"attack ({recipe.name})", progress=progress,

@@ -85,7 +85,8 @@ class RobustnessAuditor(Auditor):
         "attack_examples": Option(kind="int", min=0, default=100, help="rows attacked per recipe"),
         "query_budget": Option(kind="int", min=1, nullable=True, help="model queries per attacked row"),
         "time_budget_s": Option(kind="float", min=0, min_exclusive=True, nullable=True, default=300.0,
-                                help="seconds per recipe (per chunk of examples when they are split over workers)"),
+                                help="seconds of attacking per recipe, from its first example, the recipe's "
+                                     "build not counted (per chunk of examples on Ray)"),
         "max_attack_success_rate": Option(kind="float", min=0, max=1, default=0.5,
                                           help="attack success rate above this is a finding"),
         "invariance_examples": Option(kind="int", min=0, default=500, help="rows perturbed by invariance tests"),
