@@ -3,7 +3,6 @@ clear messages when something is missing, resolution once and never at import.""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -72,47 +71,41 @@ def _synonyms(reader: Any) -> list[Any]:
 @pytest.mark.filterwarnings("ignore:The multilingual functions are not available:UserWarning")
 @pytest.mark.skipif(not (DEBIAN / "data.noun").is_file(),
                     reason="Debian's wordnet-base is not installed (/usr/share/wordnet absent)")
-def test_quick_wordnet_skips_the_omw_map_caches_the_index_and_gives_the_same_synonyms(tmp_path: Path,
-                                                                                      isolated_nltk_path: None) -> None:
+def test_quick_wordnet_skips_the_omw_map_parses_the_same_index_and_gives_the_same_synonyms(
+        tmp_path: Path, isolated_nltk_path: None) -> None:
     """quick_wordnet skips NLTK's WordNet-3.0-to-itself map (read only for OMW data, absent here)
-    and reads the parsed lemma index back from its JSON cache: a reader built either way finds
-    exactly the same synsets and lemmas; a damaged or foreign cache is ignored, never trusted."""
-    import json
+    and parses the lemma index with Python's own file reading: the same index, satellites and
+    synsets as NLTK's reader; an index line it cannot parse goes back to NLTK, whose error it is."""
+    import shutil
 
     import nltk
-    from nltk.corpus.reader.wordnet import ADJ_SAT, WordNetCorpusReader
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader, WordNetError
 
     from audit.auditors.robustness import _wordnet
 
     resources.resolve_nltk_resources(need_wordnet=True, data_dir=tmp_path, search_nltk_path=False, download=False)
     root = nltk.data.find("corpora/wordnet", paths=[str(tmp_path)])
-    cache = tmp_path / "cache"
     full = WordNetCorpusReader(root, None)
-    with _wordnet.quick_wordnet(cache):
-        parsed = WordNetCorpusReader(root, None)  # parses the files and writes the cache
-    files = list(cache.glob("wordnet-index-*.json"))
-    assert len(files) == 1 and files[0] == _wordnet.index_cache_path(full, cache)
-    with _wordnet.quick_wordnet(cache):
-        cached = WordNetCorpusReader(root, None)  # reads the cache
-    assert full.map30 and parsed.map30 is None and cached.map30 is None  # the map was built before, not now
+    with _wordnet.quick_wordnet():
+        quick = WordNetCorpusReader(root, None)
+    assert full.map30 and quick.map30 is None  # the map was built before, and is not now
     for name in ("map_wn", "_scan_satellites", "_load_lemma_pos_offset_map"):  # the class is restored
         assert "quick" not in getattr(WordNetCorpusReader, name).__qualname__
-    assert cached._lemma_pos_offset_map == full._lemma_pos_offset_map
-    assert cached.satellite_offsets == full.satellite_offsets and cached.satellite_offsets
-    assert any(ADJ_SAT in by_pos for by_pos in cached._lemma_pos_offset_map.values())
-    assert _synonyms(cached) == _synonyms(parsed) == _synonyms(full)
+    assert quick._lemma_pos_offset_map == full._lemma_pos_offset_map
+    assert quick.satellite_offsets == full.satellite_offsets and quick.satellite_offsets
+    assert any("s" in by_pos for by_pos in quick._lemma_pos_offset_map.values())
+    assert _synonyms(quick) == _synonyms(full)
 
-    for damage in ("{not json", json.dumps({"lemmas": {"good": {"x": [1]}}, "satellites": []}),
-                   json.dumps({"lemmas": {"good": {"n": ["1"]}}, "satellites": [1]}), json.dumps([1, 2])):
-        files[0].write_text(damage, encoding="utf-8")
-        with _wordnet.quick_wordnet(cache):
-            again = WordNetCorpusReader(root, None)
-        assert _synonyms(again) == _synonyms(full)
-        assert json.loads(files[0].read_text(encoding="utf-8"))["lemmas"] == full._lemma_pos_offset_map  # rewritten
-    # Another WordNet (a changed index file) gets another cache file.
-    index = Path(root.join("index.adv").path)
-    os.utime(index, ns=(index.stat().st_atime_ns, index.stat().st_mtime_ns + 10**9))
-    assert _wordnet.index_cache_path(full, cache) != files[0]
+    # A damaged index line: NLTK's own parse runs and raises NLTK's error, naming the file and line.
+    damaged = tmp_path / "damaged" / "wordnet"
+    shutil.copytree(Path(root.path), damaged)
+    index = damaged / "index.adv"
+    lines = index.read_text(encoding="utf8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if not line.startswith(" "))
+    lines[at] = lines[at].replace(lines[at].split()[2], "x", 1)
+    index.write_text("".join(lines), encoding="utf8")
+    with _wordnet.quick_wordnet(), pytest.raises(WordNetError, match=r"index\.adv, line"):
+        WordNetCorpusReader(nltk.data.find("wordnet", paths=[str(damaged.parent)]), None)
 
 
 def test_stopwords_fall_back_to_scikit_learn_and_record_the_substitution(tmp_path: Path,

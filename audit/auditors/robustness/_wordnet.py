@@ -7,12 +7,12 @@ Building ``WordNetCorpusReader`` took PWWS's first build 12.5 s on the 2-core bo
   with the corpus name "wordnet"), and uses it only to load Open Multilingual Wordnet data, which
   is never downloaded here. :func:`quick_wordnet` skips it when that data is absent.
 * **The lemma index** (2.3 s): the constructor parses ``index.{noun,verb,adj,adv}`` (147,000
-  lemmas) and scans ``data.adj`` for satellite adjectives, line by line through NLTK's seekable
-  stream reader. :func:`quick_wordnet` keeps what the parse produced in a JSON file in our cache
-  folder, keyed by the index files' paths, sizes and modification times, NLTK's version and this
-  format's, and reads it back in 0.15 s on the next run. JSON, not pickle: reading the cache can
-  never run code. A cache that cannot be read, does not match, or is malformed is ignored and the
-  files are parsed as before; one that cannot be written is skipped.
+  lemmas) and scans ``data.adj`` for satellite adjectives through NLTK's seekable stream reader,
+  whose ``readline`` is pure Python. :func:`quick_wordnet` parses the same lines the same way
+  through Python's own file reading (0.5 s). A file it cannot read as a plain file (a zipped
+  corpus), or a line it cannot parse, goes back to NLTK's own code, which raises NLTK's error.
+  (A JSON cache of the parsed index was tried first: 0.15 s to read, but a file in a cache
+  folder is one more input that can be planted or damaged; parsing the corpus itself cannot.)
 
 Synsets and lemmas through a reader built either way are the same (tests/test_resources.py).
 """
@@ -20,30 +20,17 @@ Synsets and lemmas through a reader built either way are the same (tests/test_re
 from __future__ import annotations
 
 import contextlib
-import gc
-import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-INDEX_CACHE_FORMAT = 1
-POS_KEYS = frozenset("nvasr")
 
 
 @contextlib.contextmanager
-def quick_wordnet(cache_dir: Path | None = None) -> Iterator[None]:
-    """While open, a ``WordNetCorpusReader`` built anywhere skips the unused OMW map and reads its
-    lemma index from the cache in ``cache_dir`` (default: our NLTK data folder), writing it there
-    after a parse."""
+def quick_wordnet() -> Iterator[None]:
+    """While open, a ``WordNetCorpusReader`` built anywhere skips the unused OMW map and parses its
+    lemma index and satellite adjectives with Python's file reading."""
     import nltk
     from nltk.corpus.reader import wordnet as wn
 
-    from audit.engine.resources import default_data_dir
-
-    folder = Path(cache_dir) if cache_dir is not None else default_data_dir()
     cls = wn.WordNetCorpusReader
     originals = {name: getattr(cls, name) for name in ("map_wn", "_scan_satellites", "_load_lemma_pos_offset_map")}
 
@@ -55,24 +42,20 @@ def quick_wordnet(cache_dir: Path | None = None) -> Iterator[None]:
         return originals["map_wn"](self, version)
 
     def scan_satellites(self: Any) -> None:
-        # The constructor scans satellites first, then loads the lemma index: one cache holds both.
-        cached = read_index_cache(self, folder)
-        if cached is None:
+        try:
+            self.satellite_offsets = satellite_offsets(_plain_path(self, "data.adj"))
+        except Exception:  # noqa: BLE001 - NLTK's own scan decides (and raises its own error)
             originals["_scan_satellites"](self)
-            self._rai_index_cached = None
-            return
-        self.satellite_offsets = cached[1]
-        self._rai_index_cached = cached[0]
 
     def load_lemma_pos_offset_map(self: Any) -> None:
-        cached = getattr(self, "_rai_index_cached", None)
-        if cached is not None:
-            self._lemma_pos_offset_map.update(cached)
-        else:
+        try:
+            parsed = {}
+            for suffix in self._FILEMAP.values():
+                lemma_offsets(_plain_path(self, f"index.{suffix}"), self.satellite_offsets, into=parsed)
+        except Exception:  # noqa: BLE001 - NLTK's own parse decides (and raises its own error)
             originals["_load_lemma_pos_offset_map"](self)
-            write_index_cache(self, folder)
-        with contextlib.suppress(AttributeError):
-            del self._rai_index_cached
+            return
+        self._lemma_pos_offset_map.update(parsed)
 
     cls.map_wn = map_wn  # type: ignore[method-assign]
     cls._scan_satellites = scan_satellites  # type: ignore[method-assign]
@@ -84,65 +67,40 @@ def quick_wordnet(cache_dir: Path | None = None) -> Iterator[None]:
             setattr(cls, name, method)
 
 
-def index_cache_path(reader: Any, folder: Path) -> Path | None:
-    """The cache file for ``reader``'s WordNet files (None when they are not plain files, e.g. in
-    a zip): its name hashes their paths, sizes and modification times, NLTK's version and ours."""
-    import nltk
-
-    parts: list[Any] = [INDEX_CACHE_FORMAT, nltk.__version__]
-    for name in ("index.noun", "index.verb", "index.adj", "index.adv", "data.adj"):
-        try:
-            path = Path(reader.abspath(name).path)
-            st = path.stat()
-        except (AttributeError, OSError):
-            return None
-        parts.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
-    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
-    return folder / f"wordnet-index-{digest}.json"
+def _plain_path(reader: Any, name: str) -> str:
+    """The path of one of ``reader``'s files; AttributeError for a file inside a zip."""
+    return str(reader.abspath(name).path)
 
 
-def read_index_cache(reader: Any, folder: Path) -> tuple[dict[str, dict[str, list[int]]], set[int]] | None:
-    """(lemma -> {pos: offsets}, satellite offsets) from the cache, or None when there is no
-    usable cache (absent, unreadable, or not of the expected shape)."""
-    path = index_cache_path(reader, folder)
-    if path is None:
-        return None
-    enabled = gc.isenabled()
-    gc.disable()  # 147,000 small dicts: the collector would run dozens of times for nothing
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        lemmas, satellites = data["lemmas"], data["satellites"]
-        if not (isinstance(lemmas, dict) and isinstance(satellites, list) and lemmas
-                and all(isinstance(s, int) for s in satellites)):
-            return None
-        for by_pos in lemmas.values():
-            if not (isinstance(by_pos, dict) and by_pos.keys() <= POS_KEYS
-                    and all(isinstance(v, list) and all(type(o) is int for o in v) for v in by_pos.values())):
-                return None
-        return lemmas, set(satellites)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    finally:
-        if enabled:
-            gc.enable()
+def satellite_offsets(path: str) -> set[int]:
+    """The offsets of the satellite adjective synsets in ``data.adj`` (NLTK's ``_scan_satellites``)."""
+    offsets = set()
+    with open(path, encoding="utf8") as fp:
+        for line in fp:
+            if not line.strip() or line.startswith(" "):
+                continue
+            fields = line.split()
+            if len(fields) >= 3 and fields[2] == "s":
+                offsets.add(int(fields[0]))
+    return offsets
 
 
-def write_index_cache(reader: Any, folder: Path) -> None:
-    """Write ``reader``'s parsed lemma index and satellites to the cache (atomically; skipped when
-    the folder cannot be written)."""
-    path = index_cache_path(reader, folder)
-    if path is None:
-        return
-    data = {"lemmas": reader._lemma_pos_offset_map, "satellites": sorted(reader.satellite_offsets)}
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wordnet-index-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, separators=(",", ":"))
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    except OSError:
-        return
+def lemma_offsets(path: str, satellites: set[int], *, into: dict[str, dict[str, list[int]]]) -> None:
+    """Each lemma's synset offsets per part of speech from one ``index.*`` file, into ``into``, as
+    NLTK's ``_load_lemma_pos_offset_map`` parses them: ``lemma pos n_synsets n_pointers
+    pointers... n_senses n_tagged offsets...``; an adjective's satellites (``s``) are its offsets
+    among ``satellites``, in index order. ValueError on a line that does not parse."""
+    with open(path, encoding="utf8") as fp:
+        for number, line in enumerate(fp, start=1):
+            if line.startswith(" "):
+                continue
+            parts = line.split()
+            lemma, pos = parts[0], parts[1]
+            n_synsets, n_pointers = int(parts[2]), int(parts[3])
+            at = 4 + n_pointers
+            offsets = [int(x) for x in parts[at + 2:at + 2 + n_synsets]]
+            if n_synsets <= 0 or int(parts[at]) != n_synsets or len(offsets) != n_synsets:
+                raise ValueError(f"{path}, line {number}: not an index line")
+            into.setdefault(lemma, {})[pos] = offsets
+            if pos == "a":
+                into[lemma]["s"] = [o for o in offsets if o in satellites]
