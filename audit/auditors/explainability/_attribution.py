@@ -358,3 +358,28 @@ def attribute(model: Any, rows: Sequence[EncodedRow], targets: Sequence[int], *,
             for j, i in enumerate(batch):
                 tokens[i] = scores[j, : len(rows[i].input_ids)].astype(np.float64)
     return AttributionRun(tokens=tokens, deltas=deltas)
+
+
+def until_converged(run: Callable[[list[int], int], tuple[Sequence[Any], Sequence[float]]], n: int, *, n_steps: int,
+                    tolerance: float, max_steps: int, growth: int) -> tuple[list[Any], dict[str, np.ndarray]]:
+    """Integrated Gradients for ``n`` rows with rows over the completeness tolerance recomputed:
+    ``run(rows, steps)`` returns those rows' attributions and convergence deltas; rows whose
+    |delta| exceeds ``tolerance`` get ``growth`` times more steps until they pass or ``max_steps``
+    is reached. Returns the attributions and ``{"deltas", "first_deltas", "steps"}`` per row (the
+    text and the token paths share it)."""
+    first_run, first = run(list(range(n)), n_steps)
+    out = list(first_run)
+    deltas = np.abs(np.asarray(first, dtype=float))
+    first_deltas = deltas.copy()
+    steps = np.full(n, n_steps, dtype=int)
+    while True:
+        todo = [i for i in range(n) if deltas[i] > tolerance]
+        if not todo or n_steps >= max_steps:
+            break
+        n_steps = min(n_steps * growth, max_steps)
+        again, again_deltas = run(todo, n_steps)
+        for j, i in enumerate(todo):
+            out[i] = again[j]
+            deltas[i] = abs(float(again_deltas[j]))
+            steps[i] = n_steps
+    return out, {"deltas": deltas, "first_deltas": first_deltas, "steps": steps}

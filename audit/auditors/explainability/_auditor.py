@@ -285,25 +285,14 @@ class ExplainabilityAuditor(Auditor):
 
         o = self.options
         model = ctx.target.model  # type: ignore[union-attr]
-        run = attr.attribute(model, rows, targets, method="integrated_gradients", n_steps=o["n_steps"],
-                             progress=ctx.progress, **common)
-        tokens = list(run.tokens)
-        deltas = np.abs(np.asarray(run.deltas, dtype=float))
-        first_deltas = deltas.copy()
-        steps = np.full(len(rows), o["n_steps"], dtype=int)
-        n_steps = o["n_steps"]
-        while True:
-            todo = [i for i in range(len(rows)) if deltas[i] > o["ig_tolerance"]]
-            if not todo or n_steps >= o["ig_max_steps"]:
-                break
-            n_steps = min(n_steps * STEP_GROWTH, o["ig_max_steps"])
-            again = attr.attribute(model, [rows[i] for i in todo], targets[todo], method="integrated_gradients",
-                                   n_steps=n_steps, progress=ctx.progress, **common)
-            for j, i in enumerate(todo):
-                tokens[i] = again.tokens[j]
-                deltas[i] = abs(float(again.deltas[j]))  # type: ignore[index]
-                steps[i] = n_steps
-        return tokens, {"deltas": deltas, "first_deltas": first_deltas, "steps": steps}
+
+        def run(idx: list[int], n_steps: int) -> tuple[list[np.ndarray], Any]:
+            out = attr.attribute(model, [rows[i] for i in idx], targets[idx], method="integrated_gradients",
+                                 n_steps=n_steps, progress=ctx.progress, **common)
+            return out.tokens, out.deltas
+
+        return attr.until_converged(run, len(rows), n_steps=o["n_steps"], tolerance=o["ig_tolerance"],
+                                    max_steps=o["ig_max_steps"], growth=STEP_GROWTH)
 
     def _ig_part(self, info: dict[str, Any]) -> SectionPart:
         """Completeness of Integrated Gradients (Sundararajan et al. 2017): the convergence deltas

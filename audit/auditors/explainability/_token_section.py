@@ -158,26 +158,17 @@ def _integrated_gradients(ctx: AuditContext, rows: Sequence[TokenRow], common: d
                           o: Mapping[str, Any], step_growth: int) -> tuple[list[np.ndarray], dict[str, Any]]:
     """IG for every row; rows whose |delta| exceeds ``ig_tolerance`` are recomputed with
     ``step_growth`` times more steps until they pass or ``ig_max_steps`` is reached (as for text)."""
+    from audit.auditors.explainability._attribution import until_converged
+
     model = ctx.target.model  # type: ignore[union-attr]
-    run = attribute_targets(model, rows, method="integrated_gradients", n_steps=o["n_steps"], progress=ctx.progress,
-                            **common)
-    scores = list(run.words)
-    deltas = np.abs(np.asarray(run.deltas, dtype=float))
-    first = deltas.copy()
-    steps = np.full(len(rows), o["n_steps"], dtype=int)
-    n_steps = o["n_steps"]
-    while True:
-        todo = [i for i in range(len(rows)) if deltas[i] > o["ig_tolerance"]]
-        if not todo or n_steps >= o["ig_max_steps"]:
-            break
-        n_steps = min(n_steps * step_growth, o["ig_max_steps"])
-        again = attribute_targets(model, [rows[i] for i in todo], method="integrated_gradients", n_steps=n_steps,
-                                  progress=ctx.progress, **common)
-        for j, i in enumerate(todo):
-            scores[i] = again.words[j]
-            deltas[i] = abs(float(again.deltas[j]))  # type: ignore[index]
-            steps[i] = n_steps
-    return scores, {"deltas": deltas, "first_deltas": first, "steps": steps}
+
+    def run(idx: list[int], n_steps: int) -> tuple[list[np.ndarray], Any]:
+        out = attribute_targets(model, [rows[i] for i in idx], method="integrated_gradients", n_steps=n_steps,
+                                progress=ctx.progress, **common)
+        return out.words, out.deltas
+
+    return until_converged(run, len(rows), n_steps=o["n_steps"], tolerance=o["ig_tolerance"],
+                           max_steps=o["ig_max_steps"], growth=step_growth)
 
 
 def _pad_id(tokenizer: Any) -> int:
