@@ -81,3 +81,9 @@ def test_a_ray_driver_does_not_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {p for _, p, _ in out} == {os.getpid()}
     fake.is_initialized = lambda: False
     assert forked.can_fork()
+
+
+def test_a_process_with_a_cuda_context_does_not_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    assert not forked.can_fork()
+    assert {p for _, p, _ in forked.fork_map(_item, 3, workers=3, what="test")} == {os.getpid()}

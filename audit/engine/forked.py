@@ -8,9 +8,9 @@ where a spawned one spent ~12 s importing and loading.
 
 Every item runs on one torch thread, in a worker or here (one worker, or no fork): a row's logits
 move by ~1e-6 with torch's thread count, so results do not depend on the number of workers.
-Workers exist only on Linux (macOS's fork breaks system frameworks; Windows has none), only on
-CPU (a CUDA context does not survive a fork) and not in a Ray driver (nor do its gRPC connections);
-elsewhere the items run in this process.
+Workers exist only on Linux (macOS's fork breaks system frameworks; Windows has none), not once
+the process holds a CUDA context (a child cannot use it) and not in a Ray driver (nor do its gRPC
+connections survive); elsewhere the items run in this process.
 """
 
 from __future__ import annotations
@@ -38,11 +38,14 @@ def default_workers() -> int:
 
 
 def can_fork() -> bool:
-    """Forked workers only where fork is safe: Linux, and not while this process is a Ray driver
-    (its gRPC threads and connections do not survive a fork)."""
+    """Forked workers only where fork is safe: Linux, not once this process has a CUDA context, and
+    not while it is a Ray driver (its gRPC threads and connections do not survive a fork)."""
     import multiprocessing
 
     if not (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()):
+        return False
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():  # a child could not use the parent's CUDA context
         return False
     ray = sys.modules.get("ray")
     return not (ray is not None and getattr(ray, "is_initialized", lambda: False)())
