@@ -12,7 +12,7 @@ The erasure curves and the randomised copies are the engine in :mod:`._faithfuln
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -130,6 +130,22 @@ def explained_stages(n: int, budget: int) -> list[int]:
     return sorted({round(i * (n - 1) / (budget - 1)) for i in range(budget)})
 
 
+def explained_copies(model: Any, *, seed: int, stages: int = 0, progress: Any = None) -> Iterator[tuple[int, str, Any]]:
+    """``(stage index, stage name, randomised copy)`` for the stages :func:`explained_stages`
+    keeps under ``stages``; every stage is randomised in turn (and ticks ``progress``), so a kept
+    stage's copy is the one the full cascade has there. Shared by the text and token checks."""
+    from audit.auditors.explainability import _faithfulness as fx
+
+    n_stages = len(fx.cascade_stages(model))
+    keep = set(explained_stages(n_stages, stages))
+    cascade: Any = fx.randomised_copies(model, seed=seed)
+    if progress is not None:
+        cascade = progress(cascade, total=n_stages, desc="sanity: cascading randomisation")
+    for s, (name, copy) in enumerate(cascade):
+        if s in keep:
+            yield s, name, copy
+
+
 def cascade_records(model: Any, rows: Sequence[EncodedRow], targets: np.ndarray,
                     trained: Mapping[str, Sequence[np.ndarray]], *, methods: Sequence[str], n_steps: int,
                     common: Mapping[str, Any], seed: int, progress: Any = None,
@@ -147,15 +163,8 @@ def cascade_records(model: Any, rows: Sequence[EncodedRow], targets: np.ndarray,
     from audit.auditors.explainability import _faithfulness as fx
 
     records = []
-    n_stages = len(fx.cascade_stages(model))
-    cascade: Any = fx.randomised_copies(model, seed=seed)
-    if progress is not None:
-        cascade = progress(cascade, total=n_stages, desc="sanity: cascading randomisation")
     batch = {**common, "max_rows": max(int(common.get("max_rows", 1)), len(rows))}
-    keep = set(explained_stages(n_stages, stages))
-    for s, (stage, copy) in enumerate(cascade):
-        if s not in keep:
-            continue
+    for s, stage, copy in explained_copies(model, seed=seed, stages=stages, progress=progress):
         for method in methods:
             run = attr.attribute(copy, rows, targets, method=method, n_steps=n_steps, convergence_delta=False, **batch)
             how = "first" if method in attr.WORD_FEATURE_METHODS else "sum"

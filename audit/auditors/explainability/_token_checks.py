@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audit.auditors.explainability import _faithfulness as fx
-from audit.auditors.explainability._checks import RANDOM, RANDOM_DRAWS, _nanmean, explained_stages, sanity_figure
+from audit.auditors.explainability._checks import RANDOM, RANDOM_DRAWS, _nanmean, explained_copies, sanity_figure
 from audit.auditors.explainability._token_attribution import TokenRow, masked_words
 from audit.core.results import Figure, Finding, Metric, SectionPart, Table
 
@@ -137,14 +137,9 @@ def token_sanity(ctx: AuditContext, *, rows: Sequence[TokenRow], word_scores: Ma
     sub = [rows[i] for i in idx]
     methods = list(word_scores)
     trained = ctx.target.model  # type: ignore[union-attr]
-    n_stages = len(fx.cascade_stages(trained))
-    cascade = ctx.progress(fx.randomised_copies(trained, seed=ctx.seed_for("explainability.token_cascade")),
-                           total=n_stages, desc="sanity: cascading randomisation")
     records = []
-    keep = set(explained_stages(n_stages, o.get("sanity_stages", 0)))
-    for s, (stage, model) in enumerate(cascade):
-        if s not in keep:
-            continue
+    for s, stage, model in explained_copies(trained, seed=ctx.seed_for("explainability.token_cascade"),
+                                            stages=o.get("sanity_stages", 0), progress=ctx.progress):
         for method in methods:
             rand = attribute(model, sub, method)
             orig = [word_scores[method][i] for i in idx]

@@ -194,7 +194,6 @@ class ChunkRunner:
         self.target, self.engine = target, engine
         self.workers = max(1, int(workers or default_workers()))
         self.chunks_sent = 0  # chunks sent to Ray tasks, or examples sent to forked workers
-        self.forked = 0  # worker processes forked
 
     @property
     def parts(self) -> int:
@@ -249,8 +248,7 @@ class ChunkRunner:
             workers = min(self.parts, len(examples))
             done = fork_map(one, len(examples), workers=workers, what=f"attack ({recipe.name})", progress=progress,
                             desc=f"attack {recipe.name}", stop=spent)
-            if workers > 1 and can_fork():
-                self.forked += workers
+            if workers > 1:  # parts is 1 where workers cannot fork
                 self.chunks_sent += len(done)
             run = RecipeRun(recipe=recipe.name, results=[r for r, *_ in done],
                             labels=[int(label) for _, label in examples[:len(done)]],
