@@ -58,6 +58,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-actors", type=int, help="engine ray: model copies scoring at once "
                                                   "(default: one per GPU, else one per CPU)")
     p.add_argument("--ray-min-rows", type=int, help="engine ray: passes of fewer rows run locally (default 2048)")
+    p.add_argument("--auditor-processes", type=int,
+                   help="processes the auditors run in side by side, one torch thread each (default: one per CPU "
+                        "when there are at least as many auditors as CPUs; 1: one after another)")
     p.add_argument("--profile", choices=PROFILES,
                    help="budgets of every auditor: quick (CI gate), standard (default), thorough (sign-off); "
                         "--option values win")
@@ -155,7 +158,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "overwrite": args.overwrite, "resume": args.resume, "timeout": args.timeout, "policy": args.policy,
         "baseline": args.baseline, "max_regression": args.max_regression, "pdf": args.pdf,
         "baseline_strict": args.baseline_strict, "profile": getattr(args, "profile", None),
-        **{key: getattr(args, key, None) for key in ("engine", "ray_address", "ray_actors", "ray_min_rows")},
+        **{key: getattr(args, key, None) for key in ("engine", "ray_address", "ray_actors", "ray_min_rows",
+                                                    "auditor_processes")},
         **{key: getattr(args, key, None) for key in ("scheme", "tokens_col", "tags_col", "tag_col", "aggregation",
                                                     "stride")},
     }

@@ -75,6 +75,9 @@ class AuditConfig:
     ray_address: str | None = None  # None: start a local Ray instance; "auto" or host:port: connect
     ray_actors: int | None = None  # actor-pool size; None: one per GPU, else one per CPU
     ray_min_rows: int = 2048  # audit.engine.ray_engine.DEFAULT_MIN_ROWS: smaller passes run here
+    # Processes the auditors run in side by side, one torch thread each (audit.core.side_by_side):
+    # 0: as many as CPUs when the auditors are at least as many, else 1 (one after another here).
+    auditor_processes: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -185,6 +188,10 @@ CONFIG_OPTIONS: dict[str, Option] = {
                                "(default: start a local Ray instance with this machine's CPUs and GPUs)"),
     "ray_actors": Option(kind="int", nullable=True, min=1, max=100_000,
                          help="engine ray: model copies (actors) scoring at once (default: one per GPU, else per CPU)"),
+    "auditor_processes": Option(kind="int", default=0, min=0, max=1024,
+                                help="processes the auditors run in side by side, one torch thread each (default 0: "
+                                     "one per CPU when there are at least as many auditors as CPUs; 1: one after "
+                                     "another in this process, with every thread)"),
     "ray_min_rows": Option(kind="int", default=2048, min=1, max=1_000_000_000,
                            help="engine ray: passes of fewer rows run in this process (a Ray job costs seconds)"),
 }

@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata as _md
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from audit.core.results import AuditorResult, AuditReport
 from audit.core.resume import Partial as _Partial
 from audit.core.resume import run_key
 from audit.core.schema import validate_results
+from audit.core.side_by_side import processes_for, run_side_by_side
 from audit.errors import AUDITOR_UNKNOWN, OUT_EXISTS, OUT_FOREIGN, AuditInputError, did_you_mean, printable
 from audit.report.outdir import (
     locked,
@@ -257,27 +258,51 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     done, rejected = partial.load() if (partial is not None and config.resume) else ({}, [])
     for note in rejected:
         say(f"not reusing {note}")
-    resumed: list[str] = []
-    for auditor in auditors:
-        if auditor.name in done:
-            say(f"reusing {auditor.name} from the interrupted run")
-            result = done[auditor.name]
-            resumed.append(auditor.name)
-        else:
-            say(f"running {auditor.name}")
-            ctx.upstream = {r.auditor: r for r in results if r.auditor in auditor.consumes and r.status == "ok"}
-            result = _run_with_timeout(auditor, ctx, config.timeout)
+    resumed = [a.name for a in auditors if a.name in done]
+    for name in resumed:
+        say(f"reusing {name} from the interrupted run")
+    known = {r.auditor: r for r in results}
+    known.update({name: done[name] for name in resumed})
+
+    def run_one(auditor: Auditor, upstream: Mapping[str, AuditorResult]) -> AuditorResult:
+        ctx.upstream = upstream
+        try:
+            return _run_with_timeout(auditor, ctx, config.timeout)
+        finally:
             ctx.upstream = {}
-            if partial is not None:
-                partial.save(result)
-        results.append(result)
-        timings[auditor.name] = result.timings.get("total", 0.0)
-        say(f"  {auditor.name}: {result.status}" + (f" ({printable(result.reason)})" if result.reason else ""))
+
+    def finished(result: AuditorResult) -> None:
+        if partial is not None:
+            partial.save(result)
+        say(f"  {result.auditor}: {result.status}" + (f" ({printable(result.reason)})" if result.reason else ""))
+
+    to_run = [a for a in auditors if a.name not in done]
+    processes = processes_for(config.auditor_processes, len(to_run), target)
+    start = time.perf_counter()
+    if processes > 1:
+        say(f"running {', '.join(a.name for a in to_run)} side by side in {processes} processes")
+        ran = run_side_by_side(to_run, processes=processes, target=target, run_one=run_one, known=known,
+                               on_done=finished, say=say, progress=progress)
+    else:
+        ran = []
+        for auditor in to_run:
+            say(f"running {auditor.name}")
+            result = run_one(auditor, {n: r for n, r in known.items() if n in auditor.consumes and r.status == "ok"})
+            known[auditor.name] = result
+            finished(result)
+            ran.append(result)
+    timings["auditors"] = time.perf_counter() - start
+    by_name = {r.auditor: r for r in ran}
+    by_name.update({name: done[name] for name in resumed})
+    for auditor in auditors:  # in run order, however they finished
+        results.append(by_name[auditor.name])
+        timings[auditor.name] = by_name[auditor.name].timings.get("total", 0.0)
     results.sort(key=lambda r: _section_order(r.auditor))
 
-    meta = build_metadata(config, target, data, train, auditors, timings, truncated=target.truncated_rows,
+    meta = build_metadata(config, target, data, train, auditors, timings, truncated=ctx.eval_truncated_rows,
                           holdout=holdout)
     meta["resumed"] = resumed
+    meta["engine"]["auditor_processes"] = processes
     if baseline_info is not None:
         meta["baseline"] = baseline_info
     # Judged once, here, and stored: every renderer and the exit code read these values.

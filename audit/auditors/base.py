@@ -67,6 +67,9 @@ class Auditor(abc.ABC):
     # Auditors whose results this one reads (ctx.upstream), when they run in the same audit: the
     # runner runs those first, whatever order the user typed, and --resume replays them.
     consumes: ClassVar[frozenset[str]] = frozenset()
+    # Its time relative to other auditors': when auditors run side by side (audit.core.side_by_side)
+    # the costliest start first. Only an order: a wrong value costs time, never a result.
+    cost: ClassVar[float] = 1.0
     # The tasks it can audit (audit.tasks.TASKS). On a model of another task it is skipped with
     # the reason shown, never run: a plugin written for text classifiers meets NER models too.
     tasks: ClassVar[frozenset[str]] = frozenset({SEQUENCE})

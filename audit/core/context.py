@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,8 +64,10 @@ class AuditContext:
     holdout: EvalSet | None = None  # rows of the training distribution the model never saw (privacy)
     # The results of the auditors the running one declares it ``consumes`` (and that ran before
     # it in this audit, or were resumed): the only channel between auditors.
-    upstream: dict[str, Any] = field(default_factory=dict)
+    upstream: Mapping[str, Any] = field(default_factory=dict)
     progress_enabled: bool = True
+    # Eval rows (or sentences) cut at the model's max length, counted by the shared pass alone.
+    eval_truncated_rows: int = 0
 
     @property
     def seed(self) -> int:
@@ -99,13 +101,19 @@ class AuditContext:
     @cached_property
     def predictions(self) -> Predictions:
         """Predictions on the eval set: one batched pass, computed on first use, then cached."""
-        return self.predict(self.data.texts, self.data.pairs, desc="predict eval set")
+        before = getattr(self.target, "truncated_rows", 0)
+        out = self.predict(self.data.texts, self.data.pairs, desc="predict eval set")
+        self.eval_truncated_rows = getattr(self.target, "truncated_rows", 0) - before
+        return out
 
     @cached_property
     def word_predictions(self) -> Any:
         """A token classifier's per-word tag probabilities on the eval sentences
         (:class:`audit.tasks.alignment.WordPredictions`): one batched pass, then cached."""
-        return self.predict_words(self.data.tokens, desc="predict eval sentences")
+        before = getattr(self.target, "truncated_rows", 0)
+        out = self.predict_words(self.data.tokens, desc="predict eval sentences")
+        self.eval_truncated_rows = getattr(self.target, "truncated_rows", 0) - before
+        return out
 
     def predict_words(self, sentences: Sequence[Sequence[str]], *, desc: str = "predict words") -> Any:
         """Tag probabilities per word of any sentences through the shared target (batched, cached),
@@ -145,10 +153,19 @@ class AuditContext:
         torch.manual_seed(self.seed)
 
     def progress(self, items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
-        """A progress bar on stderr (tqdm), silent when progress is disabled."""
+        """A progress bar on stderr (tqdm; drawn by the parent when this auditor runs in a forked
+        process, :mod:`audit.core.bars`), silent when progress is disabled."""
         if not self.progress_enabled:
             yield from items
             return
-        from tqdm.auto import tqdm
+        from audit.core.bars import bar
 
-        yield from tqdm(items, total=total, desc=desc, leave=False, dynamic_ncols=True)
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        shown = bar(total=total, desc=desc)
+        try:
+            for item in items:
+                yield item
+                shown.update(1)
+        finally:
+            shown.close()

@@ -93,35 +93,51 @@ def fork_map(fn: Callable[[int], T], n: int, *, workers: int, what: str,
 
 
 def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
-            progress: Callable[..., Iterable[Any]] | None, desc: str, stop: Callable[[], bool] | None) -> list[T]:
+            progress: Callable[..., Iterable[Any]] | None, desc: str, stop: Callable[[], bool] | None,
+            on_result: Callable[[int, T], None] | None = None,
+            on_failure: Callable[[int, str], T] | None = None,
+            on_message: Callable[[int, Any, Any], None] | None = None,
+            daemon: bool = True) -> list[T]:
+    """:func:`fork_map`'s workers. The hooks serve :func:`audit.core.side_by_side.run_side_by_side`:
+    ``on_result(i, value)`` as each item arrives; ``on_failure(i, message)``, when given, turns a
+    failing item, or a worker that died on it, into its value instead of an error (a dead worker is
+    replaced while items remain); ``on_message(worker, message, conn)`` receives what a worker sends
+    with :mod:`audit.core.bars` (only when ``on_message`` is given), ``conn`` to answer what it asks;
+    ``daemon=False`` lets workers fork workers of their own."""
     import multiprocessing
     import warnings
     from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("fork")
-    procs: list[Any] = []
-    conns: list[Any] = []
-    parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
-    # Set, the tokenizers library turns its threads off in the child without printing a warning.
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12: fork with threads
-            for _ in range(workers):
-                ours, theirs = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(theirs, fn), daemon=True, name=f"rai-audit {what}")
-                proc.start()
-                theirs.close()
-                procs.append(proc)
-                conns.append(ours)
-    finally:
-        if parallelism is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = parallelism
+    procs: dict[Any, Any] = {}  # connection -> its process
+    slot: dict[Any, int] = {}  # connection -> the worker's number, for on_message
     results: dict[int, T] = {}
     busy: dict[Any, int] = {}
     handed = 0
+    spawned = 0
+
+    def spawn() -> Any:
+        nonlocal spawned
+        parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+        # Set, the tokenizers library turns its threads off in the child without printing a warning.
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12: fork with threads
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(theirs, fn, on_message is not None), daemon=daemon,
+                                   name=f"rai-audit {what}")
+                proc.start()
+                theirs.close()
+        finally:
+            if parallelism is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM", None)
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = parallelism
+        procs[ours] = proc
+        slot[ours] = spawned
+        spawned += 1
+        return ours
 
     def hand_out(conn: Any) -> None:
         nonlocal handed
@@ -132,21 +148,60 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
         else:
             conn.send(None)
 
+    def retire(conn: Any) -> None:
+        proc = procs.pop(conn)
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+        conn.close()
+        if on_message is not None:
+            on_message(slot[conn], ("done",), None)
+
+    def settle(i: int, value: T) -> None:
+        results[i] = value
+        if on_result is not None:
+            on_result(i, value)
+
     def finished() -> Iterator[int]:
-        for conn in conns:
+        for conn in [spawn() for _ in range(workers)]:
             hand_out(conn)
         while busy:
             for conn in wait(list(busy)):
-                i = busy.pop(conn)
+                i = busy[conn]
                 try:
                     reply = conn.recv()
                 except EOFError:
-                    proc = procs[conns.index(conn)]
+                    busy.pop(conn)
+                    proc = procs[conn]
                     proc.join(timeout=5)
-                    raise RuntimeError(f"a worker ({what}) exited with code {proc.exitcode} on item {i}") from None
+                    message = f"a worker ({what}) exited with code {proc.exitcode} on item {i}"
+                    if on_failure is None:
+                        raise RuntimeError(message) from None
+                    retire(conn)
+                    settle(i, on_failure(i, message))
+                    if handed < n and not (stop is not None and stop()):
+                        hand_out(spawn())
+                    yield i
+                    continue
+                if reply[0] == "msg":
+                    if on_message is not None:
+                        on_message(slot[conn], reply[1], conn)
+                    continue
+                busy.pop(conn)
                 if reply[0] == "error":
-                    raise RuntimeError(f"a worker ({what}) failed on item {i}: {reply[1]}")
-                results[i] = reply[1]
+                    message = f"a worker ({what}) failed on item {i}: {reply[1]}"
+                    if on_failure is None:
+                        raise RuntimeError(message)
+                    settle(i, on_failure(i, message))
+                    if not reply[2]:  # the worker stopped (an interrupt or exit inside the item)
+                        retire(conn)
+                        if handed < n and not (stop is not None and stop()):
+                            hand_out(spawn())
+                        yield i
+                        continue
+                else:
+                    settle(i, reply[1])
                 hand_out(conn)
                 yield i
 
@@ -160,30 +215,56 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
         complete = True
     finally:
         # Done, every worker was sent None and exits; on an error or a timeout, stop them now.
-        for proc in procs:
+        for conn, proc in procs.items():
             if complete:
                 proc.join(timeout=10)
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
-        for conn in conns:
             conn.close()
     return [results[i] for i in range(handed)]
 
 
-def _worker(conn: Any, fn: Callable[[int], Any]) -> None:
+def _worker(conn: Any, fn: Callable[[int], Any], sink: bool) -> None:
     """A forked worker: one torch thread; runs ``fn`` on each index it is sent and replies with
-    the result, until it is sent None."""
+    the result, until it is sent None. With ``sink``, its progress bars and lines go to the
+    parent (:mod:`audit.core.bars`); without, none it inherited points there."""
     import traceback
 
+    from audit.core import bars
+
+    bars.set_sink(conn if sink else None)
+    _die_with_parent()
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+    def told(exc: BaseException) -> str:
+        return "".join(traceback.format_exception_only(exc)).strip()[:500]
+
     try:
         while (i := conn.recv()) is not None:
-            conn.send(("ok", fn(i)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which raises it
+            try:
+                reply: tuple[Any, ...] = ("ok", fn(i))
+            except Exception as exc:  # noqa: BLE001 - reported to the driver; this worker goes on
+                reply = ("error", told(exc), True)
+            with bars._lock:  # a bar's message and a result never interleave on the connection
+                try:
+                    conn.send(reply)
+                except Exception as exc:  # noqa: BLE001 - a result that does not pickle (a broken pipe raises again)
+                    conn.send(("error", f"its result could not be sent back: {told(exc)}", True))
+    except BaseException as exc:  # noqa: BLE001 - an interrupt or exit inside an item: this worker stops
         with contextlib.suppress(OSError, ValueError):
-            conn.send(("error", "".join(traceback.format_exception_only(exc)).strip()[:500]))
+            conn.send(("error", told(exc), False))
     finally:
         conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: this worker gets SIGTERM when the process that forked it dies (a killed audit leaves
+    no worker computing for nobody); nothing elsewhere."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG

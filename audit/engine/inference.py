@@ -215,9 +215,9 @@ def _forward_batches(model: Any, enc: Encoded, *, pad_id: int, max_tokens: int, 
     pending = plan_batches(enc.lengths, max_tokens=max_tokens, max_batch=max_batch)
     bar = None
     if progress and n > 256:
-        from tqdm.auto import tqdm
+        from audit.core.bars import bar as make_bar
 
-        bar = tqdm(total=n, desc=desc, leave=False, dynamic_ncols=True)
+        bar = make_bar(total=n, desc=desc)
     try:
         while pending:
             rows = pending.pop(0)

@@ -28,13 +28,22 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
-from audit.auditors.explainability._checks import SANITY_STEPS, faithfulness, sanity
+from audit.auditors.explainability._checks import (
+    SANITY_STEPS,
+    concat_curves,
+    faithfulness,
+    faithfulness_curves,
+    random_word_rngs,
+    sanity,
+    sanity_rows,
+)
 from audit.auditors.explainability._curation import (
     SHOWN_ROWS,
     annotate,
@@ -63,6 +72,52 @@ STEP_GROWTH = 4
 TARGET_UNKNOWN = "target_class {value!r} is not a class of the model; classes are {known}"
 
 
+@dataclass
+class _Picked:
+    """Rows chosen to explain: text, pair, gold label, prediction, its confidence, why chosen."""
+
+    texts: list[str]
+    pairs: list[str | None] | None
+    labels: list[int | None]
+    preds: list[int]
+    confidences: list[float]
+    sources: list[str]
+
+    def then(self, other: _Picked) -> _Picked:
+        pairs = None
+        if self.pairs is not None or other.pairs is not None:
+            pairs = (self.pairs or [None] * len(self.texts)) + (other.pairs or [None] * len(other.texts))
+        return _Picked(texts=self.texts + other.texts, pairs=pairs, labels=self.labels + other.labels,
+                       preds=self.preds + other.preds, confidences=self.confidences + other.confidences,
+                       sources=self.sources + other.sources)
+
+
+@dataclass
+class _Explained:
+    """Rows explained: their attributions per method, IG's convergence and faithfulness curves."""
+
+    picked: _Picked
+    rows: list[Any]
+    targets: np.ndarray
+    word_scores: dict[str, list[np.ndarray]]
+    ig_info: dict[str, Any]
+    curves: dict[str, Any] | None
+
+    def then(self, other: _Explained) -> _Explained:
+        """These rows, then ``other``'s."""
+        if not other.rows:
+            return self
+        if not self.rows:
+            return other
+        curves = (concat_curves(self.curves, other.curves)
+                  if self.curves is not None and other.curves is not None else None)
+        return _Explained(picked=self.picked.then(other.picked), rows=self.rows + other.rows,
+                          targets=np.concatenate([self.targets, other.targets]),
+                          word_scores={m: self.word_scores[m] + other.word_scores[m] for m in self.word_scores},
+                          ig_info={k: np.concatenate([v, other.ig_info[k]]) for k, v in self.ig_info.items()},
+                          curves=curves)
+
+
 class ExplainabilityAuditor(Auditor):
     """Captum token attributions, checked for completeness, faithfulness and sanity.
 
@@ -86,6 +141,7 @@ class ExplainabilityAuditor(Auditor):
     """
 
     name: ClassVar[str] = "explainability"
+    cost: ClassVar[float] = 4.0  # quick 20 s on one thread (bench/README.md, fourth round)
     title: ClassVar[str] = "Explanations"
     description: ClassVar[str] = ("Token attributions (Integrated Gradients and others) on sampled rows, "
                                   "checked for faithfulness (ERASER) and against cascading randomisation.")
@@ -134,8 +190,6 @@ class ExplainabilityAuditor(Auditor):
     }
     # ------------------------------------------------------------------ run
     def _run(self, ctx: AuditContext) -> AuditorResult:
-        from audit.auditors.explainability import _attribution as attr
-
         o = self.options
         if ctx.task == TOKEN:
             from audit.auditors.explainability._token_section import token_section
@@ -147,39 +201,38 @@ class ExplainabilityAuditor(Auditor):
         forced = self._target_class(label_names)
         multi = bool(target.multi_label)
 
-        texts, pairs, labels, preds, sources, confidences = self._select_rows(ctx)
-        rows = attr.encode_rows(target.tokenizer, texts, pairs, max_length=target.max_length)
-        targets = np.full(len(rows), forced, dtype=int) if forced is not None else preds.copy()
-        pad_id = _pad_id(target.tokenizer)
-        common = {"pad_id": pad_id, "device": target.device, "output": o["output"], "multi_label": multi,
-                  "n_samples": o["n_samples"], "max_rows": o["batch_rows"], "max_tokens": o["max_tokens"],
-                  "seed": ctx.seed_for("explainability.attribution")}
-
-        word_scores: dict[str, list[np.ndarray]] = {}
-        ig_info: dict[str, Any] = {}
+        common = {"pad_id": _pad_id(target.tokenizer), "device": target.device, "output": o["output"],
+                  "multi_label": multi, "n_samples": o["n_samples"], "max_rows": o["batch_rows"],
+                  "max_tokens": o["max_tokens"], "seed": ctx.seed_for("explainability.attribution")}
         timings: dict[str, float] = {}
-        for method in o["methods"]:
-            start = time.perf_counter()
-            if method == "integrated_gradients":
-                tokens, ig_info = self._integrated_gradients(ctx, rows, targets, common)
-            else:
-                run = attr.attribute(target.model, rows, targets, method=method, n_steps=o["n_steps"],
-                                     progress=ctx.progress, **common)
-                tokens = run.tokens
-            how = "first" if method in attr.WORD_FEATURE_METHODS else "sum"
-            word_scores[method] = [attr.merge_words(t, r, how=how) for t, r in zip(tokens, rows, strict=True)]
-            timings[f"attribute_{method}"] = time.perf_counter() - start
+        rngs = random_word_rngs(ctx)
+
+        # The sampled rows first, then (reading ctx.upstream only now) the rows fairness flagged and
+        # the attacks flipped: run side by side, this auditor explains its sample while the
+        # auditors it consumes still run (audit.core.side_by_side). Every per-row result is the
+        # same as if all rows were explained at once (the random words' generators advance row by row).
+        sampled = self._sampled_rows(ctx)
+        first = self._explain(ctx, sampled, forced=forced, common=common, rngs=rngs, timings=timings)
+        n_sanity = o["sanity_examples"] if o["sanity_check"] else 0
+        sanity_part = None
+        if n_sanity > 0 and len(sanity_rows(first.rows, examples=n_sanity)) == n_sanity:  # all among the sample
+            sanity_part = self._sanity(ctx, first, common=common, timings=timings)
+        flagged = self._flagged_rows(ctx, seen=set(sampled.texts))
+        both = first.then(self._explain(ctx, flagged, forced=forced, common=common, rngs=rngs, timings=timings))
+        rows, targets, word_scores, ig_info = both.rows, both.targets, both.word_scores, both.ig_info
+        labels, preds, sources, confidences = both.picked.labels, both.picked.preds, both.picked.sources, \
+            both.picked.confidences
+        if n_sanity > 0 and sanity_part is None and rows:
+            sanity_part = self._sanity(ctx, both, common=common, timings=timings)
 
         head = SectionPart(metrics=[Metric("explained_rows", float(len(rows)), description="rows explained")])
         parts = [self._ig_part(ig_info)] if ig_info else []
         if o["faithfulness"] and rows:
             start = time.perf_counter()
-            parts.append(faithfulness(ctx, rows=rows, targets=targets, word_scores=word_scores))
-            timings["faithfulness"] = time.perf_counter() - start
-        if o["sanity_check"] and rows and o["sanity_examples"] > 0:
-            start = time.perf_counter()
-            parts.append(sanity(ctx, rows=rows, targets=targets, word_scores=word_scores, common=common, options=o))
-            timings["sanity"] = time.perf_counter() - start
+            parts.append(faithfulness(ctx, rows=rows, targets=targets, word_scores=word_scores, curves=both.curves))
+            timings["faithfulness"] = timings.get("faithfulness", 0.0) + time.perf_counter() - start
+        if sanity_part is not None:
+            parts.append(sanity_part)
         primary = "integrated_gradients" if "integrated_gradients" in word_scores else o["methods"][0]
         parts.append(global_view(rows=rows, targets=targets, scores=word_scores[primary], method=primary,
                                  label_names=label_names, top_tokens=o["top_tokens"],
@@ -211,12 +264,9 @@ class ExplainabilityAuditor(Auditor):
         raise AuditInputError(OPTION_INVALID.format(
             option="target_class", problem=TARGET_UNKNOWN.format(value=value, known=", ".join(label_names))))
 
-    def _select_rows(self, ctx: AuditContext) -> tuple[list[str], list[str | None] | None, list[int | None],
-                                                       np.ndarray, list[str], np.ndarray]:
+    def _sampled_rows(self, ctx: AuditContext) -> _Picked:
         """A seeded sample stratified over predicted class x correct/wrong (round-robin across
-        strata, so rare strata such as wrong predictions are represented), then the rows that
-        the fairness auditor flagged and those a robustness attack flipped (declared in
-        ``consumes``), taken in turn up to ``interesting_examples``. Also returns each
+        strata, so rare strata such as wrong predictions are represented), in row order, with each
         row's probability of its predicted class (its confidence, which orders the errors shown)."""
         o = self.options
         data = ctx.data
@@ -238,15 +288,21 @@ class ExplainabilityAuditor(Auditor):
                 if q and len(chosen) < want:
                     chosen.append(int(q.pop(0)))
         chosen.sort()
-        texts = [data.texts[i] for i in chosen]
-        pairs: list[str | None] | None = [data.pairs[i] for i in chosen] if data.pairs is not None else None
-        labels: list[int | None] = ([int(labels_all[i]) for i in chosen] if labels_all is not None
-                                    else [None] * len(chosen))
-        preds = [int(preds_all[i]) for i in chosen]
-        confidences = [float(ctx.predictions.probs[i, preds_all[i]]) for i in chosen]
-        sources = ["sample"] * len(chosen)
+        return _Picked(texts=[data.texts[i] for i in chosen],
+                       pairs=[data.pairs[i] for i in chosen] if data.pairs is not None else None,
+                       labels=([int(labels_all[i]) for i in chosen] if labels_all is not None
+                               else [None] * len(chosen)),
+                       preds=[int(preds_all[i]) for i in chosen],
+                       confidences=[float(ctx.predictions.probs[i, preds_all[i]]) for i in chosen],
+                       sources=["sample"] * len(chosen))
 
-        seen = set(texts)
+    def _flagged_rows(self, ctx: AuditContext, *, seen: set[str]) -> _Picked:
+        """The rows the fairness auditor flagged and those a robustness attack flipped (declared in
+        ``consumes``: read from ``ctx.upstream`` here, last), taken in turn up to
+        ``interesting_examples``, leaving out texts in ``seen``."""
+        o = self.options
+        data = ctx.data
+        seen = set(seen)
         extra = []
         fairness = ctx.upstream.get("fairness")
         # Fairness's flagged rows and robustness's successful attacks, in turn (declared in consumes).
@@ -261,20 +317,65 @@ class ExplainabilityAuditor(Auditor):
             extra.append(item)
             if len(extra) >= o["interesting_examples"]:
                 break
-        if extra:
-            e_texts = [item["text"] for item in extra]
-            e_pairs = [item.get("pair") for item in extra]
-            use_pairs = pairs is not None or any(p is not None for p in e_pairs)
-            probs = ctx.predict(e_texts, [p or "" for p in e_pairs] if use_pairs else None,
-                                desc="predict interesting rows").probs
-            texts += e_texts
-            if use_pairs:
-                pairs = (pairs or [None] * len(chosen)) + e_pairs
-            labels += [item.get("label") if _is_int(item.get("label")) else None for item in extra]
-            preds += [int(p) for p in probs.argmax(axis=1)]
-            confidences += [float(p) for p in probs.max(axis=1)]
-            sources += [str(item.get("source") or item.get("reason") or "interesting") for item in extra]
-        return texts, pairs, labels, np.asarray(preds, dtype=int), sources, np.asarray(confidences, dtype=float)
+        if not extra:
+            return _Picked(texts=[], pairs=[] if data.pairs is not None else None, labels=[], preds=[],
+                           confidences=[], sources=[])
+        e_texts = [item["text"] for item in extra]
+        e_pairs = [item.get("pair") for item in extra]
+        use_pairs = data.pairs is not None or any(p is not None for p in e_pairs)
+        probs = ctx.predict(e_texts, [p or "" for p in e_pairs] if use_pairs else None,
+                            desc="predict interesting rows").probs
+        return _Picked(texts=e_texts, pairs=e_pairs if use_pairs else None,
+                       labels=[item.get("label") if _is_int(item.get("label")) else None for item in extra],
+                       preds=[int(p) for p in probs.argmax(axis=1)], confidences=[float(p) for p in probs.max(axis=1)],
+                       sources=[str(item.get("source") or item.get("reason") or "interesting") for item in extra])
+
+    # ------------------------------------------------------------------ attributions
+    def _explain(self, ctx: AuditContext, picked: _Picked, *, forced: int | None, common: dict[str, Any],
+                 rngs: Sequence[Any], timings: dict[str, float]) -> _Explained:
+        """Every method's attributions of ``picked`` rows (IG raised until it converges) and their
+        faithfulness curves (random words from ``rngs``, which advance)."""
+        from audit.auditors.explainability import _attribution as attr
+
+        o = self.options
+        target = ctx.target
+        assert target is not None
+        rows = (attr.encode_rows(target.tokenizer, picked.texts, picked.pairs, max_length=target.max_length)
+                if picked.texts else [])
+        preds = np.asarray(picked.preds, dtype=int)
+        targets = np.full(len(rows), forced, dtype=int) if forced is not None else preds.copy()
+        word_scores: dict[str, list[np.ndarray]] = {}
+        ig_info: dict[str, Any] = {}
+        for method in o["methods"]:
+            start = time.perf_counter()
+            if not rows:
+                tokens: list[Any] = []
+                if method == "integrated_gradients":
+                    ig_info = {k: np.zeros(0, dtype=float if k != "steps" else int)
+                               for k in ("deltas", "first_deltas", "steps")}
+            elif method == "integrated_gradients":
+                tokens, ig_info = self._integrated_gradients(ctx, rows, targets, common)
+            else:
+                tokens = attr.attribute(target.model, rows, targets, method=method, n_steps=o["n_steps"],
+                                        progress=ctx.progress, **common).tokens
+            how = "first" if method in attr.WORD_FEATURE_METHODS else "sum"
+            word_scores[method] = [attr.merge_words(t, r, how=how) for t, r in zip(tokens, rows, strict=True)]
+            timings[f"attribute_{method}"] = timings.get(f"attribute_{method}", 0.0) + time.perf_counter() - start
+        curves = None
+        if o["faithfulness"] and rows:
+            start = time.perf_counter()
+            curves = faithfulness_curves(ctx, rows=rows, targets=targets, word_scores=word_scores, rngs=rngs)
+            timings["faithfulness"] = timings.get("faithfulness", 0.0) + time.perf_counter() - start
+        return _Explained(picked=picked, rows=list(rows), targets=targets, word_scores=word_scores, ig_info=ig_info,
+                          curves=curves)
+
+    def _sanity(self, ctx: AuditContext, done: _Explained, *, common: dict[str, Any],
+                timings: dict[str, float]) -> SectionPart:
+        start = time.perf_counter()
+        part = sanity(ctx, rows=done.rows, targets=done.targets, word_scores=done.word_scores, common=common,
+                      options=self.options)
+        timings["sanity"] = time.perf_counter() - start
+        return part
 
     # ------------------------------------------------------------------ integrated gradients
     def _integrated_gradients(self, ctx: AuditContext, rows: Sequence[EncodedRow], targets: np.ndarray,

@@ -32,14 +32,20 @@ RANDOM_DRAWS = 3
 SANITY_STEPS = 8
 
 
-def faithfulness(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.ndarray,
-                 word_scores: Mapping[str, list[np.ndarray]]) -> SectionPart:
-    """AOPC comprehensiveness and sufficiency per method and for random words, the gains over
-    random with findings for methods that do not clearly beat it, the curves' table and charts."""
-    import pandas as pd
+def random_word_rngs(ctx: AuditContext) -> list[np.random.Generator]:
+    """One generator per draw of random word orders: each row's orders come from its draw's
+    generator in row order, so curves computed for rows in turn (the sampled rows, later the
+    flagged ones) equal those computed for all rows at once."""
+    return [ctx.rng(f"explainability.random_words:{d}") for d in range(RANDOM_DRAWS)]
 
+
+def faithfulness_curves(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.ndarray,
+                        word_scores: Mapping[str, list[np.ndarray]],
+                        rngs: Sequence[np.random.Generator]) -> dict[str, Any]:
+    """Per method and for random words (drawn from ``rngs``, :func:`random_word_rngs`, which
+    advance), the ERASER erasure curves of ``rows``: per row, so those of rows in turn concatenate
+    (:func:`concat_curves`)."""
     from audit.auditors.explainability import _faithfulness as fx
-    from audit.core.stats import bootstrap_ci
 
     def predict_probs(texts: list[str], pairs: list[str] | None) -> np.ndarray:
         return ctx.predict(texts, pairs, desc="faithfulness").probs
@@ -50,9 +56,33 @@ def faithfulness(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.n
     curves = {m: fx.erasure_curves(rows, [fx.order_by_attribution(s) for s in scores], targets, full_probs,
                                    predict_probs)
               for m, scores in word_scores.items()}
-    rng = ctx.rng("explainability.random_words")
     curves[RANDOM] = fx.mean_curves([fx.erasure_curves(rows, fx.random_orders(rows, rng), targets, full_probs,
-                                                       predict_probs) for _ in range(RANDOM_DRAWS)])
+                                                       predict_probs) for rng in rngs])
+    return curves
+
+
+def concat_curves(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
+    """The curves of two sets of rows, the first's rows first."""
+    from audit.auditors.explainability import _faithfulness as fx
+
+    return {m: fx.ErasureCurves(comprehensiveness=np.concatenate([c.comprehensiveness, then[m].comprehensiveness]),
+                                sufficiency=np.concatenate([c.sufficiency, then[m].sufficiency]))
+            for m, c in first.items()}
+
+
+def faithfulness(ctx: AuditContext, *, rows: Sequence[EncodedRow], targets: np.ndarray,
+                 word_scores: Mapping[str, list[np.ndarray]], curves: Mapping[str, Any] | None = None) -> SectionPart:
+    """AOPC comprehensiveness and sufficiency per method and for random words, the gains over
+    random with findings for methods that do not clearly beat it, the curves' table and charts.
+    ``curves``: the rows' :func:`faithfulness_curves` when already computed."""
+    import pandas as pd
+
+    from audit.auditors.explainability import _faithfulness as fx
+    from audit.core.stats import bootstrap_ci
+
+    if curves is None:
+        curves = faithfulness_curves(ctx, rows=rows, targets=targets, word_scores=word_scores,
+                                     rngs=random_word_rngs(ctx))
     seed = ctx.seed_for("explainability.aopc")  # one set of resamples for every method: paired intervals
     comp_desc = "ERASER comprehensiveness AOPC (DeYoung et al. 2020): p(y|x) - p(y|x without top words)"
     suff_desc = "ERASER sufficiency AOPC (DeYoung et al. 2020): p(y|x) - p(y|top words only)"

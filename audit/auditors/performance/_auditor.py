@@ -56,6 +56,7 @@ class PerformanceAuditor(Auditor):
     """Classification performance on the eval set, from the shared predictions."""
 
     name: ClassVar[str] = "performance"
+    cost: ClassVar[float] = 0.2  # no forward pass of its own
     title: ClassVar[str] = "Performance"
     description: ClassVar[str] = ("classification report, confusion matrix, ROC/PR AUC, log loss, calibration (ECE); "
                                   "for token classifiers the entity-level report (seqeval strict) and its breakdowns")
@@ -219,7 +220,7 @@ class PerformanceAuditor(Auditor):
             figures=tuple(figures),
             findings=tuple(findings),
             extra={"rows": int(len(y)), "labels": names,
-                   "truncated_rows": ctx.target.truncated_rows if ctx.target is not None else 0},
+                   "truncated_rows": ctx.eval_truncated_rows},
         )
 
     # -- multi-label ---------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class RobustnessAuditor(Auditor):
     """TextAttack recipes with verified successes, and CheckList invariance flip rates."""
 
     name: ClassVar[str] = "robustness"
+    cost: ClassVar[float] = 5.0  # quick 26 s on one thread (bench/README.md, fourth round)
     title: ClassVar[str] = "Robustness"
     description: ClassVar[str] = ("Adversarial attacks (TextAttack: DeepWordBug, PWWS, ...) with every success "
                                   "verified, and CheckList invariance tests (typos, case, punctuation, names, numbers, "
