@@ -87,14 +87,28 @@ class Upstream(Mapping[str, Any]):
         self._names = names
         self._got: dict[str, AuditorResult | None] = {n: (r if r.status == "ok" else None)
                                                       for n, r in known.items() if n in names}
+        self.waited = 0.0  # seconds spent waiting for results, outside the auditor's --timeout
 
     def _get(self, name: str) -> AuditorResult | None:
         if name not in self._names:
             return None
         if name not in self._got:
+            import signal
+            import time
+
             from audit.core.bars import ask
 
-            _, _, result = ask(("need", name))
+            # --timeout is the auditor's own time: its clock stops while it waits for another's.
+            left = signal.getitimer(signal.ITIMER_REAL)[0] if hasattr(signal, "getitimer") else 0.0
+            if left:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            start = time.perf_counter()
+            try:
+                _, _, result = ask(("need", name))
+            finally:
+                self.waited += time.perf_counter() - start
+                if left:
+                    signal.setitimer(signal.ITIMER_REAL, left)
             self._got[name] = result
         return self._got[name]
 
@@ -130,10 +144,13 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
         auditor = auditors[order[k]]
         before = _counters(target)
         tell_parent(f"running {auditor.name}")
+        upstream = Upstream(set(auditor.consumes) & (names | set(known)), known)
         try:
-            result = run_one(auditor, Upstream(set(auditor.consumes) & (names | set(known)), known))
+            result = run_one(auditor, upstream)
         except AuditInputError as exc:  # the user's mistake: raised by the run, as one after another
             return ("input", str(exc))
+        if upstream.waited:
+            result = result.replace(timings={**result.timings, "upstream_wait": upstream.waited})
         return ("ok", result, _difference(_counters(target), before))
 
     board = Board(enabled=progress, say=say)

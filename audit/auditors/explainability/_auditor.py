@@ -102,6 +102,7 @@ class _Explained:
     word_scores: dict[str, list[np.ndarray]]
     ig_info: dict[str, Any]
     curves: dict[str, Any] | None
+    timings: dict[str, float]
 
     def then(self, other: _Explained) -> _Explained:
         """These rows, then ``other``'s."""
@@ -115,7 +116,8 @@ class _Explained:
                           targets=np.concatenate([self.targets, other.targets]),
                           word_scores={m: self.word_scores[m] + other.word_scores[m] for m in self.word_scores},
                           ig_info={k: np.concatenate([v, other.ig_info[k]]) for k, v in self.ig_info.items()},
-                          curves=curves)
+                          curves=curves, timings={k: self.timings.get(k, 0.0) + other.timings.get(k, 0.0)
+                                                  for k in {**self.timings, **other.timings}})
 
 
 class ExplainabilityAuditor(Auditor):
@@ -212,18 +214,19 @@ class ExplainabilityAuditor(Auditor):
         # auditors it consumes still run (audit.core.side_by_side). Every per-row result is the
         # same as if all rows were explained at once (the random words' generators advance row by row).
         sampled = self._sampled_rows(ctx)
-        first = self._explain(ctx, sampled, forced=forced, common=common, rngs=rngs, timings=timings)
+        first = self._explain(ctx, sampled, forced=forced, common=common, rngs=rngs)
         n_sanity = o["sanity_examples"] if o["sanity_check"] else 0
         sanity_part = None
         if n_sanity > 0 and len(sanity_rows(first.rows, examples=n_sanity)) == n_sanity:  # all among the sample
-            sanity_part = self._sanity(ctx, first, common=common, timings=timings)
+            sanity_part, timings["sanity"] = self._sanity(ctx, first, common=common)
         flagged = self._flagged_rows(ctx, seen=set(sampled.texts))
-        both = first.then(self._explain(ctx, flagged, forced=forced, common=common, rngs=rngs, timings=timings))
+        both = first.then(self._explain(ctx, flagged, forced=forced, common=common, rngs=rngs))
+        timings.update(both.timings)
         rows, targets, word_scores, ig_info = both.rows, both.targets, both.word_scores, both.ig_info
         labels, preds, sources, confidences = both.picked.labels, both.picked.preds, both.picked.sources, \
             both.picked.confidences
         if n_sanity > 0 and sanity_part is None and rows:
-            sanity_part = self._sanity(ctx, both, common=common, timings=timings)
+            sanity_part, timings["sanity"] = self._sanity(ctx, both, common=common)
 
         head = SectionPart(metrics=[Metric("explained_rows", float(len(rows)), description="rows explained")])
         parts = [self._ig_part(ig_info)] if ig_info else []
@@ -332,7 +335,7 @@ class ExplainabilityAuditor(Auditor):
 
     # ------------------------------------------------------------------ attributions
     def _explain(self, ctx: AuditContext, picked: _Picked, *, forced: int | None, common: dict[str, Any],
-                 rngs: Sequence[Any], timings: dict[str, float]) -> _Explained:
+                 rngs: Sequence[Any]) -> _Explained:
         """Every method's attributions of ``picked`` rows (IG raised until it converges) and their
         faithfulness curves (random words from ``rngs``, which advance)."""
         from audit.auditors.explainability import _attribution as attr
@@ -346,6 +349,7 @@ class ExplainabilityAuditor(Auditor):
         targets = np.full(len(rows), forced, dtype=int) if forced is not None else preds.copy()
         word_scores: dict[str, list[np.ndarray]] = {}
         ig_info: dict[str, Any] = {}
+        timings: dict[str, float] = {}
         for method in o["methods"]:
             start = time.perf_counter()
             if not rows:
@@ -360,22 +364,21 @@ class ExplainabilityAuditor(Auditor):
                                         progress=ctx.progress, **common).tokens
             how = "first" if method in attr.WORD_FEATURE_METHODS else "sum"
             word_scores[method] = [attr.merge_words(t, r, how=how) for t, r in zip(tokens, rows, strict=True)]
-            timings[f"attribute_{method}"] = timings.get(f"attribute_{method}", 0.0) + time.perf_counter() - start
+            timings[f"attribute_{method}"] = time.perf_counter() - start
         curves = None
         if o["faithfulness"] and rows:
             start = time.perf_counter()
             curves = faithfulness_curves(ctx, rows=rows, targets=targets, word_scores=word_scores, rngs=rngs)
-            timings["faithfulness"] = timings.get("faithfulness", 0.0) + time.perf_counter() - start
+            timings["faithfulness"] = time.perf_counter() - start
         return _Explained(picked=picked, rows=list(rows), targets=targets, word_scores=word_scores, ig_info=ig_info,
-                          curves=curves)
+                          curves=curves, timings=timings)
 
-    def _sanity(self, ctx: AuditContext, done: _Explained, *, common: dict[str, Any],
-                timings: dict[str, float]) -> SectionPart:
+    def _sanity(self, ctx: AuditContext, done: _Explained, *, common: dict[str, Any]) -> tuple[SectionPart, float]:
+        """The sanity check on ``done``'s rows, and the seconds it took."""
         start = time.perf_counter()
         part = sanity(ctx, rows=done.rows, targets=done.targets, word_scores=done.word_scores, common=common,
                       options=self.options)
-        timings["sanity"] = time.perf_counter() - start
-        return part
+        return part, time.perf_counter() - start
 
     # ------------------------------------------------------------------ integrated gradients
     def _integrated_gradients(self, ctx: AuditContext, rows: Sequence[EncodedRow], targets: np.ndarray,
