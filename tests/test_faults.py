@@ -66,7 +66,9 @@ def test_timeout_fails_only_that_section(demo_planted, tmp_path, monkeypatch):
 def test_interrupted_run_keeps_finished_sections_and_resumes(demo_planted, tmp_path, monkeypatch):
     RUNS.clear()
     _registry(monkeypatch, [CountingPerformance, InterruptingAuditor])
-    cfg = dict(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"), limit=100)
+    # One after another: RUNS is this process's record (side by side, see test_side_by_side_audit.py).
+    cfg = dict(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"), limit=100,
+               auditor_processes=1)
     with pytest.raises(KeyboardInterrupt):
         run_audit(AuditConfig(**cfg), progress=False)
     assert RUNS == ["performance", "interrupting"]
@@ -84,7 +86,8 @@ def test_interrupted_run_keeps_finished_sections_and_resumes(demo_planted, tmp_p
 def test_resume_ignores_sections_from_other_inputs(demo_planted, tmp_path, monkeypatch):
     RUNS.clear()
     _registry(monkeypatch, [CountingPerformance, InterruptingAuditor])
-    cfg = dict(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"))
+    cfg = dict(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"),
+               auditor_processes=1)
     with pytest.raises(KeyboardInterrupt):
         run_audit(AuditConfig(**cfg, limit=100), progress=False)
     RUNS.clear()

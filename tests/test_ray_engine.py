@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 OBJECT_STORE_BYTES = 100 * 2**20
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local() -> Any:
-    """A local Ray instance for the session; its workers import this checkout's ``audit``."""
+    """A local Ray instance for this module's tests, shut down after them (a Ray driver does not
+    fork: left running, it would turn off forked workers for every later test); its workers import
+    this checkout's ``audit``."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
     if not ray.is_initialized():

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from audit import AuditConfig
+from audit.auditors.base import Auditor, AuditorInfo
+from audit.auditors.performance._auditor import PerformanceAuditor
 from audit.cli import main
-from audit.runner import run_audit
+from audit.core.results import AuditorResult, Metric
+from audit.runner import PARTIAL_DIR, run_audit
 
 BUDGETS = {
     "performance": {"n_bootstrap": 50},
@@ -64,3 +70,49 @@ def test_a_bad_auditor_processes_is_one_line_naming_the_option(value: str, capsy
     code = main(["run", "m", "--data", "d.csv", "--out", str(tmp_path / "o"), "--auditor-processes", value])
     err = capsys.readouterr().err
     assert code == 2 and "auditor" in err and "processes" in err and err.count("\n") == 1, err
+
+
+class _WaitsThenInterrupts(Auditor):
+    """Raises KeyboardInterrupt (an interrupted run) once performance's finished section is saved."""
+
+    name = "interrupting"
+    metric_names = frozenset({"x"})
+    cost = 5.0
+
+    def _run(self, ctx: Any) -> Any:
+        saved = Path(ctx.config.out) / PARTIAL_DIR / "performance.json"
+        deadline = time.monotonic() + 60
+        while not saved.is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise KeyboardInterrupt
+
+
+class _Quick(Auditor):
+    name = "quick"
+    metric_names = frozenset({"x"})
+
+    def _run(self, ctx: Any) -> Any:
+        return AuditorResult(auditor=self.name, metrics=(Metric("x", float(os.getpid())),))
+
+
+class _Quick2(_Quick):
+    name = "quick2"
+
+
+def test_an_interrupt_side_by_side_keeps_the_finished_sections_for_resume(demo_planted: Any, tmp_path: Any,
+                                                                          monkeypatch: Any) -> None:
+    reg = {c.name: AuditorInfo(c.name, f"tests:{c.__name__}", "tests", cls=c)
+           for c in (PerformanceAuditor, _WaitsThenInterrupts, _Quick, _Quick2)}
+    monkeypatch.setattr("audit.runner.discover", lambda: reg)
+    cfg = dict(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), out=str(tmp_path / "o"), limit=100,
+               auditor_processes=2, options={"performance": {"n_bootstrap": 0}})
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(AuditConfig(**cfg, auditors=["performance", "interrupting"]), progress=False)
+    assert not multiprocessing.active_children()
+    assert (tmp_path / "o" / PARTIAL_DIR / "performance.json").is_file()
+    report = run_audit(AuditConfig(**cfg, auditors=["performance", "quick", "quick2"], resume=True), progress=False)
+    assert report.metadata["resumed"] == ["performance"]
+    assert [r.status for r in report.results] == ["ok", "ok", "ok"]
+    pids = {report.result(name).metrics[0].value for name in ("quick", "quick2")}
+    assert os.getpid() not in pids and report.metadata["engine"]["auditor_processes"] == 2  # forked
+    assert not (tmp_path / "o" / PARTIAL_DIR).exists()

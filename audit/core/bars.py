@@ -42,10 +42,16 @@ def bar(*, total: int | None, desc: str) -> Any:
 
 
 def ask(message: tuple[Any, ...]) -> Any:
-    """Send ``message`` to the parent and wait for its answer (a forked auditor process only)."""
+    """Send ``message`` to the parent and wait for its answer (a forked auditor process only). The
+    question carries an id, and the answer with that id is the one returned: an answer to a
+    question abandoned earlier (an exception while waiting) is dropped, never taken for this one."""
+    request = next(_ids)
     with _lock:
-        _sink.send(("msg", message))
-        return _sink.recv()
+        _sink.send(("msg", (*message, request)))
+        while True:
+            reply = _sink.recv()
+            if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "answer" and reply[1] == request:
+                return reply[2]
 
 
 def say(text: str) -> bool:

@@ -29,6 +29,7 @@ the run as it would one after another.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -58,7 +59,7 @@ def cost(auditor: Auditor) -> float:
     """The auditor's declared ``cost``, positive (a plugin's odd value counts as 1)."""
     try:
         value = float(getattr(auditor, "cost", 1.0))
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - not a number, or too large an int for a float: an ordinary cost
         return 1.0
     return min(max(value, 1e-3), 1e6) if value == value else 1.0
 
@@ -104,7 +105,7 @@ class Upstream(Mapping[str, Any]):
                 signal.setitimer(signal.ITIMER_REAL, 0)
             start = time.perf_counter()
             try:
-                _, _, result = ask(("need", name))
+                result = ask(("need", name))
             finally:
                 self.waited += time.perf_counter() - start
                 if left:
@@ -149,40 +150,47 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
             result = run_one(auditor, upstream)
         except AuditInputError as exc:  # the user's mistake: raised by the run, as one after another
             return ("input", str(exc))
+        except KeyboardInterrupt:  # an interrupt ends the run, as one after another (finished sections kept)
+            return ("interrupt",)
         if upstream.waited:
             result = result.replace(timings={**result.timings, "upstream_wait": upstream.waited})
         return ("ok", result, _difference(_counters(target), before))
 
     board = Board(enabled=progress, say=say)
     arrived: dict[str, AuditorResult] = {}
-    waiting: dict[str, list[Any]] = {}
+    waiting: dict[str, list[tuple[int, Any, Any]]] = {}  # name -> (worker, its connection, request id)
 
-    def answer(conn: Any, name: str) -> None:
+    def answer(conn: Any, name: str, request: Any) -> None:
         result = arrived.get(name) or known.get(name)
-        conn.send(("upstream", name, result if result is not None and result.status == "ok" else None))
+        with contextlib.suppress(OSError, ValueError):  # a process that died meanwhile asks nothing more
+            conn.send(("answer", request, result if result is not None and result.status == "ok" else None))
 
     def on_message(worker: int, message: tuple[Any, ...], conn: Any) -> None:
-        if message[0] == "done":
+        if message[0] == "done":  # that process is gone: nothing it asked is answered
             board.worker_done(worker)
+            for name in list(waiting):
+                waiting[name] = [w for w in waiting[name] if w[0] != worker]
         elif message[0] == "need":
-            name = str(message[1])
+            name, request = str(message[1]), message[2]
             if name in arrived or name in known or name not in names:
-                answer(conn, name)
+                answer(conn, name, request)
             else:
-                waiting.setdefault(name, []).append(conn)
+                waiting.setdefault(name, []).append((worker, conn, request))
         else:
             board.handle(worker, message)
 
     def on_result(k: int, value: tuple[Any, ...]) -> None:
         if value[0] == "input":
             raise AuditInputError(value[1])
+        if value[0] == "interrupt":
+            raise KeyboardInterrupt
         _, result, counters = value
         if counters is not None:
             _add(target, counters)
         arrived[result.auditor] = result
         on_done(result)
-        for conn in waiting.pop(result.auditor, []):
-            answer(conn, result.auditor)
+        for _, conn, request in waiting.pop(result.auditor, []):
+            answer(conn, result.auditor, request)
 
     def on_failure(k: int, message: str) -> tuple[Any, ...]:
         return ("ok", AuditorResult(auditor=auditors[order[k]].name, status="failed",

@@ -242,7 +242,7 @@ def _worker(conn: Any, fn: Callable[[int], Any], sink: bool) -> None:
         return "".join(traceback.format_exception_only(exc)).strip()[:500]
 
     try:
-        while (i := conn.recv()) is not None:
+        while (i := _next_index(conn)) is not None:
             try:
                 reply: tuple[Any, ...] = ("ok", fn(i))
             except Exception as exc:  # noqa: BLE001 - reported to the driver; this worker goes on
@@ -257,6 +257,13 @@ def _worker(conn: Any, fn: Callable[[int], Any], sink: bool) -> None:
             conn.send(("error", told(exc), False))
     finally:
         conn.close()
+
+
+def _next_index(conn: Any) -> int | None:
+    """The next index (None: stop); a late answer to a question an item abandoned is dropped."""
+    while isinstance(message := conn.recv(), tuple):
+        pass
+    return message  # type: ignore[no-any-return]
 
 
 def _die_with_parent() -> None:
