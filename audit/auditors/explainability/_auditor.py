@@ -26,9 +26,7 @@ in :meth:`ExplainabilityAuditor._run`.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -37,7 +35,6 @@ from audit.auditors.base import Auditor
 from audit.auditors.explainability._attribution import METHODS, OUTPUTS  # numpy only: torch and captum load in _run
 from audit.auditors.explainability._checks import (
     SANITY_STEPS,
-    concat_curves,
     faithfulness,
     faithfulness_curves,
     random_word_rngs,
@@ -47,12 +44,11 @@ from audit.auditors.explainability._checks import (
 from audit.auditors.explainability._curation import (
     SHOWN_ROWS,
     annotate,
-    attack_rows,
     identity_shares,
-    interleave,
     row_reasons,
 )
 from audit.auditors.explainability._global_view import DEFAULT_MIN_WORD_ROWS, global_view
+from audit.auditors.explainability._rows import Explained, Picked, flagged_rows, is_int, sampled_rows
 from audit.core.options import Option
 from audit.core.results import AuditorResult, Finding, Metric, SectionPart, Table
 from audit.errors import OPTION_INVALID, AuditInputError
@@ -70,54 +66,6 @@ DEFAULT_METHODS = ("integrated_gradients", "saliency", "occlusion")
 STEP_GROWTH = 4
 
 TARGET_UNKNOWN = "target_class {value!r} is not a class of the model; classes are {known}"
-
-
-@dataclass
-class _Picked:
-    """Rows chosen to explain: text, pair, gold label, prediction, its confidence, why chosen."""
-
-    texts: list[str]
-    pairs: list[str | None] | None
-    labels: list[int | None]
-    preds: list[int]
-    confidences: list[float]
-    sources: list[str]
-
-    def then(self, other: _Picked) -> _Picked:
-        pairs = None
-        if self.pairs is not None or other.pairs is not None:
-            pairs = (self.pairs or [None] * len(self.texts)) + (other.pairs or [None] * len(other.texts))
-        return _Picked(texts=self.texts + other.texts, pairs=pairs, labels=self.labels + other.labels,
-                       preds=self.preds + other.preds, confidences=self.confidences + other.confidences,
-                       sources=self.sources + other.sources)
-
-
-@dataclass
-class _Explained:
-    """Rows explained: their attributions per method, IG's convergence and faithfulness curves."""
-
-    picked: _Picked
-    rows: list[Any]
-    targets: np.ndarray
-    word_scores: dict[str, list[np.ndarray]]
-    ig_info: dict[str, Any]
-    curves: dict[str, Any] | None
-    timings: dict[str, float]
-
-    def then(self, other: _Explained) -> _Explained:
-        """These rows, then ``other``'s."""
-        if not other.rows:
-            return self
-        if not self.rows:
-            return other
-        curves = (concat_curves(self.curves, other.curves)
-                  if self.curves is not None and other.curves is not None else None)
-        return _Explained(picked=self.picked.then(other.picked), rows=self.rows + other.rows,
-                          targets=np.concatenate([self.targets, other.targets]),
-                          word_scores={m: self.word_scores[m] + other.word_scores[m] for m in self.word_scores},
-                          ig_info={k: np.concatenate([v, other.ig_info[k]]) for k, v in self.ig_info.items()},
-                          curves=curves, timings={k: self.timings.get(k, 0.0) + other.timings.get(k, 0.0)
-                                                  for k in {**self.timings, **other.timings}})
 
 
 class ExplainabilityAuditor(Auditor):
@@ -213,13 +161,13 @@ class ExplainabilityAuditor(Auditor):
         # the attacks flipped: run side by side, this auditor explains its sample while the
         # auditors it consumes still run (audit.core.side_by_side). Every per-row result is the
         # same as if all rows were explained at once (the random words' generators advance row by row).
-        sampled = self._sampled_rows(ctx)
+        sampled = sampled_rows(ctx, examples=o["explain_examples"])
         first = self._explain(ctx, sampled, forced=forced, common=common, rngs=rngs)
         n_sanity = o["sanity_examples"] if o["sanity_check"] else 0
         sanity_part = None
         if n_sanity > 0 and len(sanity_rows(first.rows, examples=n_sanity)) == n_sanity:  # all among the sample
             sanity_part, timings["sanity"] = self._sanity(ctx, first, common=common)
-        flagged = self._flagged_rows(ctx, seen=set(sampled.texts))
+        flagged = flagged_rows(ctx, seen=set(sampled.texts), examples=o["interesting_examples"])
         both = first.then(self._explain(ctx, flagged, forced=forced, common=common, rngs=rngs))
         timings.update(both.timings)
         rows, targets, word_scores, ig_info = both.rows, both.targets, both.word_scores, both.ig_info
@@ -260,82 +208,16 @@ class ExplainabilityAuditor(Auditor):
         value = self.options["target_class"]
         if value is None:
             return None
-        if _is_int(value) and 0 <= value < len(label_names):
+        if is_int(value) and 0 <= value < len(label_names):
             return int(value)
         if isinstance(value, str) and value in label_names:
             return label_names.index(value)
         raise AuditInputError(OPTION_INVALID.format(
             option="target_class", problem=TARGET_UNKNOWN.format(value=value, known=", ".join(label_names))))
 
-    def _sampled_rows(self, ctx: AuditContext) -> _Picked:
-        """A seeded sample stratified over predicted class x correct/wrong (round-robin across
-        strata, so rare strata such as wrong predictions are represented), in row order, with each
-        row's probability of its predicted class (its confidence, which orders the errors shown)."""
-        o = self.options
-        data = ctx.data
-        n = len(data)
-        preds_all = ctx.predictions.preds if n else np.zeros(0, dtype=int)
-        if preds_all.ndim > 1:  # multi-label: stratify on the highest-scoring class
-            preds_all = ctx.predictions.probs.argmax(axis=1)
-        labels_all = data.labels if data.labels is not None and np.ndim(data.labels) == 1 else None
-        correct = (preds_all == labels_all) if labels_all is not None else np.ones(n, dtype=bool)
-        strata: dict[tuple[int, bool], list[int]] = defaultdict(list)
-        for i in range(n):
-            strata[(int(preds_all[i]), bool(correct[i]))].append(i)
-        rng = ctx.rng("explainability.sample")
-        queues = [list(rng.permutation(strata[key])) for key in sorted(strata)]
-        chosen: list[int] = []
-        want = min(o["explain_examples"], n)
-        while len(chosen) < want:
-            for q in queues:
-                if q and len(chosen) < want:
-                    chosen.append(int(q.pop(0)))
-        chosen.sort()
-        return _Picked(texts=[data.texts[i] for i in chosen],
-                       pairs=[data.pairs[i] for i in chosen] if data.pairs is not None else None,
-                       labels=([int(labels_all[i]) for i in chosen] if labels_all is not None
-                               else [None] * len(chosen)),
-                       preds=[int(preds_all[i]) for i in chosen],
-                       confidences=[float(ctx.predictions.probs[i, preds_all[i]]) for i in chosen],
-                       sources=["sample"] * len(chosen))
-
-    def _flagged_rows(self, ctx: AuditContext, *, seen: set[str]) -> _Picked:
-        """The rows the fairness auditor flagged and those a robustness attack flipped (declared in
-        ``consumes``: read from ``ctx.upstream`` here, last), taken in turn up to
-        ``interesting_examples``, leaving out texts in ``seen``."""
-        o = self.options
-        data = ctx.data
-        seen = set(seen)
-        extra = []
-        fairness = ctx.upstream.get("fairness")
-        # Fairness's flagged rows and robustness's successful attacks, in turn (declared in consumes).
-        flagged = interleave((fairness.extra.get("interesting_rows") if fairness is not None else None) or [],
-                             attack_rows(ctx.upstream.get("robustness"), label_names=list(data.label_names),
-                                         has_pairs=data.pairs is not None))
-        for item in flagged:
-            text = item.get("text") if isinstance(item, dict) else None
-            if not isinstance(text, str) or not text or text in seen:
-                continue
-            seen.add(text)
-            extra.append(item)
-            if len(extra) >= o["interesting_examples"]:
-                break
-        if not extra:
-            return _Picked(texts=[], pairs=[] if data.pairs is not None else None, labels=[], preds=[],
-                           confidences=[], sources=[])
-        e_texts = [item["text"] for item in extra]
-        e_pairs = [item.get("pair") for item in extra]
-        use_pairs = data.pairs is not None or any(p is not None for p in e_pairs)
-        probs = ctx.predict(e_texts, [p or "" for p in e_pairs] if use_pairs else None,
-                            desc="predict interesting rows").probs
-        return _Picked(texts=e_texts, pairs=e_pairs if use_pairs else None,
-                       labels=[item.get("label") if _is_int(item.get("label")) else None for item in extra],
-                       preds=[int(p) for p in probs.argmax(axis=1)], confidences=[float(p) for p in probs.max(axis=1)],
-                       sources=[str(item.get("source") or item.get("reason") or "interesting") for item in extra])
-
     # ------------------------------------------------------------------ attributions
-    def _explain(self, ctx: AuditContext, picked: _Picked, *, forced: int | None, common: dict[str, Any],
-                 rngs: Sequence[Any]) -> _Explained:
+    def _explain(self, ctx: AuditContext, picked: Picked, *, forced: int | None, common: dict[str, Any],
+                 rngs: Sequence[Any]) -> Explained:
         """Every method's attributions of ``picked`` rows (IG raised until it converges) and their
         faithfulness curves (random words from ``rngs``, which advance)."""
         from audit.auditors.explainability import _attribution as attr
@@ -370,10 +252,10 @@ class ExplainabilityAuditor(Auditor):
             start = time.perf_counter()
             curves = faithfulness_curves(ctx, rows=rows, targets=targets, word_scores=word_scores, rngs=rngs)
             timings["faithfulness"] = time.perf_counter() - start
-        return _Explained(picked=picked, rows=list(rows), targets=targets, word_scores=word_scores, ig_info=ig_info,
-                          curves=curves, timings=timings)
+        return Explained(picked=picked, rows=list(rows), targets=targets, word_scores=word_scores, ig_info=ig_info,
+                         curves=curves, timings=timings)
 
-    def _sanity(self, ctx: AuditContext, done: _Explained, *, common: dict[str, Any]) -> tuple[SectionPart, float]:
+    def _sanity(self, ctx: AuditContext, done: Explained, *, common: dict[str, Any]) -> tuple[SectionPart, float]:
         """The sanity check on ``done``'s rows, and the seconds it took."""
         start = time.perf_counter()
         part = sanity(ctx, rows=done.rows, targets=done.targets, word_scores=done.word_scores, common=common,
@@ -447,10 +329,6 @@ class ExplainabilityAuditor(Auditor):
 
 
 # ---------------------------------------------------------------------- helpers
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _pad_id(tokenizer: Any) -> int:
     for attr in ("pad_token_id", "unk_token_id"):
         value = getattr(tokenizer, attr, None)
