@@ -152,8 +152,10 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
             return ("input", str(exc))
         except KeyboardInterrupt:  # an interrupt ends the run, as one after another (finished sections kept)
             return ("interrupt",)
-        if upstream.waited:
-            result = result.replace(timings={**result.timings, "upstream_wait": upstream.waited})
+        if upstream.waited:  # its own time in "total"; the wait for another's results beside it
+            total = result.timings.get("total", 0.0)
+            result = result.replace(timings={**result.timings, "total": max(0.0, total - upstream.waited),
+                                             "upstream_wait": upstream.waited})
         return ("ok", result, _difference(_counters(target), before))
 
     board = Board(enabled=progress, say=say)
