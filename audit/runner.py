@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata as _md
@@ -264,10 +265,14 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     known = {r.auditor: r for r in results}
     known.update({name: done[name] for name in resumed})
 
+    # --timeout uses SIGALRM, which only the main thread receives: called from another thread the
+    # auditors run without it, forked or not (a forked process's one thread is its main thread).
+    timeout = config.timeout if threading.current_thread() is threading.main_thread() else None
+
     def run_one(auditor: Auditor, upstream: Mapping[str, AuditorResult]) -> AuditorResult:
         ctx.upstream = upstream
         try:
-            return _run_with_timeout(auditor, ctx, config.timeout)
+            return _run_with_timeout(auditor, ctx, timeout)
         finally:
             ctx.upstream = {}
 

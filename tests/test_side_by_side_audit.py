@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,41 @@ def test_an_interrupt_side_by_side_keeps_the_finished_sections_for_resume(demo_p
     pids = {report.result(name).metrics[0].value for name in ("quick", "quick2")}
     assert os.getpid() not in pids and report.metadata["engine"]["auditor_processes"] == 2  # forked
     assert not (tmp_path / "o" / PARTIAL_DIR).exists()
+
+
+class _Sleeps(Auditor):
+    name = "sleeps"
+    metric_names = frozenset({"x"})
+
+    def _run(self, ctx: Any) -> Any:
+        time.sleep(1.5)
+        return AuditorResult(auditor=self.name, metrics=(Metric("x", 1.0),))
+
+
+class _Unpicklable(Auditor):
+    name = "unpicklable"
+    metric_names = frozenset({"x"})
+
+    def _run(self, ctx: Any) -> Any:
+        return AuditorResult(auditor=self.name, metrics=(Metric("x", 2.0),), extra={"f": lambda: 1})
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_side_by_side_or_not_a_run_from_another_thread_and_an_unpicklable_result_end_alike(
+        processes: int, demo_planted: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    """From a thread other than the main one, --timeout cannot apply (SIGALRM): not in forked
+    processes either. A plugin's result that does not pickle is reported as one after another
+    (its reported form, the lambda as text), not failed for travelling between processes."""
+    reg = {c.name: AuditorInfo(c.name, f"tests:{c.__name__}", "tests", cls=c) for c in (_Sleeps, _Unpicklable)}
+    monkeypatch.setattr("audit.runner.discover", lambda: reg)
+    config = AuditConfig(model=str(demo_planted.model_dir), data=str(demo_planted.eval_path), limit=50,
+                         out=str(tmp_path / "o"), timeout=0.5, auditor_processes=processes)
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("report", run_audit(config, progress=False)))
+    thread.start()
+    thread.join(120)
+    report = box["report"]
+    assert report.metadata["engine"]["auditor_processes"] == processes
+    assert [(r.auditor, r.status) for r in report.results] == [("sleeps", "ok"), ("unpicklable", "ok")]
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert saved["results"][1]["extra"]["f"].startswith("<function")

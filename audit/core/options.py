@@ -91,7 +91,8 @@ def _bad(name: str, option: Option, value: Any) -> AuditInputError:
     if option.kind in ("int", "float") and isinstance(value, str):
         try:
             float(value)
-            hint = " (a string: YAML reads 1e3 as text; write 1000 or 1.0e+3)"
+            hint = (" (a string: YAML reads 1e3 as text; write 1000 or 1.0e+3)" if "e" in value.lower()
+                    else " (a string: write the number without quotes)")
         except ValueError:
             pass
     return AuditInputError(OPTION_INVALID.format(option=name,

@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pickle
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from audit.auditors.base import Auditor
 from audit.core.results import AuditorResult
 from audit.errors import AuditInputError
+
+WAIT_SHOWN_S = 0.01  # a shorter wait for another auditor's result (an answer at hand) is not reported
 
 
 def processes_for(requested: int, auditors: int, target: Any) -> int:
@@ -152,11 +155,11 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
             return ("input", str(exc))
         except KeyboardInterrupt:  # an interrupt ends the run, as one after another (finished sections kept)
             return ("interrupt",)
-        if upstream.waited:  # its own time in "total"; the wait for another's results beside it
+        if upstream.waited >= WAIT_SHOWN_S:  # its own time in "total"; the wait for another's results beside it
             total = result.timings.get("total", 0.0)
             result = result.replace(timings={**result.timings, "total": max(0.0, total - upstream.waited),
                                              "upstream_wait": upstream.waited})
-        return ("ok", result, _difference(_counters(target), before))
+        return ("ok", _portable(result), _difference(_counters(target), before))
 
     board = Board(enabled=progress, say=say)
     arrived: dict[str, AuditorResult] = {}
@@ -187,6 +190,8 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
         if value[0] == "interrupt":
             raise KeyboardInterrupt
         _, result, counters = value
+        if isinstance(result, bytes):
+            result = pickle.loads(result)  # noqa: S301 - our own forked process's result
         if counters is not None:
             _add(target, counters)
         arrived[result.auditor] = result
@@ -204,6 +209,16 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
     finally:
         board.close()
     return [arrived[a.name] for a in auditors]
+
+
+def _portable(result: AuditorResult) -> bytes:
+    """The result pickled for the parent; one holding what does not pickle (a plugin's lambda in
+    ``extra``) travels as its reported form (``to_dict``, as --resume stores it), which is what
+    results.json and the report show of it one after another too."""
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - any pickling error: the reported form instead
+        return pickle.dumps(AuditorResult.from_dict(result.to_dict()), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _counters(target: Any) -> dict[str, int]:
