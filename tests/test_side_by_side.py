@@ -543,3 +543,27 @@ def test_the_timeout_clock_stops_while_a_consumer_waits_for_its_upstream() -> No
     assert [r.status for r in out] == ["ok", "ok"], [r.reason for r in out]
     assert out[1].extra["got"] == {"slow": ["slow", 42.0]}
     assert out[1].timings["upstream_wait"] > 0.5
+
+
+class ReportsWorkers(Auditor):
+    """Reports what fork_map would use by default in its process, and torch's threads there."""
+
+    name = "reports_workers"
+    metric_names = frozenset({"workers", "threads"})
+
+    def _run(self, ctx: AuditContext) -> AuditorResult:
+        import torch
+
+        return AuditorResult(auditor=self.name, metrics=(Metric("workers", float(forked.default_workers())),
+                                                         Metric("threads", float(torch.get_num_threads()))),
+                             extra={"pid": os.getpid()})
+
+
+def test_a_side_by_side_process_runs_torch_on_one_thread_but_forks_as_many_workers_as_the_run() -> None:
+    """Its attacks' one-thread workers may use every core (they share them with the auditors
+    beside them), while its own torch keeps one thread (more hangs GNU OpenMP after a fork)."""
+    out, _ = _side_by_side([ReportsWorkers(), _quick("other")()], _ctx(_target()))
+    metrics = {m.name: m.value for m in out[0].metrics}
+    assert out[0].extra["pid"] != os.getpid()
+    assert metrics == {"workers": float(forked.default_workers()), "threads": 1.0}
+    assert forked._inherited_workers is None  # nothing changed here

@@ -139,12 +139,14 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
     counters to ``target``'s. Returns the results in run order."""
     from audit.core.bars import Board
     from audit.core.bars import say as tell_parent
-    from audit.engine.forked import _forked
+    from audit.engine.forked import _forked, default_workers, set_default_workers
 
     order = hand_out_order(auditors)
     names = {a.name for a in auditors}
+    workers = default_workers()
 
     def item(k: int) -> tuple[Any, ...]:
+        set_default_workers(workers)  # this process's one-thread workers (the attacks') may use every core
         auditor = auditors[order[k]]
         before = _counters(target)
         tell_parent(f"running {auditor.name}")
