@@ -1,7 +1,11 @@
 """Auditors side by side (audit.core.side_by_side): the hand-out order respects ``consumes``, the
 number of processes, a consumer that starts before its upstream finished and still reads it, a dying
 process, a bad-input error, engine counters, the same results as one after another, progress lines
-and bars drawn by the parent, timeouts in a child and forking inside a child."""
+and bars drawn by the parent, timeouts in a child and forking inside a child.
+
+Over ~400 lines because each behaviour needs its own small fake auditors (slow upstreams, dying,
+interrupted and counting ones) beside the test that uses them; one file keeps the protocol's tests
+together."""
 
 from __future__ import annotations
 

@@ -101,17 +101,18 @@ class AuditContext:
     @cached_property
     def predictions(self) -> Predictions:
         """Predictions on the eval set: one batched pass, computed on first use, then cached."""
-        before = getattr(self.target, "truncated_rows", 0)
-        out = self.predict(self.data.texts, self.data.pairs, desc="predict eval set")
-        self.eval_truncated_rows = getattr(self.target, "truncated_rows", 0) - before
-        return out
+        return self._eval_pass(lambda: self.predict(self.data.texts, self.data.pairs, desc="predict eval set"))
 
     @cached_property
     def word_predictions(self) -> Any:
         """A token classifier's per-word tag probabilities on the eval sentences
         (:class:`audit.tasks.alignment.WordPredictions`): one batched pass, then cached."""
+        return self._eval_pass(lambda: self.predict_words(self.data.tokens, desc="predict eval sentences"))
+
+    def _eval_pass(self, run: Any) -> Any:
+        """``run()``, the shared pass over the eval set, counting the rows it truncated."""
         before = getattr(self.target, "truncated_rows", 0)
-        out = self.predict_words(self.data.tokens, desc="predict eval sentences")
+        out = run()
         self.eval_truncated_rows = getattr(self.target, "truncated_rows", 0) - before
         return out
 

@@ -30,7 +30,6 @@ the run as it would one after another.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import pickle
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -148,7 +147,7 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
     def item(k: int) -> tuple[Any, ...]:
         set_default_workers(workers)  # this process's one-thread workers (the attacks') may use every core
         auditor = auditors[order[k]]
-        before = _counters(target)
+        _, hits = _fresh_counters(target)
         tell_parent(f"running {auditor.name}")
         upstream = Upstream(set(auditor.consumes) & (names | set(known)), known)
         try:
@@ -161,7 +160,7 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
             total = result.timings.get("total", 0.0)
             result = result.replace(timings={**result.timings, "total": max(0.0, total - upstream.waited),
                                              "upstream_wait": upstream.waited})
-        return ("ok", _portable(result), _difference(_counters(target), before))
+        return ("ok", _portable(result), None if target is None else (target.stats, target.cache_hits - hits))
 
     board = Board(enabled=progress, say=say)
     arrived: dict[str, AuditorResult] = {}
@@ -194,8 +193,9 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
         _, result, counters = value
         if isinstance(result, bytes):
             result = pickle.loads(result)  # noqa: S301 - our own forked process's result
-        if counters is not None:
-            _add(target, counters)
+        if counters is not None:  # this process's passes and cache hits, counted in the run's
+            target.stats.merge(counters[0])
+            target.cache_hits += counters[1]
         arrived[result.auditor] = result
         on_done(result)
         for _, conn, request in waiting.pop(result.auditor, []):
@@ -223,20 +223,12 @@ def _portable(result: AuditorResult) -> bytes:
         return pickle.dumps(AuditorResult.from_dict(result.to_dict()), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _counters(target: Any) -> dict[str, int]:
-    stats = getattr(target, "stats", None)
-    out = {f"stats.{f.name}": int(getattr(stats, f.name)) for f in dataclasses.fields(stats)} if stats else {}
-    if hasattr(target, "cache_hits"):
-        out["cache_hits"] = int(target.cache_hits)
-    return out
+def _fresh_counters(target: Any) -> tuple[Any, int]:
+    """Start this process's engine counters from zero (its passes are merged into the run's with
+    :meth:`audit.engine.inference.PassStats.merge`); returns them and the cache hits so far."""
+    if target is None:
+        return None, 0
+    from audit.engine.inference import PassStats
 
-
-def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items()}
-
-
-def _add(target: Any, counters: dict[str, int]) -> None:
-    """Add a forked process's engine counters (its passes and cache hits) to ``target``'s."""
-    for key, value in counters.items():
-        owner, name = (target.stats, key[6:]) if key.startswith("stats.") else (target, key)
-        setattr(owner, name, getattr(owner, name) + value)
+    target.stats = PassStats()
+    return target.stats, int(target.cache_hits)

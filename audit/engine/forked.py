@@ -130,10 +130,8 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
     results: dict[int, T] = {}
     busy: dict[Any, int] = {}
     handed = 0
-    spawned = 0
 
     def spawn() -> Any:
-        nonlocal spawned
         parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
         # Set, the tokenizers library turns its threads off in the child without printing a warning.
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -151,20 +149,23 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
             else:
                 os.environ["TOKENIZERS_PARALLELISM"] = parallelism
         procs[ours] = proc
-        slot[ours] = spawned
-        spawned += 1
+        slot[ours] = len(slot)
         return ours
+
+    def more() -> bool:
+        return handed < n and not (stop is not None and stop())
 
     def hand_out(conn: Any) -> None:
         nonlocal handed
-        if handed < n and not (stop is not None and stop()):
+        if more():
             conn.send(handed)
             busy[conn] = handed
             handed += 1
         else:
             conn.send(None)
 
-    def retire(conn: Any) -> None:
+    def replace(conn: Any) -> None:
+        """A worker that stopped: gone, and another forked while items remain."""
         proc = procs.pop(conn)
         proc.join(timeout=5)
         if proc.is_alive():
@@ -173,6 +174,8 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
         conn.close()
         if on_message is not None:
             on_message(slot[conn], ("done",), None)
+        if more():
+            hand_out(spawn())
 
     def settle(i: int, value: T) -> None:
         results[i] = value
@@ -188,37 +191,25 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
                 try:
                     reply = conn.recv()
                 except EOFError:
-                    busy.pop(conn)
-                    proc = procs[conn]
-                    proc.join(timeout=5)
-                    message = f"a worker ({what}) exited with code {proc.exitcode} on item {i}"
-                    if on_failure is None:
-                        raise RuntimeError(message) from None
-                    retire(conn)
-                    settle(i, on_failure(i, message))
-                    if handed < n and not (stop is not None and stop()):
-                        hand_out(spawn())
-                    yield i
-                    continue
+                    procs[conn].join(timeout=5)
+                    reply = ("died", f"exited with code {procs[conn].exitcode}", False)
                 if reply[0] == "msg":
                     if on_message is not None:
                         on_message(slot[conn], reply[1], conn)
                     continue
                 busy.pop(conn)
-                if reply[0] == "error":
-                    message = f"a worker ({what}) failed on item {i}: {reply[1]}"
+                if reply[0] == "ok":
+                    settle(i, reply[1])
+                else:
+                    message = (f"a worker ({what}) {reply[1]} on item {i}" if reply[0] == "died"
+                               else f"a worker ({what}) failed on item {i}: {reply[1]}")
                     if on_failure is None:
                         raise RuntimeError(message)
                     settle(i, on_failure(i, message))
-                    if not reply[2]:  # the worker stopped (an interrupt or exit inside the item)
-                        retire(conn)
-                        if handed < n and not (stop is not None and stop()):
-                            hand_out(spawn())
-                        yield i
-                        continue
-                else:
-                    settle(i, reply[1])
-                hand_out(conn)
+                if reply[0] == "ok" or reply[2]:  # the worker goes on
+                    hand_out(conn)
+                else:  # it died, or stopped on an interrupt or exit inside the item
+                    replace(conn)
                 yield i
 
     complete = False
@@ -254,6 +245,7 @@ def _worker(conn: Any, fn: Callable[[int], Any], sink: bool) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
     def told(exc: BaseException) -> str:
         return "".join(traceback.format_exception_only(exc)).strip()[:500]
 
