@@ -62,7 +62,7 @@ BUDGETS: tuple[Budget, ...] = (
            thorough=100),
     Budget(auditor="explainability", option="sanity_examples", what="rows in the sanity check", quick=5,
            standard=10, thorough=30),
-    Budget(auditor="explainability", option="sanity_stages", what="cascade stages explained (0: all)", quick=4,
+    Budget(auditor="explainability", option="sanity_stages", what="cascade stages explained (0: all)", quick=2,
            standard=0, thorough=0),
     Budget(auditor="robustness", option="attack_examples", what="rows attacked per recipe", quick=20,
            standard=100, thorough=500),
