@@ -108,18 +108,24 @@ def fork_map(fn: Callable[[int], T], n: int, *, workers: int, what: str,
     return _forked(fn, n, workers=workers, what=what, progress=progress, desc=desc, stop=stop)
 
 
+# How long the driver waits for its workers before doing a piece of its own work (``idle``).
+IDLE_POLL_S = 0.05
+
+
 def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
             progress: Callable[..., Iterable[Any]] | None, desc: str, stop: Callable[[], bool] | None,
             on_result: Callable[[int, T], None] | None = None,
             on_failure: Callable[[int, str], T] | None = None,
             on_message: Callable[[int, Any, Any], None] | None = None,
-            daemon: bool = True) -> list[T]:
+            daemon: bool = True, idle: Callable[[], bool] | None = None) -> list[T]:
     """:func:`fork_map`'s workers. The hooks serve :func:`audit.core.side_by_side.run_side_by_side`:
     ``on_result(i, value)`` as each item arrives; ``on_failure(i, message)``, when given, turns a
     failing item, or a worker that died on it, into its value instead of an error (a dead worker is
     replaced while items remain); ``on_message(worker, message, conn)`` receives what a worker sends
     with :mod:`audit.core.bars` (only when ``on_message`` is given), ``conn`` to answer what it asks;
-    ``daemon=False`` lets workers fork workers of their own."""
+    ``daemon=False`` lets workers fork workers of their own. ``idle()``, when given, is called
+    whenever no worker has said anything for :data:`IDLE_POLL_S`, to do one short piece of the
+    driver's own work; it returns whether more is left (after a message it is asked again)."""
     import multiprocessing
     import warnings
     from multiprocessing.connection import wait
@@ -185,8 +191,14 @@ def _forked(fn: Callable[[int], T], n: int, *, workers: int, what: str,
     def finished() -> Iterator[int]:
         for conn in [spawn() for _ in range(workers)]:
             hand_out(conn)
+        more_idle = idle is not None
         while busy:
-            for conn in wait(list(busy)):
+            ready = wait(list(busy), timeout=IDLE_POLL_S if more_idle else None)
+            if not ready and idle is not None:
+                more_idle = bool(idle())
+                continue
+            more_idle = idle is not None
+            for conn in ready:
                 i = busy[conn]
                 try:
                     reply = conn.recv()

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.engine.inference import Encoded, PassStats, _forward_batches, _torch_threads, plan_batches
+from audit.engine.inference import Encoded, PassStats, _forward_batches, _torch_threads, batch_cost_for, plan_batches
 from audit.errors import AuditInputError
 
 RAY_MISSING = ("option engine: 'ray' needs the Ray package, which is not installed here; "
@@ -160,7 +160,8 @@ class RayEngine:
         import torch
 
         stats = stats if stats is not None else PassStats()
-        plan = plan_batches(enc.lengths, max_tokens=max_tokens, max_batch=max_batch)
+        plan = plan_batches(enc.lengths, max_tokens=max_tokens, max_batch=max_batch,
+                            batch_cost=batch_cost_for(device))
         tt = enc.token_type_ids
         # One dataset row per planned batch: its token ids, pickled (our own data, in our own cluster).
         items = [{"batch": k, "payload": pickle.dumps(([enc.input_ids[i] for i in rows],
