@@ -40,6 +40,7 @@ from audit.report.outdir import (
     record_output,
     write_outputs,
 )
+from audit.report.prep import ReportPrep
 from audit.tasks import TOKEN
 
 OUTPUT_FILES = ("report.html", "results.json", "README.md", "report.pdf")
@@ -160,10 +161,15 @@ def run_audit(config: AuditConfig, *, progress: bool = True, write: bool = True,
     with lock:
         if write:  # checked again under the lock: another run may have written meanwhile
             check_out_dir(out, overwrite=config.overwrite)
-        with engine_session(config, say=say) as engine:
-            return _run_locked(config, auditors=auditors, broken=broken, rules=rules, baseline=baseline,
-                               max_regression=max_regression, out=out, write=write, progress=progress, say=say,
-                               timings=timings, engine=engine)
+        prep = ReportPrep([a.name for a in auditors] + [r.auditor for r in broken]) if write else None
+        try:
+            with engine_session(config, say=say) as engine:
+                return _run_locked(config, auditors=auditors, broken=broken, rules=rules, baseline=baseline,
+                                   max_regression=max_regression, out=out, write=write, progress=progress, say=say,
+                                   timings=timings, engine=engine, prep=prep)
+        finally:
+            if prep is not None:
+                prep.close()
 
 
 @contextlib.contextmanager
@@ -185,7 +191,8 @@ def engine_session(config: AuditConfig, *, say: Callable[[str], None] = lambda _
 
 def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[AuditorResult], rules: list[Any],
                 baseline: AuditReport | None, max_regression: float, out: Path, write: bool, progress: bool,
-                say: Callable[[str], None], timings: dict[str, float], engine: Any = None) -> AuditReport:
+                say: Callable[[str], None], timings: dict[str, float], engine: Any = None,
+                prep: ReportPrep | None = None) -> AuditReport:
     from audit.core.context import AuditContext
     from audit.core.policy import compare_baseline, evaluate_policy
     from audit.core.scorecard import build_scorecard
@@ -286,8 +293,15 @@ def _run_locked(config: AuditConfig, *, auditors: list[Auditor], broken: list[Au
     start = time.perf_counter()
     if processes > 1:
         say(f"running {', '.join(a.name for a in to_run)} side by side in {processes} processes")
+        def finished_here(result: AuditorResult) -> None:
+            finished(result)
+            if prep is not None:  # its figures are drawn while the others still run
+                prep.add(result)
+
+        # Meanwhile this process, which only relays, does the report's own work ahead (prep).
         ran = run_side_by_side(to_run, processes=processes, target=target, run_one=run_one, known=known,
-                               on_done=finished, say=say, progress=progress)
+                               on_done=finished_here, say=say, progress=progress,
+                               idle=prep.step if prep is not None else None)
     else:
         ran = []
         for auditor in to_run:

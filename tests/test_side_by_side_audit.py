@@ -40,8 +40,21 @@ def _audit(build: Any, out: Any, processes: int) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_side_by_side_finds_what_one_after_another_finds(demo_planted: Any, tmp_path: Any) -> None:
+def test_side_by_side_finds_what_one_after_another_finds(demo_planted: Any, tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import audit.report.html as html
+
+    predrawn: list[str] = []
+    real = html.predraw
+    monkeypatch.setattr(html, "predraw", lambda figs: (predrawn.extend(f.name for f in figs), real(figs))[1])
     apart = _audit(demo_planted, tmp_path / "apart", 2)
+    # While the auditors ran, the run's own process drew sections' figures for the report (those of
+    # the last section to finish are drawn at the end, with any it had no time for).
+    figures = [f["name"] for r in apart["results"] for f in r["figures"]]
+    assert predrawn and set(predrawn) <= set(figures)
+    page = (tmp_path / "apart" / "report.html").read_text()
+    assert page.count('<figure class="chart"') == len(figures) and "could not be drawn" not in page
+    monkeypatch.undo()
     alone = _audit(demo_planted, tmp_path / "alone", 1)
     assert apart["metadata"]["engine"]["auditor_processes"] == 2
     assert alone["metadata"]["engine"]["auditor_processes"] == 1

@@ -131,11 +131,14 @@ class Upstream(Mapping[str, Any]):
 def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
                      run_one: Callable[[Auditor, Mapping[str, AuditorResult]], AuditorResult],
                      known: dict[str, AuditorResult], on_done: Callable[[AuditorResult], None],
-                     say: Callable[[str], None], progress: bool) -> list[AuditorResult]:
+                     say: Callable[[str], None], progress: bool,
+                     idle: Callable[[], bool] | None = None) -> list[AuditorResult]:
     """Run ``auditors`` (in run order) in ``processes`` forked processes; ``run_one(auditor,
     upstream)`` runs one given its upstream mapping. ``known``: results there before (resumed or
     broken plugins). Calls ``on_done`` here as each result arrives and adds each process's engine
-    counters to ``target``'s. Returns the results in run order."""
+    counters to ``target``'s. ``idle()``: a short piece of this process's own work, done while the
+    processes work and none has anything to say (:func:`audit.engine.forked._forked`); it returns
+    whether more is left. Returns the results in run order."""
     from audit.core.bars import Board
     from audit.core.bars import say as tell_parent
     from audit.engine.forked import _forked, default_workers, set_default_workers
@@ -207,7 +210,7 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
 
     try:
         _forked(item, len(auditors), workers=processes, what="auditors", progress=None, desc="", stop=None,
-                on_result=on_result, on_failure=on_failure, on_message=on_message, daemon=False)
+                on_result=on_result, on_failure=on_failure, on_message=on_message, daemon=False, idle=idle)
     finally:
         board.close()
     return [arrived[a.name] for a in auditors]

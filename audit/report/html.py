@@ -3,6 +3,7 @@ nothing fetched), printable. Each auditor's section is its own partial template.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,10 @@ def format_number(value: Any) -> Any:
 
 
 FIGURE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
-# Figures drawn ahead by render_html (id of the Figure -> ("ok", svg) or ("error", reason)).
-_DRAWN: dict[int, tuple[str, str]] = {}
+# Figures drawn ahead (id of the Figure -> (the Figure, kept alive so its id is not reused; "ok"
+# and its svg, or "error" and the reason)): by render_html over forked workers, or by the runner
+# while auditors still run (predraw). render_html empties it.
+_DRAWN: dict[int, tuple[Figure, str, str]] = {}
 # Fewest figures worth forking for: matplotlib draws one in ~0.1-0.6 s, a fork costs ~30 ms.
 PARALLEL_FIGURES = 4
 
@@ -67,34 +70,83 @@ def draw_figure(fig: Figure) -> Any:
     the SVG still goes through the allow-list, since its labels are data."""
     from markupsafe import Markup, escape
 
-    kind, text = _DRAWN.get(id(fig)) or _draw(fig)
+    kind, text = _drawn(fig) or _draw(fig)
     if kind == "error":
         return Markup(FIGURE_NOT_DRAWN).format(name=escape(fig.name), reason=escape(text))
     return sanitize_svg(text)
 
 
+def _drawn(fig: Figure) -> tuple[str, str] | None:
+    entry = _DRAWN.get(id(fig))
+    return (entry[1], entry[2]) if entry is not None and entry[0] is fig else None
+
+
+def predraw(figures: list[Figure]) -> None:
+    """Draw ``figures`` now, into the cache the next :func:`render_html` reads: the runner draws a
+    finished section's figures while the other auditors still run."""
+    for fig in figures:
+        if _drawn(fig) is None:
+            _DRAWN[id(fig)] = (fig, *_draw(fig))
+
+
+def forget_drawn() -> None:
+    """Empty the cache of figures drawn ahead (a run that ends without a report)."""
+    _DRAWN.clear()
+
+
 def draw_ahead(figures: list[Figure]) -> None:
-    """Draw ``figures`` over forked workers (:func:`audit.engine.forked.fork_map`: matplotlib is
-    single-threaded, one figure per core at once) into the cache :func:`draw_figure` reads."""
+    """Draw those of ``figures`` not drawn yet over forked workers (:func:`audit.engine.forked.fork_map`:
+    matplotlib is single-threaded, one figure per core at once) into the cache :func:`draw_figure` reads."""
     from audit.engine.forked import default_workers, fork_map
 
+    figures = [f for f in figures if _drawn(f) is None]
     if len(figures) < PARALLEL_FIGURES:
         return
     drawn = fork_map(lambda i: _draw(figures[i]), len(figures), workers=default_workers(), what="figure")
-    _DRAWN.update({id(f): d for f, d in zip(figures, drawn, strict=True)})
+    _DRAWN.update({id(f): (f, *d) for f, d in zip(figures, drawn, strict=True)})
 
 
-_ENV: Any = None
+def warm_templates(auditors: list[str]) -> None:
+    """Compile the report's templates for a run of ``auditors`` ahead of :func:`render_html`
+    (into the environment it will use), as the runner does while the auditors run."""
+    import jinja2
+
+    from audit.auditors.base import discover
+
+    registry = discover()
+    own = {}
+    for name in auditors:
+        info = registry.get(name)
+        path = info.cls.template_path() if info is not None and info.cls is not None else None
+        if path is not None:
+            own[name] = path
+    env = environment({k: v.parent for k, v in own.items()})
+    names = ["model_card.html.j2", GENERIC_SECTION]
+    names += [f"{a}/{own[a].name}" if a in own else f"sections/{a}.html.j2" for a in auditors]
+    for name in names:
+        with contextlib.suppress(jinja2.TemplateNotFound):
+            env.get_template(name)
+
+
+# One environment per set of section folders: Jinja2 compiles a template once per environment
+# (about 0.3 s for the report's templates), so a run, a selftest or a test session that renders
+# many reports compiles them once.
+_ENVS: dict[tuple[tuple[str, str], ...], Any] = {}
 
 
 def environment(sections: dict[str, Path] | None = None) -> Any:
     """The Jinja2 environment (autoescape on for everything: dataset text is hostile input).
     ``sections`` maps an auditor to its own partial's folder, loaded as ``<auditor>/<file>``."""
-    global _ENV
+    key = tuple(sorted((name, str(folder)) for name, folder in (sections or {}).items()))
+    env = _ENVS.get(key)
+    if env is None:
+        env = _ENVS[key] = _new_environment(sections)
+    return env
+
+
+def _new_environment(sections: dict[str, Path] | None) -> Any:
     import jinja2
 
-    if _ENV is not None and not sections:
-        return _ENV
     loader: Any = jinja2.FileSystemLoader([str(templates_dir())])
     if sections:
         loader = jinja2.ChoiceLoader([loader, jinja2.PrefixLoader(
@@ -107,8 +159,6 @@ def environment(sections: dict[str, Path] | None = None) -> Any:
     env.globals["heat_legend"] = heat_legend
     env.globals["compliance_disclaimer"] = DISCLAIMER
     env.globals["scorecard_note"] = SCORECARD_NOTE
-    if not sections:
-        _ENV = env
     return env
 
 
