@@ -1,8 +1,9 @@
 """The one batched prediction pass.
 
-Rows are tokenised once (fast tokenizer, batched), sorted by length, and cut into batches by a
+Rows are tokenised once (fast tokenizer, batched), sorted by length, and cut into batches within a
 token budget (rows x padded length), so short texts travel in large batches and long ones in
-small; each batch is padded only to its own longest row. Forward passes run under
+small; each batch is padded only to its own longest row, and a batch is cut where its padding
+would cost more than one more batch (:func:`plan_batches`). Forward passes run under
 ``torch.inference_mode`` (and autocast when a reduced dtype is asked for). Out-of-memory halves
 the batch and retries instead of crashing.
 
