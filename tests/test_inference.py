@@ -122,3 +122,23 @@ def test_a_call_of_short_and_long_rows_is_not_padded_to_its_longest():
     assert padded <= 1.15 * lengths.sum()
     filled = plan_batches(lengths, max_tokens=8192, max_batch=64, batch_cost=10**9)  # fewest batches
     assert sum(len(b) * lengths[b].max() for b in filled) > 1.25 * lengths.sum()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_plan_never_costs_more_than_filling_every_batch(seed):
+    """On larger calls too (no chunk edges: 12,388 rows of one length fill 13 batches of 1,000, as
+    filling does), and with a batch dearer than a whole budget the plan is the filled one."""
+    from audit.engine.inference import plan_batches
+
+    same = plan_batches(np.full(12388, 20), max_tokens=10**6, max_batch=1000)
+    assert sorted(len(b) for b in same) == [388] + [1000] * 12
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 130, int(rng.integers(5000, 9000)))
+    max_tokens, max_batch = int(rng.choice([4096, 16384])), int(rng.choice([64, 256]))
+    filled = plan_batches(lengths, max_tokens=max_tokens, max_batch=max_batch, batch_cost=max_tokens)
+    for cost in (0, 32, 500):
+        planned = plan_batches(lengths, max_tokens=max_tokens, max_batch=max_batch, batch_cost=cost)
+        assert sorted(np.concatenate(planned).tolist()) == list(range(len(lengths)))
+        assert _plan_cost(planned, lengths, cost) <= _plan_cost(filled, lengths, cost)
+    assert len(filled) == min(len(b) for b in (filled, plan_batches(lengths, max_tokens=max_tokens,
+                                                                     max_batch=max_batch, batch_cost=0)))

@@ -76,12 +76,9 @@ def encode(tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, *,
 # a batch (plan_batches). On one CPU thread a MiniLM forward costs about 5 ms a batch and 0.22 ms a
 # token, so a batch is worth about 20-24 tokens there (bench/README.md, fifth round); 32 errs
 # towards fewer batches, which suits larger models (dearer tokens, same per-batch cost). A GPU's
-# per-batch cost dwarfs its per-token cost: there the planner only fills batches.
+# per-batch cost dwarfs its per-token cost: there batches are filled to the budget.
 BATCH_COST_TOKENS = {"cpu": 32}
-ACCELERATOR_BATCH_COST_TOKENS = 4096
-# Rows planned at once: the planner's dynamic programme costs O(rows x max_batch); larger sets are
-# planned in consecutive chunks of this many (sorted) rows.
-PLAN_CHUNK = 4096
+ACCELERATOR_BATCH_COST_TOKENS = 1 << 30
 
 
 def batch_cost_for(device: str) -> int:
@@ -95,30 +92,40 @@ def plan_batches(lengths: np.ndarray, *, max_tokens: int, max_batch: int,
     (rows x its longest row) and ``max_batch`` rows (a single over-long row forms its own batch),
     cut so that padded tokens plus ``batch_cost`` per batch are fewest (an exact dynamic programme
     over the sorted rows). Filling every batch to the budget padded a call of short and long texts
-    (faithfulness's erased rows, privacy's members) by 37-57%; this plan pads by a few percent."""
+    (faithfulness's erased rows, privacy's members) by 37-57%; this plan pads by a few percent.
+    When a batch costs at least a whole budget of tokens no cut can pay for itself, and batches are
+    filled to the budget (the fewest batches), without the programme's cost."""
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     width = np.maximum(lengths[order], 1)
-    batches: list[np.ndarray] = []
-    for start in range(0, len(order), PLAN_CHUNK):
-        part = width[start : start + PLAN_CHUNK]
-        for lo, hi in _cut(part, max_tokens=max_tokens, max_batch=max_batch, batch_cost=batch_cost):
-            batches.append(order[start + lo : start + hi])
-    return batches
+    fits = np.maximum(1, np.minimum(max(int(max_batch), 1), max(int(max_tokens), 0) // width))
+    cuts = _fill(fits) if batch_cost >= max_tokens else _cut(width, fits, batch_cost=batch_cost)
+    return [order[lo:hi] for lo, hi in cuts]
 
 
-def _cut(width: np.ndarray, *, max_tokens: int, max_batch: int, batch_cost: int) -> list[tuple[int, int]]:
+def _fill(fits: np.ndarray) -> list[tuple[int, int]]:
+    """Each batch as full as its longest (first) row allows."""
+    cuts, start, n = [], 0, len(fits)
+    while start < n:
+        end = min(n, start + int(fits[start]))
+        cuts.append((start, end))
+        start = end
+    return cuts
+
+
+def _cut(width: np.ndarray, fits: np.ndarray, *, batch_cost: int) -> list[tuple[int, int]]:
     """Best contiguous cut of rows sorted longest first: ``cost[i]``, the least cost of rows
     ``[0, i)``, is the minimum over batch starts ``j`` of ``cost[j] + (i - j) * width[j] + batch_cost``
-    where the batch ``[j, i)`` fits (``width[j]`` is its longest row)."""
+    where the batch ``[j, i)`` fits (``fits[j]`` rows at most: ``width[j]`` is its longest row). A
+    batch holds at most ``fits.max()`` rows, which bounds the starts looked at: O(rows x that)."""
     n = len(width)
     if n == 0:
         return []
-    fits = np.maximum(1, np.minimum(max_batch, max_tokens // width))  # rows a batch started at j may hold
+    window = int(fits.max())
     cost = np.zeros(n + 1, dtype=np.float64)
     start = np.zeros(n + 1, dtype=np.int64)
     for i in range(1, n + 1):
-        lo = max(0, i - max(int(max_batch), 1))
+        lo = max(0, i - window)
         size = i - np.arange(lo, i)
         options = cost[lo:i] + size * width[lo:i] + batch_cost
         options[size > fits[lo:i]] = np.inf

@@ -160,15 +160,17 @@ class RayEngine:
         import torch
 
         stats = stats if stats is not None else PassStats()
+        threads = num_threads or torch.get_num_threads()
+        actors, cpus, gpus = self._resources(threads)
+        # Planned for the device the actors run on (a GPU's batches are filled; a CPU's are cut
+        # where padding costs more than a batch, as the local engine's on this device).
         plan = plan_batches(enc.lengths, max_tokens=max_tokens, max_batch=max_batch,
-                            batch_cost=batch_cost_for(device))
+                            batch_cost=batch_cost_for("cuda" if gpus else device))
         tt = enc.token_type_ids
         # One dataset row per planned batch: its token ids, pickled (our own data, in our own cluster).
         items = [{"batch": k, "payload": pickle.dumps(([enc.input_ids[i] for i in rows],
                                                         None if tt is None else [tt[i] for i in rows]))}
                  for k, rows in enumerate(plan)]
-        threads = num_threads or torch.get_num_threads()
-        actors, cpus, gpus = self._resources(threads)
         ds = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4))
         with warnings.catch_warnings():
             # Ray 2.60 deprecates passing max_restarts/max_task_retries as remote args, and names no
