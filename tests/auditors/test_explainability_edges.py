@@ -68,6 +68,11 @@ def test_the_sanity_figure_labels_only_whole_stages() -> None:
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     x_ticks = texts[:texts.index("stages randomised (top first)")]  # matplotlib writes the x axis first
     assert x_ticks and all(re.fullmatch(r"\d+", t) for t in x_ticks), x_ticks
+    # Stage 2 was not explained: the caption says the line joins the stages measured; with every
+    # stage explained it does not.
+    assert "not explained" in figure.caption
+    every = frame.assign(stage=[1, 2, 3])
+    assert "not explained" not in sanity_figure(every, methods=["occlusion"]).caption
 
 
 def test_the_sanity_figure_shows_negative_correlations() -> None:

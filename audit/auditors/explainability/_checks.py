@@ -262,7 +262,10 @@ def sanity_figure(frame: Any, *, methods: Sequence[str]) -> Figure:
         "sanity", series=series, title="Cascading randomisation", xlabel="stages randomised (top first)",
         ylabel="Spearman |attr| vs trained", markers=True, ylim=(min(-0.2, lowest - 0.05), 1.05), integer_x=True,
         caption="Stages: " + ", ".join(f"{int(k)} = {n}" for k, n in stages)
-                + ". A faithful method falls toward 0.")
+                + ". A faithful method falls toward 0."
+                + (" The stages between were randomised in turn but not explained (sanity_stages): a line"
+                   " joins the stages measured." if [int(k) for k, _ in stages] != list(range(1, len(stages) + 1))
+                   else ""))
 
 
 def _nanmean(values: Sequence[float]) -> float:
