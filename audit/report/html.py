@@ -111,15 +111,7 @@ def warm_templates(auditors: list[str]) -> None:
     (into the environment it will use), as the runner does while the auditors run."""
     import jinja2
 
-    from audit.auditors.base import discover
-
-    registry = discover()
-    own = {}
-    for name in auditors:
-        info = registry.get(name)
-        path = info.cls.template_path() if info is not None and info.cls is not None else None
-        if path is not None:
-            own[name] = path
+    own = _own_templates_of(auditors)
     env = environment({k: v.parent for k, v in own.items()})
     names = ["model_card.html.j2", GENERIC_SECTION]
     names += [f"{a}/{own[a].name}" if a in own else f"sections/{a}.html.j2" for a in auditors]
@@ -164,15 +156,19 @@ def _new_environment(sections: dict[str, Path] | None) -> Any:
 
 def _own_templates(results: list[AuditorResult]) -> dict[str, Path]:
     """Each result's auditor's own partial (auditor -> file), from the installed plugins."""
+    return _own_templates_of([r.auditor for r in results])
+
+
+def _own_templates_of(auditors: list[str]) -> dict[str, Path]:
     from audit.auditors.base import discover
 
     registry = discover()
     found = {}
-    for r in results:
-        info = registry.get(r.auditor)
+    for name in auditors:
+        info = registry.get(name)
         path = info.cls.template_path() if info is not None and info.cls is not None else None
         if path is not None:
-            found[r.auditor] = path
+            found[name] = path
     return found
 
 

@@ -4,8 +4,8 @@ While forked processes run the auditors (:mod:`audit.core.side_by_side`) the run
 relays their messages. :class:`ReportPrep` gives it, one short piece at a time when they have nothing
 to say, what writing the report would do at the end anyway: import the renderers, compile the
 templates, build the results validator, and draw each finished section's figures (into the cache
-:func:`audit.report.html.render_html` reads). A quick audit's report then takes about 0.5 s to
-write instead of 2-2.5 s (bench/README.md, fifth round). Each piece is best effort: one that
+:func:`audit.report.html.render_html` reads). A quick audit's report then takes about 1.1 s to
+write instead of 2.1-2.6 s (bench/README.md, fifth round). Each piece is best effort: one that
 fails is simply done again, or reported, by the report's own code at the end. A piece holds up the
 relaying (a process that finished an auditor waits for its next one meanwhile), so pieces are kept
 short: figures slow to draw (large heatmaps) are left to the end.
