@@ -150,7 +150,7 @@ def run_side_by_side(auditors: list[Auditor], *, processes: int, target: Any,
     def item(k: int) -> tuple[Any, ...]:
         set_default_workers(workers)  # this process's one-thread workers (the attacks') may use every core
         auditor = auditors[order[k]]
-        _, hits = _fresh_counters(target)
+        hits = _fresh_counters(target)
         tell_parent(f"running {auditor.name}")
         upstream = Upstream(set(auditor.consumes) & (names | set(known)), known)
         try:
@@ -226,12 +226,12 @@ def _portable(result: AuditorResult) -> bytes:
         return pickle.dumps(AuditorResult.from_dict(result.to_dict()), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _fresh_counters(target: Any) -> tuple[Any, int]:
+def _fresh_counters(target: Any) -> int:
     """Start this process's engine counters from zero (its passes are merged into the run's with
-    :meth:`audit.engine.inference.PassStats.merge`); returns them and the cache hits so far."""
+    :meth:`audit.engine.inference.PassStats.merge`); returns the cache hits so far."""
     if target is None:
-        return None, 0
+        return 0
     from audit.engine.inference import PassStats
 
     target.stats = PassStats()
-    return target.stats, int(target.cache_hits)
+    return int(target.cache_hits)
